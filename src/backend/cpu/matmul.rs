@@ -1,0 +1,66 @@
+//! Matrix products through the `gemm` crate; transposes are strides, never copies.
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use crate::ops::matmul::MatmulSpec;
+
+/// Below this many multiply-adds per matrix, a batch of products runs one product per thread
+/// rather than splitting each product across threads.
+const SMALL_PRODUCT: usize = 1 << 18;
+
+pub fn matmul(a: &[f32], b: &[f32], s: &MatmulSpec) -> Vec<f32> {
+    let size = s.m * s.n;
+    let mut out = vec![0.0; s.batch * size];
+    if size == 0 || s.k == 0 {
+        return out;
+    }
+    let one = |i: usize, dst: &mut [f32], par: Parallelism| {
+        let a = &a[i * s.a_batch_stride..];
+        let b = &b[i * s.b_batch_stride..];
+        gemm_one(a, b, dst, s, par);
+    };
+    if s.batch > 1 && s.m * s.n * s.k < SMALL_PRODUCT {
+        out.par_chunks_mut(size)
+            .enumerate()
+            .for_each(|(i, dst)| one(i, dst, Parallelism::None));
+    } else {
+        for (i, dst) in out.chunks_mut(size).enumerate() {
+            one(i, dst, Parallelism::Rayon(0));
+        }
+    }
+    out
+}
+
+/// `dst[m, n] = op(a) · op(b)`, op = transpose when the spec says so.
+fn gemm_one(a: &[f32], b: &[f32], dst: &mut [f32], s: &MatmulSpec, par: Parallelism) {
+    // Row and column strides of op(a) [m, k] and op(b) [k, n] within their row-major storage.
+    let (a_rs, a_cs) = if s.trans_a { (1, s.m) } else { (s.k, 1) };
+    let (b_rs, b_cs) = if s.trans_b { (1, s.k) } else { (s.n, 1) };
+    assert!(a.len() >= s.m * s.k && b.len() >= s.k * s.n && dst.len() == s.m * s.n);
+    // SAFETY: the assert above bounds every index the strides reach: op(a) spans m·k elements
+    // of `a`, op(b) k·n of `b`, dst m·n; `dst` is exclusively borrowed and does not alias them.
+    unsafe {
+        gemm::gemm(
+            s.m,
+            s.n,
+            s.k,
+            dst.as_mut_ptr(),
+            1,
+            s.n as isize,
+            false,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            b_cs as isize,
+            b_rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}

@@ -1,0 +1,190 @@
+//! The CPU backend: contiguous `Vec<f32>` buffers, rayon for large elementwise and reduction work,
+//! the `gemm` crate for matrix products.
+//!
+//! Determinism: work is split into chunks whose boundaries depend only on the sizes, never on the
+//! number of threads, and every reduction adds in a fixed order, so results are bitwise identical
+//! run to run (and across thread counts, except inside `gemm`, which splits by thread count but
+//! never splits a dot product).
+
+mod binary;
+mod layout;
+mod loss;
+mod matmul;
+mod reduce;
+mod softmax;
+mod unary;
+
+use rayon::prelude::*;
+
+use super::Backend;
+use crate::ops::{
+    binary::{Binary, BroadcastPlan},
+    matmul::MatmulSpec,
+    reduce::Reduce,
+    softmax::SoftmaxKind,
+    unary::Unary,
+};
+use crate::tensor::AxisDims;
+
+/// Below this many elements a loop runs on the calling thread: handing work to rayon costs a few
+/// microseconds, more than the loop itself.
+pub(crate) const PARALLEL_MIN: usize = 1 << 15;
+/// Elements per parallel task.
+pub(crate) const CHUNK: usize = 1 << 13;
+
+/// Set the number of CPU threads for every parallel loop and for GEMM. Call once, before the
+/// first tensor operation; later calls with the same count are accepted, another count is an
+/// error because rayon's global pool cannot be resized.
+pub fn set_threads(threads: usize) -> Result<(), String> {
+    let threads = threads.max(1);
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+    {
+        Ok(()) => Ok(()),
+        Err(_) if rayon::current_num_threads() == threads => Ok(()),
+        Err(_) => Err(format!(
+            "the CPU thread pool already runs {} threads; cannot switch to {threads}",
+            rayon::current_num_threads()
+        )),
+    }
+}
+
+pub fn threads() -> usize {
+    rayon::current_num_threads()
+}
+
+/// `out[i] = f(x[i])`, in parallel when large.
+pub(crate) fn map1(x: &[f32], f: impl Fn(f32) -> f32 + Sync + Send) -> Vec<f32> {
+    if x.len() < PARALLEL_MIN {
+        return x.iter().map(|&v| f(v)).collect();
+    }
+    let mut out = Vec::new();
+    x.par_iter()
+        .with_min_len(CHUNK)
+        .map(|&v| f(v))
+        .collect_into_vec(&mut out);
+    out
+}
+
+/// `out[i] = f(a[i], b[i])`, in parallel when large.
+pub(crate) fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Send) -> Vec<f32> {
+    debug_assert_eq!(a.len(), b.len());
+    if a.len() < PARALLEL_MIN {
+        return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
+    }
+    let mut out = Vec::new();
+    a.par_iter()
+        .zip(b.par_iter())
+        .with_min_len(CHUNK)
+        .map(|(&x, &y)| f(x, y))
+        .collect_into_vec(&mut out);
+    out
+}
+
+/// Run `body(first_row, rows)` over `out` split into rows of `row_len`, in parallel when `work`
+/// (elements read or written in all) is large. Chunk boundaries depend only on the sizes.
+pub(crate) fn for_rows(
+    out: &mut [f32],
+    row_len: usize,
+    work: usize,
+    body: impl Fn(usize, &mut [f32]) + Sync + Send,
+) {
+    if row_len == 0 || out.is_empty() {
+        return;
+    }
+    let rows = out.len() / row_len;
+    if work < PARALLEL_MIN || rows < 2 {
+        body(0, out);
+        return;
+    }
+    let rows_per_chunk = CHUNK.div_ceil((work / rows).max(1));
+    out.par_chunks_mut(rows_per_chunk * row_len)
+        .enumerate()
+        .for_each(|(i, chunk)| body(i * rows_per_chunk, chunk));
+}
+
+/// The CPU backend.
+pub struct Cpu;
+
+impl Backend for Cpu {
+    type Buf = Vec<f32>;
+
+    fn full(len: usize, value: f32) -> Vec<f32> {
+        vec![value; len]
+    }
+
+    fn unary_fwd(op: Unary, x: &Vec<f32>) -> Vec<f32> {
+        unary::forward(op, x)
+    }
+
+    fn unary_bwd(op: Unary, x: &Vec<f32>, y: &Vec<f32>, dy: &Vec<f32>) -> Vec<f32> {
+        unary::backward(op, x, y, dy)
+    }
+
+    fn binary_fwd(op: Binary, a: &Vec<f32>, b: &Vec<f32>, plan: &BroadcastPlan) -> Vec<f32> {
+        binary::forward(op, a, b, plan)
+    }
+
+    fn reduce_fwd(op: Reduce, x: &Vec<f32>, d: AxisDims) -> Vec<f32> {
+        reduce::forward(op, x, d)
+    }
+
+    fn max_bwd(x: &Vec<f32>, y: &Vec<f32>, dy: &Vec<f32>, d: AxisDims) -> Vec<f32> {
+        reduce::max_backward(x, y, dy, d)
+    }
+
+    fn expand_axis(x: &Vec<f32>, d: AxisDims) -> Vec<f32> {
+        reduce::expand_axis(x, d)
+    }
+
+    fn softmax_fwd(kind: SoftmaxKind, x: &Vec<f32>, d: AxisDims) -> Vec<f32> {
+        softmax::forward(kind, x, d)
+    }
+
+    fn softmax_bwd(kind: SoftmaxKind, y: &Vec<f32>, dy: &Vec<f32>, d: AxisDims) -> Vec<f32> {
+        softmax::backward(kind, y, dy, d)
+    }
+
+    fn matmul(a: &Vec<f32>, b: &Vec<f32>, spec: &MatmulSpec) -> Vec<f32> {
+        matmul::matmul(a, b, spec)
+    }
+
+    fn permute(x: &Vec<f32>, dims: &[usize], perm: &[usize]) -> Vec<f32> {
+        layout::permute(x, dims, perm)
+    }
+
+    fn slice_axis(x: &Vec<f32>, d: AxisDims, start: usize, len: usize) -> Vec<f32> {
+        layout::slice_axis(x, d, start, len)
+    }
+
+    fn pad_axis(x: &Vec<f32>, d: AxisDims, start: usize, full_len: usize) -> Vec<f32> {
+        layout::pad_axis(x, d, start, full_len)
+    }
+
+    fn cat_axis(parts: &[&Vec<f32>], outer: usize, lens: &[usize], inner: usize) -> Vec<f32> {
+        layout::cat_axis(parts, outer, lens, inner)
+    }
+
+    fn gather_rows(x: &Vec<f32>, row_len: usize, idx: &[u32]) -> Vec<f32> {
+        layout::gather_rows(x, row_len, idx)
+    }
+
+    fn scatter_add_rows(dy: &Vec<f32>, rows: usize, row_len: usize, idx: &[u32]) -> Vec<f32> {
+        layout::scatter_add_rows(dy, rows, row_len, idx)
+    }
+
+    fn cross_entropy_fwd(logits: &Vec<f32>, targets: &Vec<f32>, n: usize, c: usize) -> Vec<f32> {
+        loss::cross_entropy_forward(logits, targets, n, c)
+    }
+
+    fn cross_entropy_bwd(
+        logits: &Vec<f32>,
+        targets: &Vec<f32>,
+        dloss: &Vec<f32>,
+        n: usize,
+        c: usize,
+    ) -> Vec<f32> {
+        loss::cross_entropy_backward(logits, targets, dloss[0], n, c)
+    }
+}

@@ -1,0 +1,69 @@
+//! Elementwise unary ops on the CPU: each op's value and derivative side by side.
+
+use std::f32::consts::FRAC_1_SQRT_2;
+
+use super::{map1, map2};
+use crate::ops::unary::Unary;
+
+/// 1 / sqrt(2π), for the normal density in GELU's derivative.
+const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+
+fn sigmoid(v: f32) -> f32 {
+    1.0 / (1.0 + (-v).exp())
+}
+
+/// Φ(v), the standard normal CDF.
+fn normal_cdf(v: f32) -> f32 {
+    0.5 * (1.0 + libm::erff(v * FRAC_1_SQRT_2))
+}
+
+pub fn forward(op: Unary, x: &[f32]) -> Vec<f32> {
+    match op {
+        Unary::Neg => map1(x, |v| -v),
+        Unary::Abs => map1(x, f32::abs),
+        Unary::Exp => map1(x, f32::exp),
+        Unary::Log => map1(x, f32::ln),
+        Unary::Sqrt => map1(x, f32::sqrt),
+        // Written as a comparison rather than `max` so a NaN input stays NaN, as in PyTorch.
+        Unary::Relu => map1(x, |v| if v < 0.0 { 0.0 } else { v }),
+        Unary::LeakyRelu(slope) => map1(x, |v| if v < 0.0 { slope * v } else { v }),
+        // Exact GELU, v·Φ(v) (PyTorch's default, approximate = "none").
+        Unary::Gelu => map1(x, |v| v * normal_cdf(v)),
+        Unary::Sigmoid => map1(x, sigmoid),
+        Unary::Tanh => map1(x, f32::tanh),
+        Unary::Pow(p) => map1(x, |v| v.powf(p)),
+        Unary::AddScalar(c) => map1(x, |v| v + c),
+        Unary::MulScalar(c) => map1(x, |v| v * c),
+    }
+}
+
+pub fn backward(op: Unary, x: &[f32], y: &[f32], dy: &[f32]) -> Vec<f32> {
+    match op {
+        Unary::Neg => map1(dy, |g| -g),
+        // d|x|/dx = sign(x), 0 at 0 as in PyTorch.
+        Unary::Abs => map2(x, dy, |v, g| {
+            if v > 0.0 {
+                g
+            } else if v < 0.0 {
+                -g
+            } else {
+                0.0
+            }
+        }),
+        Unary::Exp => map2(y, dy, |y, g| g * y),
+        Unary::Log => map2(x, dy, |v, g| g / v),
+        Unary::Sqrt => map2(y, dy, |y, g| g * 0.5 / y),
+        Unary::Relu => map2(x, dy, |v, g| if v > 0.0 { g } else { 0.0 }),
+        Unary::LeakyRelu(slope) => map2(x, dy, |v, g| if v > 0.0 { g } else { slope * g }),
+        // d/dv v·Φ(v) = Φ(v) + v·φ(v)
+        Unary::Gelu => map2(x, dy, |v, g| {
+            let pdf = FRAC_1_SQRT_2PI * (-0.5 * v * v).exp();
+            g * (normal_cdf(v) + v * pdf)
+        }),
+        Unary::Sigmoid => map2(y, dy, |y, g| g * y * (1.0 - y)),
+        Unary::Tanh => map2(y, dy, |y, g| g * (1.0 - y * y)),
+        Unary::Pow(p) => map2(x, dy, |v, g| g * p * v.powf(p - 1.0)),
+        Unary::AddScalar(_) => dy.to_vec(),
+        Unary::MulScalar(c) => map1(dy, |g| g * c),
+    }
+}

@@ -1,0 +1,229 @@
+//! Backends: where tensor data lives and the primitive kernels that compute on it.
+//!
+//! A tensor's data is a [`Storage`], an enum with one variant per backend, chosen at run time
+//! (no backend type parameter runs through tensors or layers). Each backend implements the
+//! [`Backend`] trait, the complete list of primitives the ops in `crate::ops` are written in; the
+//! `Storage` methods below only dispatch to the backend that holds the data. Adding a backend
+//! means one more variant, one more `Backend` impl and one more arm in each dispatch, and no
+//! change to an op definition.
+
+pub mod cpu;
+
+use crate::ops::{
+    binary::{Binary, BroadcastPlan},
+    matmul::MatmulSpec,
+    reduce::Reduce,
+    softmax::SoftmaxKind,
+    unary::Unary,
+};
+use crate::tensor::AxisDims;
+use cpu::Cpu;
+
+/// Where a tensor's data lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    Cpu,
+}
+
+/// Tensor data on one device: always dense, contiguous, row-major f32.
+#[derive(Clone, Debug)]
+pub enum Storage {
+    Cpu(Vec<f32>),
+}
+
+/// The primitives every backend provides. Shapes arrive already checked and reduced to the
+/// plain extents a kernel needs; a backend never sees autograd.
+pub trait Backend {
+    type Buf;
+
+    fn full(len: usize, value: f32) -> Self::Buf;
+
+    fn unary_fwd(op: Unary, x: &Self::Buf) -> Self::Buf;
+    /// dx from the input, the output and dy (each op reads the ones its derivative needs).
+    fn unary_bwd(op: Unary, x: &Self::Buf, y: &Self::Buf, dy: &Self::Buf) -> Self::Buf;
+
+    fn binary_fwd(op: Binary, a: &Self::Buf, b: &Self::Buf, plan: &BroadcastPlan) -> Self::Buf;
+
+    /// Reduce `[outer, len, inner]` over `len` into `[outer, inner]`.
+    fn reduce_fwd(op: Reduce, x: &Self::Buf, d: AxisDims) -> Self::Buf;
+    /// dx of a max reduction: dy routed to the first position that holds the maximum.
+    fn max_bwd(x: &Self::Buf, y: &Self::Buf, dy: &Self::Buf, d: AxisDims) -> Self::Buf;
+    /// Repeat `[outer, inner]` along a new middle axis into `[outer, len, inner]`.
+    fn expand_axis(x: &Self::Buf, d: AxisDims) -> Self::Buf;
+
+    fn softmax_fwd(kind: SoftmaxKind, x: &Self::Buf, d: AxisDims) -> Self::Buf;
+    fn softmax_bwd(kind: SoftmaxKind, y: &Self::Buf, dy: &Self::Buf, d: AxisDims) -> Self::Buf;
+
+    fn matmul(a: &Self::Buf, b: &Self::Buf, spec: &MatmulSpec) -> Self::Buf;
+
+    /// Copy `x` of shape `dims` into the axis order `perm` (output axis i = input axis perm[i]).
+    fn permute(x: &Self::Buf, dims: &[usize], perm: &[usize]) -> Self::Buf;
+    /// `[outer, start..start+len, inner]` of `[outer, d.len, inner]`.
+    fn slice_axis(x: &Self::Buf, d: AxisDims, start: usize, len: usize) -> Self::Buf;
+    /// Inverse of `slice_axis`: `x` of `[outer, d.len, inner]` placed at `start` in zeros of
+    /// `[outer, full_len, inner]`.
+    fn pad_axis(x: &Self::Buf, d: AxisDims, start: usize, full_len: usize) -> Self::Buf;
+    /// Concatenate `[outer, lens[i], inner]` parts along the middle axis.
+    fn cat_axis(parts: &[&Self::Buf], outer: usize, lens: &[usize], inner: usize) -> Self::Buf;
+    /// Rows `idx` of `x` seen as `[rows, row_len]`.
+    fn gather_rows(x: &Self::Buf, row_len: usize, idx: &[u32]) -> Self::Buf;
+    /// Inverse of `gather_rows`: `dy` rows added into zeros of `[rows, row_len]` at `idx`.
+    fn scatter_add_rows(dy: &Self::Buf, rows: usize, row_len: usize, idx: &[u32]) -> Self::Buf;
+
+    /// Mean over `n` rows of `-log softmax(logits)[target]`; logits `[n, c]`, targets holds class
+    /// indices as f32. Output has one element.
+    fn cross_entropy_fwd(logits: &Self::Buf, targets: &Self::Buf, n: usize, c: usize) -> Self::Buf;
+    /// `(softmax(logits) - onehot(target)) * dloss / n`.
+    fn cross_entropy_bwd(
+        logits: &Self::Buf,
+        targets: &Self::Buf,
+        dloss: &Self::Buf,
+        n: usize,
+        c: usize,
+    ) -> Self::Buf;
+}
+
+/// Dispatch a primitive to the backend holding the operands. With one backend every arm is the
+/// CPU's; a second backend adds its arm, and mixed devices are refused here.
+macro_rules! dispatch {
+    ($name:ident ( $($arg:expr),* ) ; $($buf:ident = $val:expr),+) => {
+        match ($($val,)+) {
+            ($(Storage::Cpu($buf),)+) => Storage::Cpu(Cpu::$name($($arg),*)),
+        }
+    };
+}
+
+impl Storage {
+    pub fn device(&self) -> Device {
+        match self {
+            Storage::Cpu(_) => Device::Cpu,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Storage::Cpu(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn full(device: Device, len: usize, value: f32) -> Storage {
+        match device {
+            Device::Cpu => Storage::Cpu(Cpu::full(len, value)),
+        }
+    }
+
+    pub fn from_vec(device: Device, data: Vec<f32>) -> Storage {
+        match device {
+            Device::Cpu => Storage::Cpu(data),
+        }
+    }
+
+    /// A host copy of the data (the only place data leaves a device).
+    pub fn to_vec(&self) -> Vec<f32> {
+        match self {
+            Storage::Cpu(v) => v.clone(),
+        }
+    }
+
+    /// Host slice of CPU data, for loops that run on the host (optimizers, metrics).
+    pub fn as_cpu(&self) -> Option<&[f32]> {
+        match self {
+            Storage::Cpu(v) => Some(v),
+        }
+    }
+
+    pub fn as_cpu_mut(&mut self) -> Option<&mut [f32]> {
+        match self {
+            Storage::Cpu(v) => Some(v),
+        }
+    }
+
+    pub fn unary_fwd(&self, op: Unary) -> Storage {
+        dispatch!(unary_fwd(op, x); x = self)
+    }
+
+    pub fn unary_bwd(&self, op: Unary, y: &Storage, dy: &Storage) -> Storage {
+        dispatch!(unary_bwd(op, x, y, dy); x = self, y = y, dy = dy)
+    }
+
+    pub fn binary_fwd(&self, op: Binary, b: &Storage, plan: &BroadcastPlan) -> Storage {
+        dispatch!(binary_fwd(op, a, b, plan); a = self, b = b)
+    }
+
+    pub fn reduce_fwd(&self, op: Reduce, d: AxisDims) -> Storage {
+        dispatch!(reduce_fwd(op, x, d); x = self)
+    }
+
+    pub fn max_bwd(&self, y: &Storage, dy: &Storage, d: AxisDims) -> Storage {
+        dispatch!(max_bwd(x, y, dy, d); x = self, y = y, dy = dy)
+    }
+
+    pub fn expand_axis(&self, d: AxisDims) -> Storage {
+        dispatch!(expand_axis(x, d); x = self)
+    }
+
+    pub fn softmax_fwd(&self, kind: SoftmaxKind, d: AxisDims) -> Storage {
+        dispatch!(softmax_fwd(kind, x, d); x = self)
+    }
+
+    pub fn softmax_bwd(&self, kind: SoftmaxKind, dy: &Storage, d: AxisDims) -> Storage {
+        dispatch!(softmax_bwd(kind, y, dy, d); y = self, dy = dy)
+    }
+
+    pub fn matmul(&self, b: &Storage, spec: &MatmulSpec) -> Storage {
+        dispatch!(matmul(a, b, spec); a = self, b = b)
+    }
+
+    pub fn permute(&self, dims: &[usize], perm: &[usize]) -> Storage {
+        dispatch!(permute(x, dims, perm); x = self)
+    }
+
+    pub fn slice_axis(&self, d: AxisDims, start: usize, len: usize) -> Storage {
+        dispatch!(slice_axis(x, d, start, len); x = self)
+    }
+
+    pub fn pad_axis(&self, d: AxisDims, start: usize, full_len: usize) -> Storage {
+        dispatch!(pad_axis(x, d, start, full_len); x = self)
+    }
+
+    pub fn cat_axis(parts: &[&Storage], outer: usize, lens: &[usize], inner: usize) -> Storage {
+        let device = parts[0].device();
+        match device {
+            Device::Cpu => {
+                let bufs: Vec<&Vec<f32>> = parts
+                    .iter()
+                    .map(|p| match p {
+                        Storage::Cpu(v) => v,
+                    })
+                    .collect();
+                Storage::Cpu(Cpu::cat_axis(&bufs, outer, lens, inner))
+            }
+        }
+    }
+
+    pub fn gather_rows(&self, row_len: usize, idx: &[u32]) -> Storage {
+        dispatch!(gather_rows(x, row_len, idx); x = self)
+    }
+
+    pub fn scatter_add_rows(&self, rows: usize, row_len: usize, idx: &[u32]) -> Storage {
+        dispatch!(scatter_add_rows(dy, rows, row_len, idx); dy = self)
+    }
+
+    pub fn cross_entropy_fwd(&self, targets: &Storage, n: usize, c: usize) -> Storage {
+        dispatch!(cross_entropy_fwd(x, t, n, c); x = self, t = targets)
+    }
+
+    pub fn cross_entropy_bwd(
+        &self,
+        targets: &Storage,
+        dloss: &Storage,
+        n: usize,
+        c: usize,
+    ) -> Storage {
+        dispatch!(cross_entropy_bwd(x, t, g, n, c); x = self, t = targets, g = dloss)
+    }
+}

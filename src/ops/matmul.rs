@@ -1,0 +1,115 @@
+//! Matrix products, 2-D and batched, with transpose flags so backward passes never copy a
+//! transpose.
+
+use crate::autograd::Backward;
+use crate::tensor::{Shape, Tensor};
+
+/// One (batched) product `C[i] = op(A[i]) · op(B[i])` with op(A) `[m, k]`, op(B) `[k, n]`, all
+/// row-major; `trans_a` means A is stored `[k, m]`, `trans_b` that B is stored `[n, k]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatmulSpec {
+    pub batch: usize,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub trans_a: bool,
+    pub trans_b: bool,
+    /// Elements between consecutive matrices of each operand (0: one matrix shared by all).
+    pub a_batch_stride: usize,
+    pub b_batch_stride: usize,
+}
+
+impl Tensor {
+    /// `self · other`.
+    pub fn matmul(&self, other: &Tensor) -> Tensor {
+        self.matmul_t(other, false, false)
+    }
+
+    /// `op(self) · op(other)`, op transposing the last two axes where its flag is set.
+    ///
+    /// Shapes: both at least 2-D with equal batch (leading) dimensions, or `other` 2-D and
+    /// `self` N-D without `trans_a` (a linear layer over extra leading axes, computed as one
+    /// 2-D product).
+    pub fn matmul_t(&self, other: &Tensor, trans_a: bool, trans_b: bool) -> Tensor {
+        let (a, b) = (self, other);
+        assert!(
+            a.rank() >= 2 && b.rank() >= 2,
+            "matmul needs 2-D or batched operands, got {} and {}",
+            a.shape(),
+            b.shape()
+        );
+        let (ar, br) = (a.rank(), b.rank());
+        if br == 2 && ar > 2 && !trans_a {
+            let rows = a.numel() / a.dims()[ar - 1];
+            let y = a
+                .reshape([rows, a.dims()[ar - 1]])
+                .matmul_t(b, false, trans_b);
+            let mut dims = a.dims()[..ar - 1].to_vec();
+            dims.push(y.dims()[1]);
+            return y.reshape(dims);
+        }
+        let last2 = |t: &Tensor, trans: bool| {
+            let (r, c) = (t.dims()[t.rank() - 2], t.dims()[t.rank() - 1]);
+            if trans {
+                (c, r)
+            } else {
+                (r, c)
+            }
+        };
+        let ((m, k), (kb, n)) = (last2(a, trans_a), last2(b, trans_b));
+        let batch_dims = &a.dims()[..ar - 2];
+        assert!(
+            k == kb && batch_dims == &b.dims()[..br - 2],
+            "matmul: shapes {} (trans {trans_a}) and {} (trans {trans_b}) do not multiply",
+            a.shape(),
+            b.shape()
+        );
+        let batch: usize = batch_dims.iter().product();
+        let spec = MatmulSpec {
+            batch,
+            m,
+            n,
+            k,
+            trans_a,
+            trans_b,
+            a_batch_stride: m * k,
+            b_batch_stride: k * n,
+        };
+        let y = a.storage().matmul(&b.storage(), &spec);
+        let mut dims = batch_dims.to_vec();
+        dims.extend([m, n]);
+        Tensor::from_op(y, Shape::new(dims), &[a, b], || MatmulBackward {
+            trans_a,
+            trans_b,
+        })
+    }
+}
+
+struct MatmulBackward {
+    trans_a: bool,
+    trans_b: bool,
+}
+
+impl Backward for MatmulBackward {
+    /// For C = op(A)·op(B): dop(A) = dC·op(B)ᵀ and dop(B) = op(A)ᵀ·dC, arranged so each result
+    /// lands in its operand's stored layout.
+    fn backward(&self, dy: &Tensor, inputs: &[Tensor]) -> Vec<Option<Tensor>> {
+        let (a, b) = (&inputs[0], &inputs[1]);
+        let (ta, tb) = (self.trans_a, self.trans_b);
+        let da = a.requires_grad().then(|| {
+            if ta {
+                b.matmul_t(dy, tb, true)
+            } else {
+                dy.matmul_t(b, false, !tb)
+            }
+        });
+        let db = b.requires_grad().then(|| {
+            if tb {
+                dy.matmul_t(a, true, ta)
+            } else {
+                a.matmul_t(dy, !ta, false)
+            }
+        });
+        vec![da, db]
+    }
+}

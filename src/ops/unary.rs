@@ -1,0 +1,120 @@
+//! Elementwise unary ops: activations, exp/log, powers and scalar arithmetic.
+
+use crate::autograd::Backward;
+use crate::tensor::{SharedStorage, Tensor};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Unary {
+    Neg,
+    Abs,
+    Exp,
+    Log,
+    Sqrt,
+    Relu,
+    /// Slope for negative inputs (PyTorch's default is 0.01).
+    LeakyRelu(f32),
+    /// The exact GELU, x·Φ(x).
+    Gelu,
+    Sigmoid,
+    Tanh,
+    /// x^p for a constant p.
+    Pow(f32),
+    AddScalar(f32),
+    MulScalar(f32),
+}
+
+impl Unary {
+    /// Every op, with representative constants: tests loop over this list.
+    pub const ALL: &'static [Unary] = &[
+        Unary::Neg,
+        Unary::Abs,
+        Unary::Exp,
+        Unary::Log,
+        Unary::Sqrt,
+        Unary::Relu,
+        Unary::LeakyRelu(0.01),
+        Unary::Gelu,
+        Unary::Sigmoid,
+        Unary::Tanh,
+        Unary::Pow(3.0),
+        Unary::Pow(-1.5),
+        Unary::AddScalar(2.5),
+        Unary::MulScalar(-0.75),
+    ];
+}
+
+impl Tensor {
+    pub fn unary(&self, op: Unary) -> Tensor {
+        let y = crate::tensor::share(self.storage().unary_fwd(op));
+        Tensor::from_op_shared(y.clone(), self.shape().clone(), &[self], || UnaryBackward {
+            op,
+            y,
+        })
+    }
+
+    pub fn neg(&self) -> Tensor {
+        self.unary(Unary::Neg)
+    }
+
+    pub fn abs(&self) -> Tensor {
+        self.unary(Unary::Abs)
+    }
+
+    pub fn exp(&self) -> Tensor {
+        self.unary(Unary::Exp)
+    }
+
+    pub fn log(&self) -> Tensor {
+        self.unary(Unary::Log)
+    }
+
+    pub fn sqrt(&self) -> Tensor {
+        self.unary(Unary::Sqrt)
+    }
+
+    pub fn relu(&self) -> Tensor {
+        self.unary(Unary::Relu)
+    }
+
+    pub fn leaky_relu(&self, slope: f32) -> Tensor {
+        self.unary(Unary::LeakyRelu(slope))
+    }
+
+    pub fn gelu(&self) -> Tensor {
+        self.unary(Unary::Gelu)
+    }
+
+    pub fn sigmoid(&self) -> Tensor {
+        self.unary(Unary::Sigmoid)
+    }
+
+    pub fn tanh(&self) -> Tensor {
+        self.unary(Unary::Tanh)
+    }
+
+    pub fn pow(&self, p: f32) -> Tensor {
+        self.unary(Unary::Pow(p))
+    }
+
+    pub fn add_scalar(&self, c: f32) -> Tensor {
+        self.unary(Unary::AddScalar(c))
+    }
+
+    pub fn mul_scalar(&self, c: f32) -> Tensor {
+        self.unary(Unary::MulScalar(c))
+    }
+}
+
+struct UnaryBackward {
+    op: Unary,
+    y: SharedStorage,
+}
+
+impl Backward for UnaryBackward {
+    fn backward(&self, dy: &Tensor, inputs: &[Tensor]) -> Vec<Option<Tensor>> {
+        let x = &inputs[0];
+        let y = self.y.read().expect("storage lock");
+        let dx = x.storage().unary_bwd(self.op, &y, &dy.storage());
+        vec![Some(Tensor::from_storage(dx, x.shape().clone()))]
+    }
+}
