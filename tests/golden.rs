@@ -1,0 +1,72 @@
+//! The engine against PyTorch: a 784→32→10 MLP on 16 MNIST rows, from the fixture that
+//! `tests/fixtures/make_golden.py` generates (torch version in the file's metadata).
+
+use kiln::Tensor;
+use safetensors::{Dtype, SafeTensors};
+
+const FIXTURE: &[u8] = include_bytes!("fixtures/golden_mlp.safetensors");
+
+fn load(st: &SafeTensors, name: &str) -> Tensor {
+    let view = st
+        .tensor(name)
+        .unwrap_or_else(|e| panic!("fixture tensor {name}: {e}"));
+    assert_eq!(view.dtype(), Dtype::F32, "{name}");
+    let data = view
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    Tensor::from_vec(data, view.shape())
+}
+
+/// max |got - want| / max |want|: the error relative to the tensor's scale, so entries near zero
+/// (where elementwise relative error is meaningless) are judged against the whole tensor.
+fn relative_error(got: &Tensor, want: &Tensor) -> f64 {
+    assert_eq!(got.shape(), want.shape());
+    let (g, w) = (got.to_vec(), want.to_vec());
+    let diff = g
+        .iter()
+        .zip(&w)
+        .map(|(a, b)| (a - b).abs() as f64)
+        .fold(0.0, f64::max);
+    let scale = w.iter().map(|b| b.abs() as f64).fold(0.0, f64::max);
+    diff / scale
+}
+
+#[test]
+fn mlp_forward_and_backward_match_pytorch() {
+    let st = SafeTensors::deserialize(FIXTURE).expect("fixture parses");
+    let x = load(&st, "input");
+    let target = load(&st, "target");
+    let params: Vec<(&str, Tensor)> = [
+        "layers.0.weight",
+        "layers.0.bias",
+        "layers.2.weight",
+        "layers.2.bias",
+    ]
+    .iter()
+    .map(|&n| (n, load(&st, n).with_requires_grad()))
+    .collect();
+    let (w1, b1, w2, b2) = (&params[0].1, &params[1].1, &params[2].1, &params[3].1);
+
+    // PyTorch's Linear: y = x·Wᵀ + b with W stored [out, in].
+    let hidden = x.matmul_t(w1, false, true).add(b1).relu();
+    let logits = hidden.matmul_t(w2, false, true).add(b2);
+    let loss = logits.cross_entropy(&target);
+    loss.backward();
+
+    let checks = [
+        ("logits", logits.clone(), load(&st, "logits")),
+        ("loss", loss.clone(), load(&st, "loss")),
+    ];
+    for (name, got, want) in checks {
+        let err = relative_error(&got, &want);
+        eprintln!("{name}: relative error {err:.2e}");
+        assert!(err < 1e-5, "{name}: relative error {err:e}");
+    }
+    for (name, p) in &params {
+        let err = relative_error(&p.grad().unwrap(), &load(&st, &format!("grad.{name}")));
+        eprintln!("grad of {name}: relative error {err:.2e}");
+        assert!(err < 1e-5, "grad of {name}: relative error {err:e}");
+    }
+}
