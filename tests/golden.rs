@@ -1,7 +1,9 @@
 //! The engine against PyTorch: a 784→32→10 MLP on 16 MNIST rows, from the fixture that
 //! `tests/fixtures/make_golden.py` generates (torch version in the file's metadata).
 
-use kiln::Tensor;
+use kiln::nn::{LayerSpec, Mode, Model};
+use kiln::optim::{Optimizer, OptimizerKind};
+use kiln::{Rng, Shape, Tensor};
 use safetensors::{Dtype, SafeTensors};
 
 const FIXTURE: &[u8] = include_bytes!("fixtures/golden_mlp.safetensors");
@@ -68,5 +70,81 @@ fn mlp_forward_and_backward_match_pytorch() {
         let err = relative_error(&p.grad().unwrap(), &load(&st, &format!("grad.{name}")));
         eprintln!("grad of {name}: relative error {err:.2e}");
         assert!(err < 1e-5, "grad of {name}: relative error {err:e}");
+    }
+}
+
+/// The fixture's model as kiln layers (dense, relu, dense: names layers.0 and layers.2, as
+/// PyTorch's Sequential), with the fixture's starting weights.
+fn fixture_model(st: &SafeTensors) -> Model {
+    let dense = |units| LayerSpec {
+        kind: "dense".into(),
+        units: Some(units),
+        ..Default::default()
+    };
+    let relu = LayerSpec {
+        kind: "relu".into(),
+        ..Default::default()
+    };
+    let model = Model::build(
+        &[dense(32), relu, dense(10)],
+        &Shape::from([784]),
+        &mut Rng::new(0),
+    )
+    .expect("model builds");
+    for (name, p) in model.named_params() {
+        *p.storage_mut() = load(st, &name).storage().clone();
+    }
+    model
+}
+
+#[test]
+fn three_optimizer_steps_match_pytorch() {
+    let st = SafeTensors::deserialize(FIXTURE).expect("fixture parses");
+    let (x, target) = (load(&st, "input"), load(&st, "target"));
+    let adam = OptimizerKind::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    };
+    let adamw = OptimizerKind::Adamw {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    };
+    let momentum = OptimizerKind::Sgd {
+        momentum: 0.9,
+        nesterov: false,
+    };
+    let nesterov = OptimizerKind::Sgd {
+        momentum: 0.9,
+        nesterov: true,
+    };
+    let runs = [
+        ("adam", adam, 1e-3, 0.0),
+        ("sgd_momentum", momentum, 0.1, 0.0),
+        ("adamw_decay", adamw, 1e-3, 0.01),
+        ("sgd_nesterov_decay", nesterov, 0.05, 1e-3),
+    ];
+    for (name, kind, lr, weight_decay) in runs {
+        let model = fixture_model(&st);
+        let mut opt = Optimizer::new(kind, weight_decay, model.named_params());
+        let mut rng = Rng::new(0);
+        for _ in 0..3 {
+            opt.zero_grad();
+            let mut mode = Mode {
+                training: true,
+                rng: &mut rng,
+            };
+            model
+                .forward(&x, &mut mode)
+                .cross_entropy(&target)
+                .backward();
+            opt.step(lr);
+        }
+        for (pname, p) in model.named_params() {
+            let err = relative_error(&p, &load(&st, &format!("after.{name}.{pname}")));
+            eprintln!("{name}: {pname} after 3 steps: relative error {err:.2e}");
+            assert!(err < 1e-5, "{name}: {pname} relative error {err:e}");
+        }
     }
 }

@@ -27,6 +27,8 @@ fn unary_reference(op: Unary, x: f64) -> f64 {
         Unary::Gelu => 0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2)),
         Unary::Sigmoid => 1.0 / (1.0 + (-x).exp()),
         Unary::Tanh => x.tanh(),
+        Unary::Softplus => x.exp().ln_1p(),
+        Unary::Clamp(lo, hi) => x.max(lo as f64).min(hi as f64),
         Unary::Pow(p) => x.powf(p as f64),
         Unary::AddScalar(c) => x + c as f64,
         Unary::MulScalar(c) => x * c as f64,
@@ -37,6 +39,17 @@ fn unary_reference(op: Unary, x: f64) -> f64 {
 fn unary_input(op: Unary, n: usize, rng: &mut Rng) -> Vec<f32> {
     match op {
         Unary::Log | Unary::Sqrt | Unary::Pow(_) => uniform(n, 0.5, 2.0, rng),
+        // Off the clamp bounds by more than the finite-difference step.
+        Unary::Clamp(lo, hi) => away_from_zero(n, rng)
+            .into_iter()
+            .map(|v| {
+                if (v - lo).abs() < 0.05 || (v - hi).abs() < 0.05 {
+                    v + 0.1
+                } else {
+                    v
+                }
+            })
+            .collect(),
         _ => away_from_zero(n, rng),
     }
 }

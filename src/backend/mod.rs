@@ -16,6 +16,7 @@ use crate::ops::{
     softmax::SoftmaxKind,
     unary::Unary,
 };
+use crate::optim::{AdamStep, SgdStep};
 use crate::tensor::AxisDims;
 use cpu::Cpu;
 
@@ -81,6 +82,17 @@ pub trait Backend {
         n: usize,
         c: usize,
     ) -> Self::Buf;
+
+    /// One SGD step in place; `momentum` is the buffer when momentum is on.
+    fn sgd_update(p: &mut Self::Buf, g: &Self::Buf, momentum: Option<&mut Self::Buf>, h: &SgdStep);
+    /// One Adam/AdamW step in place on the parameter and its moment estimates.
+    fn adam_update(
+        p: &mut Self::Buf,
+        g: &Self::Buf,
+        m: &mut Self::Buf,
+        v: &mut Self::Buf,
+        h: &AdamStep,
+    );
 }
 
 /// Dispatch a primitive to the backend holding the operands. With one backend every arm is the
@@ -215,6 +227,25 @@ impl Storage {
 
     pub fn cross_entropy_fwd(&self, targets: &Storage, n: usize, c: usize) -> Storage {
         dispatch!(cross_entropy_fwd(x, t, n, c); x = self, t = targets)
+    }
+
+    pub fn sgd_update(&mut self, g: &Storage, momentum: Option<&mut Storage>, h: &SgdStep) {
+        match (self, g) {
+            (Storage::Cpu(p), Storage::Cpu(g)) => {
+                let buf = momentum.map(|b| match b {
+                    Storage::Cpu(b) => b,
+                });
+                Cpu::sgd_update(p, g, buf, h)
+            }
+        }
+    }
+
+    pub fn adam_update(&mut self, g: &Storage, m: &mut Storage, v: &mut Storage, h: &AdamStep) {
+        match (self, g, m, v) {
+            (Storage::Cpu(p), Storage::Cpu(g), Storage::Cpu(m), Storage::Cpu(v)) => {
+                Cpu::adam_update(p, g, m, v, h)
+            }
+        }
     }
 
     pub fn cross_entropy_bwd(

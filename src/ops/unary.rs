@@ -17,6 +17,10 @@ pub enum Unary {
     Gelu,
     Sigmoid,
     Tanh,
+    /// log(1 + eˣ), computed without overflow.
+    Softplus,
+    /// min(max(x, lo), hi).
+    Clamp(f32, f32),
     /// x^p for a constant p.
     Pow(f32),
     AddScalar(f32),
@@ -36,6 +40,8 @@ impl Unary {
         Unary::Gelu,
         Unary::Sigmoid,
         Unary::Tanh,
+        Unary::Softplus,
+        Unary::Clamp(-0.5, 1.0),
         Unary::Pow(3.0),
         Unary::Pow(-1.5),
         Unary::AddScalar(2.5),
@@ -90,6 +96,14 @@ impl Tensor {
 
     pub fn tanh(&self) -> Tensor {
         self.unary(Unary::Tanh)
+    }
+
+    pub fn softplus(&self) -> Tensor {
+        self.unary(Unary::Softplus)
+    }
+
+    pub fn clamp(&self, lo: f32, hi: f32) -> Tensor {
+        self.unary(Unary::Clamp(lo, hi))
     }
 
     pub fn pow(&self, p: f32) -> Tensor {

@@ -10,6 +10,7 @@ mod binary;
 mod layout;
 mod loss;
 mod matmul;
+mod optim;
 mod reduce;
 mod softmax;
 mod unary;
@@ -24,6 +25,7 @@ use crate::ops::{
     softmax::SoftmaxKind,
     unary::Unary,
 };
+use crate::optim::{AdamStep, SgdStep};
 use crate::tensor::AxisDims;
 
 /// Below this many elements a loop runs on the calling thread: handing work to rayon costs a few
@@ -186,5 +188,19 @@ impl Backend for Cpu {
         c: usize,
     ) -> Vec<f32> {
         loss::cross_entropy_backward(logits, targets, dloss[0], n, c)
+    }
+
+    fn sgd_update(p: &mut Vec<f32>, g: &Vec<f32>, momentum: Option<&mut Vec<f32>>, h: &SgdStep) {
+        optim::sgd(p, g, momentum.map(|b| b.as_mut_slice()), h)
+    }
+
+    fn adam_update(
+        p: &mut Vec<f32>,
+        g: &Vec<f32>,
+        m: &mut Vec<f32>,
+        v: &mut Vec<f32>,
+        h: &AdamStep,
+    ) {
+        optim::adam(p, g, m, v, h)
     }
 }

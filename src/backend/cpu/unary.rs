@@ -31,6 +31,9 @@ pub fn forward(op: Unary, x: &[f32]) -> Vec<f32> {
         Unary::Gelu => map1(x, |v| v * normal_cdf(v)),
         Unary::Sigmoid => map1(x, sigmoid),
         Unary::Tanh => map1(x, f32::tanh),
+        // max(x, 0) + log(1 + e^-|x|): exp never overflows.
+        Unary::Softplus => map1(x, |v| v.max(0.0) + (-v.abs()).exp().ln_1p()),
+        Unary::Clamp(lo, hi) => map1(x, |v| v.max(lo).min(hi)),
         Unary::Pow(p) => map1(x, |v| v.powf(p)),
         Unary::AddScalar(c) => map1(x, |v| v + c),
         Unary::MulScalar(c) => map1(x, |v| v * c),
@@ -62,6 +65,9 @@ pub fn backward(op: Unary, x: &[f32], y: &[f32], dy: &[f32]) -> Vec<f32> {
         }),
         Unary::Sigmoid => map2(y, dy, |y, g| g * y * (1.0 - y)),
         Unary::Tanh => map2(y, dy, |y, g| g * (1.0 - y * y)),
+        Unary::Softplus => map2(x, dy, |v, g| g * sigmoid(v)),
+        // Gradient passes where the input is inside the range (PyTorch: including the bounds).
+        Unary::Clamp(lo, hi) => map2(x, dy, |v, g| if v < lo || v > hi { 0.0 } else { g }),
         Unary::Pow(p) => map2(x, dy, |v, g| g * p * v.powf(p - 1.0)),
         Unary::AddScalar(_) => dy.to_vec(),
         Unary::MulScalar(c) => map1(dy, |g| g * c),

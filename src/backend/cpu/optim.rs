@@ -1,0 +1,89 @@
+//! Fused optimizer updates: one pass over each parameter, in PyTorch's order of operations.
+
+use rayon::prelude::*;
+
+use super::{CHUNK, PARALLEL_MIN};
+use crate::optim::{AdamStep, SgdStep};
+
+/// Run `f` over matching chunks of a parameter and its companions, in parallel when large.
+/// Each element's update depends only on that element, so the split cannot change results.
+fn chunked<F>(p: &mut [f32], g: &[f32], f: F)
+where
+    F: Fn(usize, &mut [f32], &[f32]) + Sync + Send,
+{
+    if p.len() < PARALLEL_MIN {
+        f(0, p, g);
+    } else {
+        p.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .enumerate()
+            .for_each(|(i, (p, g))| f(i * CHUNK, p, g));
+    }
+}
+
+/// A raw pointer shared by chunks that each touch only their own disjoint range.
+#[derive(Clone, Copy)]
+struct SlotPtr(*mut f32);
+// SAFETY: `chunked` hands each task a disjoint index range; the slot is accessed only there.
+unsafe impl Send for SlotPtr {}
+unsafe impl Sync for SlotPtr {}
+
+impl SlotPtr {
+    /// # Safety
+    /// `start..start + len` must be in bounds and accessed by no other task at the same time.
+    unsafe fn range<'a>(self, start: usize, len: usize) -> &'a mut [f32] {
+        std::slice::from_raw_parts_mut(self.0.add(start), len)
+    }
+}
+
+pub fn sgd(p: &mut [f32], g: &[f32], momentum: Option<&mut [f32]>, h: &SgdStep) {
+    let (lr, wd, mu) = (h.lr, h.weight_decay, h.momentum);
+    match momentum {
+        None => chunked(p, g, |_, p, g| {
+            for (p, &g) in p.iter_mut().zip(g) {
+                *p -= lr * (g + wd * *p);
+            }
+        }),
+        Some(buf) => {
+            assert_eq!(buf.len(), p.len());
+            let buf = SlotPtr(buf.as_mut_ptr());
+            chunked(p, g, |start, p, g| {
+                // SAFETY: this task's range of the buffer, the same as its range of `p`.
+                let b = unsafe { buf.range(start, p.len()) };
+                for ((p, &g), b) in p.iter_mut().zip(g).zip(b) {
+                    let d = g + wd * *p;
+                    *b = if h.first_step { d } else { mu * *b + d };
+                    let step = if h.nesterov { d + mu * *b } else { *b };
+                    *p -= lr * step;
+                }
+            })
+        }
+    }
+}
+
+pub fn adam(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: &AdamStep) {
+    assert!(m.len() == p.len() && v.len() == p.len());
+    // Bias corrections in f64, as PyTorch computes them from a Python float step.
+    let t = h.step as i32;
+    let bc1 = 1.0 - (h.beta1 as f64).powi(t);
+    let bc2_sqrt = (1.0 - (h.beta2 as f64).powi(t)).sqrt() as f32;
+    let step_size = (h.lr as f64 / bc1) as f32;
+    let (b1, b2, eps, wd) = (h.beta1, h.beta2, h.eps, h.weight_decay);
+    let decay = 1.0 - h.lr * wd;
+    let (m, v) = (SlotPtr(m.as_mut_ptr()), SlotPtr(v.as_mut_ptr()));
+    chunked(p, g, |start, p, g| {
+        // SAFETY: this task's ranges of the moments, the same as its range of `p`.
+        let (m, v) = unsafe { (m.range(start, p.len()), v.range(start, p.len())) };
+        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+            let g = if h.decoupled {
+                *p *= decay;
+                g
+            } else {
+                g + wd * *p
+            };
+            *m += (1.0 - b1) * (g - *m);
+            *v = *v * b2 + (1.0 - b2) * g * g;
+            *p -= step_size * *m / (v.sqrt() / bc2_sqrt + eps);
+        }
+    });
+}

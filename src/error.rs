@@ -1,0 +1,91 @@
+//! The one error type: every variant knows its exit code and says where the problem is.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug)]
+pub enum Error {
+    /// Bad command-line usage.
+    Usage(String),
+    /// A config problem at a place in a file (or in a `--set` override).
+    Config { place: String, message: String },
+    /// Bad data: file, row, column, value.
+    Data { place: String, message: String },
+    /// A model that cannot be built: the layer and the shapes.
+    Model { layer: String, message: String },
+    /// Several problems found at once (`kiln check` reports them all).
+    Many(Vec<Error>),
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A failure while running: non-finite loss, a device error, a corrupt checkpoint.
+    Runtime(String),
+    /// Training stopped by Ctrl-C or SIGTERM after writing a checkpoint.
+    Interrupted(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) | Error::Config { .. } | Error::Data { .. } | Error::Model { .. } => 2,
+            Error::Many(errors) => errors.iter().map(Error::exit_code).max().unwrap_or(2),
+            Error::Io { .. } | Error::Runtime(_) => 1,
+            Error::Interrupted(_) => 130,
+        }
+    }
+
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+
+    pub fn config(place: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Config {
+            place: place.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn data(place: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Data {
+            place: place.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn model(layer: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Model {
+            layer: layer.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(m) | Error::Runtime(m) | Error::Interrupted(m) => write!(f, "{m}"),
+            Error::Config { place, message } | Error::Data { place, message } => {
+                write!(f, "{place}: {message}")
+            }
+            Error::Model { layer, message } => write!(f, "{layer}: {message}"),
+            Error::Many(errors) => {
+                for (i, e) in errors.iter().enumerate() {
+                    if i > 0 {
+                        writeln!(f)?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                Ok(())
+            }
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

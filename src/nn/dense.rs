@@ -1,0 +1,67 @@
+//! Fully connected layer: y = x·Wᵀ + b, W stored `[out, in]` as PyTorch's `nn.Linear`.
+
+use super::{pytorch_uniform, Activation, Layer, Mode};
+use crate::tensor::{Rng, Shape, Tensor};
+
+pub struct Dense {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    activation: Option<Activation>,
+    shape: Shape,
+}
+
+impl Dense {
+    pub fn new(
+        inputs: usize,
+        units: usize,
+        bias: bool,
+        activation: Option<Activation>,
+        rng: &mut Rng,
+    ) -> Dense {
+        let weight = pytorch_uniform([units, inputs], inputs, rng);
+        let bias = bias.then(|| pytorch_uniform([units], inputs, rng));
+        Dense {
+            weight,
+            bias,
+            activation,
+            shape: Shape::from([units]),
+        }
+    }
+}
+
+impl Layer for Dense {
+    fn kind(&self) -> &'static str {
+        "dense"
+    }
+
+    fn output_shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    fn forward(&self, x: &Tensor, _mode: &mut Mode) -> Tensor {
+        let mut y = x.matmul_t(&self.weight, false, true);
+        if let Some(b) = &self.bias {
+            y = y.add(b);
+        }
+        match self.activation {
+            Some(a) => a.apply(&y),
+            None => y,
+        }
+    }
+
+    fn params(&self) -> Vec<(&'static str, &Tensor)> {
+        let mut p = vec![("weight", &self.weight)];
+        if let Some(b) = &self.bias {
+            p.push(("bias", b));
+        }
+        p
+    }
+
+    fn fold_softmax(&mut self) -> bool {
+        let folded = self.activation == Some(Activation::Softmax);
+        if folded {
+            self.activation = None;
+        }
+        folded
+    }
+}

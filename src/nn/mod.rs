@@ -1,0 +1,44 @@
+//! Layers and the sequential model built from the config's `[[model.layers]]`.
+
+mod activation;
+mod dense;
+mod dropout;
+mod flatten;
+mod model;
+mod spec;
+
+pub use activation::Activation;
+pub use model::{Model, SummaryRow};
+pub use spec::LayerSpec;
+
+use crate::tensor::{Rng, Shape, Tensor};
+
+/// How a forward pass runs: training mode enables dropout, which draws from `rng`.
+pub struct Mode<'a> {
+    pub training: bool,
+    pub rng: &'a mut Rng,
+}
+
+/// One layer of a sequential model. Shapes are per sample (no batch axis); tensors passed to
+/// `forward` carry the batch as their first axis.
+pub trait Layer: Send + Sync {
+    /// The config's type name: "dense", "dropout", ...
+    fn kind(&self) -> &'static str;
+    fn output_shape(&self) -> &Shape;
+    fn forward(&self, x: &Tensor, mode: &mut Mode) -> Tensor;
+    /// Learned parameters by local name ("weight", "bias"), in checkpoint order.
+    fn params(&self) -> Vec<(&'static str, &Tensor)> {
+        Vec::new()
+    }
+    /// Drop a final softmax so a cross-entropy loss can fuse it; true if there was one.
+    fn fold_softmax(&mut self) -> bool {
+        false
+    }
+}
+
+/// PyTorch's default initialisation for dense and conv layers: U(-1/√fan_in, 1/√fan_in) for
+/// weights (kaiming_uniform with a = √5 reduces to this) and biases alike.
+pub(crate) fn pytorch_uniform(shape: impl Into<Shape>, fan_in: usize, rng: &mut Rng) -> Tensor {
+    let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
+    Tensor::rand_uniform(shape, -bound, bound, rng).with_requires_grad()
+}

@@ -1,0 +1,108 @@
+//! A sequential model: layers built in order, each from the previous one's output shape.
+
+use super::{Layer, LayerSpec, Mode};
+use crate::error::{Error, Result};
+use crate::tensor::{Rng, Shape, Tensor};
+
+pub struct Model {
+    layers: Vec<Box<dyn Layer>>,
+    input_shape: Shape,
+    /// The final softmax is left to a fused cross-entropy (and to predict's probabilities).
+    folded_softmax: bool,
+}
+
+/// One row of the Keras-style summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SummaryRow {
+    pub name: String,
+    pub kind: String,
+    pub output_shape: Shape,
+    pub params: usize,
+}
+
+impl Model {
+    /// Build the layers on a per-sample input shape, initialising weights from `rng`. A layer
+    /// that does not fit its input is reported with its index, type and both shapes.
+    pub fn build(specs: &[LayerSpec], input_shape: &Shape, rng: &mut Rng) -> Result<Model> {
+        if specs.is_empty() {
+            return Err(Error::model("model.layers", "the model has no layers"));
+        }
+        let mut layers: Vec<Box<dyn Layer>> = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.iter().enumerate() {
+            let input = layers
+                .last()
+                .map_or(input_shape, |l| l.output_shape())
+                .clone();
+            let layer = spec
+                .build(&input, rng)
+                .map_err(|m| Error::model(format!("model.layers.{i} ({})", spec.kind), m))?;
+            layers.push(layer);
+        }
+        Ok(Model {
+            layers,
+            input_shape: input_shape.clone(),
+            folded_softmax: false,
+        })
+    }
+
+    /// Fold a final softmax (a softmax layer or a dense layer's softmax activation) into the
+    /// loss: the model then outputs logits.
+    pub fn fold_final_softmax(&mut self) -> bool {
+        let last = self.layers.last_mut().expect("a model has layers");
+        self.folded_softmax = last.fold_softmax();
+        self.folded_softmax
+    }
+
+    pub fn folded_softmax(&self) -> bool {
+        self.folded_softmax
+    }
+
+    pub fn input_shape(&self) -> &Shape {
+        &self.input_shape
+    }
+
+    /// Per-sample output shape.
+    pub fn output_shape(&self) -> &Shape {
+        self.layers
+            .last()
+            .expect("a model has layers")
+            .output_shape()
+    }
+
+    /// `x` is `[batch, ...input_shape]`.
+    pub fn forward(&self, x: &Tensor, mode: &mut Mode) -> Tensor {
+        self.layers
+            .iter()
+            .fold(x.clone(), |h, layer| layer.forward(&h, mode))
+    }
+
+    /// Parameters named as in checkpoints: `layers.<index>.<name>`.
+    pub fn named_params(&self) -> Vec<(String, Tensor)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| {
+                l.params()
+                    .into_iter()
+                    .map(move |(n, t)| (format!("layers.{i}.{n}"), t.clone()))
+            })
+            .collect()
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.named_params().iter().map(|(_, t)| t.numel()).sum()
+    }
+
+    pub fn summary(&self) -> Vec<SummaryRow> {
+        self.layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| SummaryRow {
+                name: format!("layers.{i}"),
+                kind: l.kind().to_string(),
+                output_shape: l.output_shape().clone(),
+                params: l.params().iter().map(|(_, t)| t.numel()).sum(),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,252 @@
+//! Layers, model building, losses and gradient clipping.
+
+mod common;
+
+use common::*;
+use kiln::loss::Loss;
+use kiln::nn::{LayerSpec, Mode, Model};
+use kiln::optim::clip_grad_norm;
+use kiln::{Rng, Shape, Tensor};
+
+fn spec(kind: &str) -> LayerSpec {
+    LayerSpec {
+        kind: kind.into(),
+        ..Default::default()
+    }
+}
+
+fn dense(units: usize, activation: Option<&str>) -> LayerSpec {
+    LayerSpec {
+        units: Some(units),
+        activation: activation.map(String::from),
+        ..spec("dense")
+    }
+}
+
+#[test]
+fn model_infers_shapes_and_names_parameters_like_pytorch() {
+    let layers = [
+        spec("flatten"),
+        dense(128, Some("relu")),
+        LayerSpec {
+            rate: Some(0.2),
+            ..spec("dropout")
+        },
+        dense(10, None),
+    ];
+    let model = Model::build(&layers, &Shape::from([28, 28]), &mut Rng::new(1)).unwrap();
+    let rows = model.summary();
+    let shapes: Vec<String> = rows.iter().map(|r| r.output_shape.to_string()).collect();
+    assert_eq!(shapes, ["[784]", "[128]", "[128]", "[10]"]);
+    let names: Vec<(String, Vec<usize>)> = model
+        .named_params()
+        .iter()
+        .map(|(n, t)| (n.clone(), t.dims().to_vec()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("layers.1.weight".to_string(), vec![128, 784]),
+            ("layers.1.bias".to_string(), vec![128]),
+            ("layers.3.weight".to_string(), vec![10, 128]),
+            ("layers.3.bias".to_string(), vec![10]),
+        ]
+    );
+    assert_eq!(model.num_params(), 784 * 128 + 128 + 128 * 10 + 10);
+    // PyTorch's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    let w = model.named_params()[0].1.to_vec();
+    let bound = 1.0 / 784f32.sqrt();
+    assert!(w.iter().all(|v| v.abs() <= bound));
+    assert!(w.iter().cloned().fold(0.0, f32::max) > 0.9 * bound);
+}
+
+#[test]
+fn shape_mismatch_names_the_layer_and_both_shapes() {
+    let err = Model::build(&[dense(4, None)], &Shape::from([28, 28]), &mut Rng::new(1))
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        err,
+        "model.layers.0 (dense): dense needs a flat input [features], got [28, 28]; add a flatten layer before it"
+    );
+}
+
+#[test]
+fn layer_errors_name_the_problem() {
+    let build = |s: LayerSpec| {
+        Model::build(&[s], &Shape::from([3]), &mut Rng::new(1))
+            .err()
+            .unwrap()
+            .to_string()
+    };
+    assert!(build(spec("dense")).contains("needs `units`"));
+    assert!(build(spec("dens")).contains("did you mean \"dense\""));
+    assert!(build(LayerSpec {
+        rate: Some(0.5),
+        ..dense(2, None)
+    })
+    .contains("takes no `rate`"));
+    assert!(build(dense(2, Some("rleu"))).contains("did you mean \"relu\""));
+    assert!(build(LayerSpec {
+        rate: Some(1.0),
+        ..spec("dropout")
+    })
+    .contains("[0, 1)"));
+}
+
+#[test]
+fn dropout_scales_in_training_and_is_identity_in_eval() {
+    let model = Model::build(
+        &[LayerSpec {
+            rate: Some(0.25),
+            ..spec("dropout")
+        }],
+        &Shape::from([1000]),
+        &mut Rng::new(1),
+    )
+    .unwrap();
+    let x = Tensor::ones([4, 1000]);
+    let mut rng = Rng::new(7);
+    let train = model
+        .forward(
+            &x,
+            &mut Mode {
+                training: true,
+                rng: &mut rng,
+            },
+        )
+        .to_vec();
+    let zeros = train.iter().filter(|&&v| v == 0.0).count() as f32 / train.len() as f32;
+    assert!((zeros - 0.25).abs() < 0.03, "dropped fraction {zeros}");
+    assert!(train
+        .iter()
+        .all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-6));
+    let eval = model
+        .forward(
+            &x,
+            &mut Mode {
+                training: false,
+                rng: &mut rng,
+            },
+        )
+        .to_vec();
+    assert!(eval.iter().all(|&v| v == 1.0));
+}
+
+#[test]
+fn final_softmax_folds_into_the_loss() {
+    let mut rng = Rng::new(3);
+    let layers = [dense(4, Some("softmax"))];
+    let mut model = Model::build(&layers, &Shape::from([3]), &mut rng).unwrap();
+    let x = Tensor::randn([2, 3], 0.0, 1.0, &mut rng);
+    let probs = model.forward(
+        &x,
+        &mut Mode {
+            training: false,
+            rng: &mut rng,
+        },
+    );
+    assert!(model.fold_final_softmax());
+    let logits = model.forward(
+        &x,
+        &mut Mode {
+            training: false,
+            rng: &mut rng,
+        },
+    );
+    assert_eq!(logits.softmax(1).to_vec(), probs.to_vec());
+    let mut with_layer = Model::build(
+        &[dense(4, None), spec("softmax")],
+        &Shape::from([3]),
+        &mut rng,
+    )
+    .unwrap();
+    assert!(with_layer.fold_final_softmax());
+    let mut plain = Model::build(&[dense(4, None)], &Shape::from([3]), &mut rng).unwrap();
+    assert!(!plain.fold_final_softmax());
+}
+
+/// Loss references in f64, per element then averaged.
+fn loss_reference(loss: Loss, o: &[f32], t: &[f32]) -> f64 {
+    let per: Vec<f64> = o
+        .iter()
+        .zip(t)
+        .map(|(&o, &t)| {
+            let (o, t) = (o as f64, t as f64);
+            match loss {
+                Loss::Mse => (o - t).powi(2),
+                Loss::Mae => (o - t).abs(),
+                Loss::Huber { delta } => {
+                    let (d, delta) = ((o - t).abs(), delta as f64);
+                    if d < delta {
+                        0.5 * d * d
+                    } else {
+                        delta * (d - 0.5 * delta)
+                    }
+                }
+                Loss::Bce => {
+                    let p = 1.0 / (1.0 + (-o).exp());
+                    -(t * p.ln() + (1.0 - t) * (1.0 - p).ln())
+                }
+                Loss::CrossEntropy => unreachable!("tested in ops_loss"),
+            }
+        })
+        .collect();
+    per.iter().sum::<f64>() / per.len() as f64
+}
+
+#[test]
+fn losses_match_references_and_finite_differences() {
+    let mut rng = Rng::new(9);
+    for loss in [
+        Loss::Mse,
+        Loss::Mae,
+        Loss::Huber { delta: 1.0 },
+        Loss::Huber { delta: 0.3 },
+        Loss::Bce,
+    ] {
+        let n = 7;
+        let o = away_from_zero(n, &mut rng);
+        let t: Vec<f32> = if loss == Loss::Bce {
+            (0..n).map(|i| (i % 2) as f32).collect()
+        } else {
+            // Targets off by at least 0.15 from the outputs and from the huber knees.
+            o.iter()
+                .enumerate()
+                .map(|(i, v)| v + if i % 2 == 0 { 0.2 } else { -1.7 })
+                .collect()
+        };
+        let out = tensor(o.clone(), &[n, 1]);
+        let target = tensor(t.clone(), &[n]);
+        let got = loss.compute(&out, &target).item();
+        let want = loss_reference(loss, &o, &t);
+        assert!(
+            (got as f64 - want).abs() < 1e-5 * (1.0 + want.abs()),
+            "{loss:?}: {got} vs {want}"
+        );
+        check_grads(&format!("{loss:?}"), &[out], |x| {
+            loss.compute(&x[0], &target)
+        });
+    }
+}
+
+#[test]
+fn clip_grad_norm_scales_to_the_bound() {
+    let a = Tensor::from_vec(vec![3.0], [1]).with_requires_grad();
+    let b = Tensor::from_vec(vec![4.0], [1]).with_requires_grad();
+    a.mul(&a)
+        .mul_scalar(0.5)
+        .add(&b.mul(&b).mul_scalar(0.5))
+        .sum_all()
+        .backward();
+    let params = vec![("a".to_string(), a.clone()), ("b".to_string(), b.clone())];
+    let norm = clip_grad_norm(&params, 1.0);
+    assert!((norm - 5.0).abs() < 1e-6);
+    let (ga, gb) = (a.grad().unwrap().item(), b.grad().unwrap().item());
+    assert!(
+        (ga - 0.6).abs() < 1e-5 && (gb - 0.8).abs() < 1e-5,
+        "{ga} {gb}"
+    );
+    assert_eq!(clip_grad_norm(&params, 10.0), (ga * ga + gb * gb).sqrt());
+}
