@@ -1,5 +1,237 @@
 //! The TOML config: strict parsing with places in errors, `--set` overrides, defaults.
+//!
+//! The file is parsed to a TOML table, each `--set key.path=VALUE` is applied to that table,
+//! and the result is deserialized into [`Config`]. An error names the file, line and column of
+//! the offending key (or the `--set` that introduced it), the key path, and for a misspelt key
+//! the closest known one.
 
+mod schema;
 mod suggest;
 
+use std::ops::Range;
+use std::path::Path;
+
+use toml::de::{DeTable, DeValue};
+use toml::Value;
+
+pub use schema::*;
 pub use suggest::did_you_mean;
+
+use crate::error::{Error, Result};
+
+/// Read, override and validate a config file.
+pub fn load(path: &Path, overrides: &[String]) -> Result<Config> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse(&text, &path.display().to_string(), overrides)
+}
+
+/// `source` names the text in errors.
+pub fn parse(text: &str, source: &str, overrides: &[String]) -> Result<Config> {
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|s| line_col(text, s.start))
+            .unwrap_or_default();
+        Error::config(format!("{source}{at}"), e.message().trim().to_string())
+    })?;
+    let mut overridden = Vec::new();
+    for o in overrides {
+        overridden.push(apply_override(&mut table, o)?);
+    }
+    let config: Config = serde_path_to_error::deserialize(Value::Table(table)).map_err(|e| {
+        let mut path: Vec<String> = e.path().iter().map(segment_name).collect();
+        path.retain(|s| !s.is_empty());
+        let message = explain(e.inner().message(), &mut path);
+        let key = path.join(".");
+        let place = match overridden.iter().find(|o| key.starts_with(o.as_str())) {
+            Some(o) => format!("--set {o}"),
+            None => format!(
+                "{source}{}",
+                locate(text, &path)
+                    .map(|s| line_col(text, s.start))
+                    .unwrap_or_default()
+            ),
+        };
+        Error::config(place, format!("{key}: {message}"))
+    })?;
+    validate(&config, source)?;
+    Ok(config)
+}
+
+/// The resolved config as TOML, for the run directory.
+pub fn to_toml(config: &Config) -> String {
+    toml::to_string(config).expect("a config always serializes")
+}
+
+fn segment_name(seg: &serde_path_to_error::Segment) -> String {
+    use serde_path_to_error::Segment;
+    match seg {
+        Segment::Seq { index } => index.to_string(),
+        Segment::Map { key } => key.clone(),
+        Segment::Enum { variant } => variant.clone(),
+        Segment::Unknown => String::new(),
+    }
+}
+
+/// Rewrite serde's messages in config terms; an unknown key is added to the path.
+fn explain(message: &str, path: &mut Vec<String>) -> String {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (key, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        if path.last().map(String::as_str) != Some(key) {
+            path.push(key.to_string());
+        }
+        return format!(
+            "unknown key{}{}",
+            did_you_mean(key, &known),
+            if known.is_empty() {
+                String::new()
+            } else {
+                format!(" (known: {})", known.join(", "))
+            }
+        );
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let (value, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        return format!(
+            "unknown value \"{value}\"{}; expected one of {}",
+            did_you_mean(value, &known),
+            known.join(", ")
+        );
+    }
+    if let Some(field) = message.strip_prefix("missing field `") {
+        return format!("missing key `{}`", field.trim_end_matches('`'));
+    }
+    message.to_string()
+}
+
+/// Apply `a.b.c=VALUE` to the table. VALUE is TOML, or else a bare string. Numeric path
+/// segments index arrays (`model.layers.1.units`). Returns the key path.
+fn apply_override(table: &mut toml::Table, arg: &str) -> Result<String> {
+    let (key, raw) = arg
+        .split_once('=')
+        .ok_or_else(|| Error::Usage(format!("--set {arg}: expected KEY=VALUE")))?;
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| Value::String(raw.to_string()));
+    let parts: Vec<&str> = key.split('.').collect();
+    let bad = |why: String| Error::config(format!("--set {key}"), why);
+    let mut node = table
+        .entry(parts[0].to_string())
+        .or_insert_with(|| Value::Table(toml::Table::new()));
+    for (i, part) in parts.iter().enumerate().skip(1) {
+        let parent = parts[..i].join(".");
+        node = match node {
+            Value::Table(t) => t
+                .entry(part.to_string())
+                .or_insert_with(|| Value::Table(toml::Table::new())),
+            Value::Array(items) => {
+                let len = items.len();
+                let index: usize = part
+                    .parse()
+                    .map_err(|_| bad(format!("{parent} is a list; index it with a number")))?;
+                items
+                    .get_mut(index)
+                    .ok_or_else(|| bad(format!("{parent} has {len} entries, no index {index}")))?
+            }
+            _ => return Err(bad(format!("{parent} is a value, not a table"))),
+        };
+    }
+    *node = value;
+    Ok(key.to_string())
+}
+
+/// The span of the key at `path` (or of the entry, for a list index) in the original text.
+fn locate(text: &str, path: &[String]) -> Option<Range<usize>> {
+    let root = DeTable::parse(text).ok()?;
+    let mut table = root.get_ref();
+    let mut i = 0;
+    loop {
+        let name = path.get(i)?;
+        let (key, mut value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == name)?;
+        let mut span = key.span();
+        i += 1;
+        // Numeric segments index lists, such as the entries of [[model.layers]].
+        while let (Some(index), DeValue::Array(_)) = (path.get(i), value.get_ref()) {
+            value = value.get_ref().get(index.parse::<usize>().ok()?)?;
+            span = value.span();
+            i += 1;
+        }
+        match value.get_ref() {
+            DeValue::Table(t) if i < path.len() => table = t,
+            _ => return Some(span),
+        }
+    }
+}
+
+/// `:line:column` (1-based) of a byte offset.
+fn line_col(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!(":{line}:{col}")
+}
+
+/// Checks that serde's types cannot express.
+fn validate(c: &Config, source: &str) -> Result<()> {
+    let mut problems = Vec::new();
+    let mut bad =
+        |key: &str, why: String| problems.push(Error::config(source, format!("{key}: {why}")));
+    if c.train.epochs == 0 {
+        bad("train.epochs", "must be at least 1".into());
+    }
+    if c.train.batch_size == 0 {
+        bad("train.batch_size", "must be at least 1".into());
+    }
+    if !(c.optimizer.lr > 0.0 && c.optimizer.lr.is_finite()) {
+        bad(
+            "optimizer.lr",
+            format!("must be a positive number, got {}", c.optimizer.lr),
+        );
+    }
+    if let Some(v) = c.data.valid_split {
+        if !(0.0..1.0).contains(&v) {
+            bad("data.valid_split", format!("must be in [0, 1), got {v}"));
+        }
+        if c.data.valid.is_some() && v > 0.0 {
+            bad(
+                "data.valid_split",
+                "give either data.valid or data.valid_split, not both".into(),
+            );
+        }
+    }
+    if c.data.scale.is_some() && c.data.normalize.is_some() {
+        bad(
+            "data.scale",
+            "give either data.scale or data.normalize, not both".into(),
+        );
+    }
+    let sgd = c.optimizer.kind == OptimizerType::Sgd;
+    if !sgd && (c.optimizer.momentum != 0.0 || c.optimizer.nesterov) {
+        bad(
+            "optimizer.momentum",
+            "momentum and nesterov apply to sgd only".into(),
+        );
+    }
+    if c.optimizer.nesterov && c.optimizer.momentum == 0.0 {
+        bad(
+            "optimizer.nesterov",
+            "nesterov needs a momentum above 0".into(),
+        );
+    }
+    if let Some(clip) = c.train.grad_clip_norm {
+        if clip.is_nan() || clip <= 0.0 {
+            bad(
+                "train.grad_clip_norm",
+                format!("must be positive, got {clip}"),
+            );
+        }
+    }
+    match problems.len() {
+        0 => Ok(()),
+        1 => Err(problems.remove(0)),
+        _ => Err(Error::Many(problems)),
+    }
+}
