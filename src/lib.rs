@@ -8,13 +8,18 @@
 
 pub mod autograd;
 pub mod backend;
+pub mod cli;
 pub mod config;
+pub mod data;
 pub mod error;
 pub mod loss;
+pub mod metrics;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod run;
 pub mod tensor;
+pub mod train;
 
 pub use autograd::{is_grad_enabled, no_grad, NoGradGuard};
 pub use backend::cpu::{set_threads, threads};

@@ -1,17 +1,11 @@
-//! The `kiln` command. The engine is in place; the train / eval / predict / check / runs
-//! subcommands arrive with the CLI (see README.md).
+//! The `kiln` binary: parse, run, report the error, exit with its code.
 
 use clap::Parser;
 
-/// Train, evaluate and predict with neural networks described in TOML files.
-#[derive(Parser)]
-#[command(name = "kiln", version)]
-struct Cli {}
-
 fn main() {
-    Cli::parse();
-    eprintln!(
-        "kiln {}: no subcommands yet; see README.md",
-        env!("CARGO_PKG_VERSION")
-    );
+    let cli = kiln::cli::Cli::parse();
+    if let Err(e) = cli.exec() {
+        eprintln!("error: {e}");
+        std::process::exit(e.exit_code());
+    }
 }

@@ -1,0 +1,98 @@
+//! `kiln check`
+
+use std::path::PathBuf;
+
+use crate::config::{self, Task};
+use crate::data;
+use crate::error::{Error, Result};
+use crate::metrics;
+use crate::train::build_model;
+
+/// Validate a config and its data, print the model summary; train nothing.
+#[derive(clap::Args)]
+pub struct Args {
+    config: PathBuf,
+    /// Override a config key: KEY=VALUE (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+pub fn exec(a: Args) -> Result<()> {
+    let config = config::load(&a.config, &a.set)?;
+    let prepared = data::prepare(&config.data, config.loss, config.seed)?;
+    let schema = &prepared.schema;
+    let mut problems = Vec::new();
+    if let Err(e) = metrics::resolve(&config.train.metrics, schema.task) {
+        problems.push(e);
+    }
+    match build_model(&config, schema) {
+        Ok((model, loss)) => {
+            println!("Model \"{}\" on input {}", config.name, model.input_shape());
+            println!(
+                "{:<12} {:<12} {:<14} {:>10}",
+                "layer", "type", "output shape", "params"
+            );
+            for row in model.summary() {
+                println!(
+                    "{:<12} {:<12} {:<14} {:>10}",
+                    row.name,
+                    row.kind,
+                    row.output_shape.to_string(),
+                    row.params
+                );
+            }
+            println!("total parameters: {}", model.num_params());
+            if model.folded_softmax() {
+                println!("the final softmax is fused into the {} loss", loss.name());
+            }
+            println!("loss: {}", loss.name());
+        }
+        Err(e) => problems.push(e),
+    }
+    println!();
+    println!(
+        "data: {} features, target \"{}\", {:?} ({})",
+        schema.features.len(),
+        schema.target,
+        schema.task,
+        prepared.task_reason
+    );
+    for split in [
+        Some(&prepared.train),
+        prepared.valid.as_ref(),
+        prepared.test.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        println!(
+            "  {:<5} {:>7} rows  {}",
+            split.name,
+            split.len(),
+            split.source
+        );
+    }
+    if schema.task == Task::Classification {
+        let counts = class_counts(&prepared.train.y.to_vec(), schema.classes.len());
+        let shown: Vec<String> = schema
+            .classes
+            .iter()
+            .zip(counts)
+            .map(|(c, n)| format!("{c} ({n})"))
+            .collect();
+        println!("  classes (train rows): {}", shown.join(", "));
+    }
+    match problems.len() {
+        0 => Ok(()),
+        1 => Err(problems.remove(0)),
+        _ => Err(Error::Many(problems)),
+    }
+}
+
+fn class_counts(targets: &[f32], classes: usize) -> Vec<usize> {
+    let mut counts = vec![0; classes];
+    for &t in targets {
+        counts[t as usize] += 1;
+    }
+    counts
+}

@@ -1,0 +1,197 @@
+//! `kiln eval`
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::config::Task;
+use crate::data;
+use crate::error::{Error, Result};
+use crate::metrics::Accumulator;
+use crate::train::{evaluate, EvalSetup};
+
+/// Evaluate a trained model on a split or a labelled file.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A run directory (its best model) or a checkpoint file.
+    run: PathBuf,
+    /// A labelled CSV file to evaluate on instead of a split.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Which split of the run's data: test, valid or train.
+    #[arg(long, default_value = "test", value_parser = ["test", "valid", "train"])]
+    split: String,
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// METRIC=VALUE: exit 1 when the metric is below VALUE (repeatable; a CI gate).
+    #[arg(long = "fail-under", value_name = "METRIC=VALUE")]
+    fail_under: Vec<String>,
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+}
+
+pub fn exec(a: Args) -> Result<()> {
+    super::select_device(&a.device)?;
+    let floors: Vec<(String, f64)> = a
+        .fail_under
+        .iter()
+        .map(|f| {
+            let (m, v) = f
+                .split_once('=')
+                .ok_or_else(|| Error::Usage(format!("--fail-under {f}: expected METRIC=VALUE")))?;
+            let v = v
+                .parse()
+                .map_err(|_| Error::Usage(format!("--fail-under {f}: {v} is not a number")))?;
+            Ok((m.to_string(), v))
+        })
+        .collect::<Result<_>>()?;
+    let trained = super::open_trained(&a.run)?;
+    let (model, loss) = trained.model()?;
+    let schema = &trained.info.schema;
+    let (x, y, split) = match &a.data {
+        Some(path) => {
+            let (x, y) = read_labelled(path, schema)?;
+            (x, y, path.display().to_string())
+        }
+        None => {
+            let prepared = data::prepare(
+                &trained.config.data,
+                trained.config.loss,
+                trained.config.seed,
+            )?;
+            let chosen = match a.split.as_str() {
+                "train" => Some(prepared.train),
+                "valid" => prepared.valid,
+                _ => prepared.test,
+            };
+            let s = chosen.ok_or_else(|| {
+                Error::Usage(format!(
+                    "the run's data has no {} split; pass --data FILE",
+                    a.split
+                ))
+            })?;
+            (s.x, s.y, a.split.clone())
+        }
+    };
+    let setup = EvalSetup {
+        model: &model,
+        loss,
+        task: schema.task,
+        classes: schema.classes.len(),
+        metrics: &trained.info.metrics,
+        batch_size: a.batch_size,
+    };
+    let acc = evaluate(&setup, &x, &y);
+    let mut metrics = serde_json::Map::new();
+    metrics.insert("loss".into(), json!(acc.loss()));
+    for m in &trained.info.metrics {
+        metrics.insert(m.clone(), json!(acc.value(m)));
+    }
+    if a.json {
+        let mut out = json!({"split": split, "rows": acc.rows, "metrics": metrics});
+        if schema.task == Task::Classification {
+            out["confusion"] = json!(acc.confusion);
+            out["classes"] = json!(schema.classes);
+        }
+        println!("{out}");
+    } else {
+        print_report(&split, &metrics, &acc, schema);
+    }
+    let failed: Vec<String> = floors
+        .iter()
+        .filter_map(|(m, floor)| match metrics.get(m).and_then(|v| v.as_f64()) {
+            Some(v) if v < *floor => Some(Ok(format!("{m} {v:.4} is below {floor}"))),
+            Some(_) => None,
+            None => Some(Err(Error::Usage(format!(
+                "--fail-under {m}: no such metric (have: {})",
+                metrics.keys().cloned().collect::<Vec<_>>().join(", ")
+            )))),
+        })
+        .collect::<Result<_>>()?;
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Runtime(format!(
+            "quality gate failed: {}",
+            failed.join("; ")
+        )))
+    }
+}
+
+/// Read a labelled CSV with the run's schema and preprocessing.
+fn read_labelled(
+    path: &std::path::Path,
+    schema: &data::DataSchema,
+) -> Result<(crate::Tensor, crate::Tensor)> {
+    let source = path.display().to_string();
+    let mut rdr = data::reader(data::open(path)?);
+    let header = data::header(&mut rdr, &source)?;
+    let cols = data::column_positions(&header, &schema.features, &source)?;
+    let target = data::column_positions(&header, std::slice::from_ref(&schema.target), &source)?[0];
+    let rows = data::read_rows(&mut rdr, &source, &header, &cols, Some(target), usize::MAX)?;
+    let f = schema.features.len();
+    let mut x = rows.x;
+    if schema.preprocess.fill.is_none() {
+        if let Some(i) = x.iter().position(|v| v.is_nan()) {
+            return Err(Error::data(
+                format!("{source}:{}", rows.lines[i / f]),
+                format!("column \"{}\": missing value", schema.features[i % f]),
+            ));
+        }
+    }
+    schema.preprocess.apply(&mut x, f);
+    let y = rows
+        .target
+        .iter()
+        .zip(&rows.lines)
+        .map(|(cell, line)| schema.encode_target(cell, || format!("{source}:{line}")))
+        .collect::<Result<Vec<f32>>>()?;
+    Ok(crate::train::split_tensors(x, y, f))
+}
+
+fn print_report(
+    split: &str,
+    metrics: &serde_json::Map<String, serde_json::Value>,
+    acc: &Accumulator,
+    schema: &data::DataSchema,
+) {
+    println!("split {split}: {} rows", acc.rows);
+    for (k, v) in metrics {
+        println!("{k:>10}  {:.4}", v.as_f64().unwrap_or(f64::NAN));
+    }
+    if schema.task != Task::Classification {
+        return;
+    }
+    let width = schema
+        .classes
+        .iter()
+        .map(|c| c.len())
+        .max()
+        .unwrap_or(1)
+        .max(6);
+    println!("\nconfusion matrix (rows: true class, columns: predicted)");
+    print!("{:>width$}", "");
+    for c in &schema.classes {
+        print!(" {c:>width$}");
+    }
+    println!();
+    for (i, row) in acc.confusion.iter().enumerate() {
+        print!("{:>width$}", schema.classes[i]);
+        for n in row {
+            print!(" {n:>width$}");
+        }
+        println!();
+    }
+    println!(
+        "\n{:>width$} {:>9} {:>9} {:>9} {:>8}",
+        "class", "precision", "recall", "f1", "support"
+    );
+    for (i, c) in schema.classes.iter().enumerate() {
+        let (p, r, f1) = acc.per_class(i);
+        let support: u64 = acc.confusion[i].iter().sum();
+        println!("{c:>width$} {p:>9.4} {r:>9.4} {f1:>9.4} {support:>8}");
+    }
+}

@@ -1,0 +1,73 @@
+//! `kiln runs`
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::run::RunDir;
+
+/// List the runs under a folder (default `runs/`), oldest first.
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(default_value = "runs")]
+    dir: PathBuf,
+    /// One JSON array on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn exec(a: Args) -> Result<()> {
+    let entries = std::fs::read_dir(&a.dir).map_err(|e| Error::io(&a.dir, e))?;
+    let mut runs: Vec<_> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| RunDir::open(&e.path()).ok())
+        .filter_map(|r| r.read_info().ok().map(|i| (r.path, i)))
+        .collect();
+    runs.sort_by(|a, b| a.1.started.cmp(&b.1.started));
+    if a.json {
+        let rows: Vec<_> = runs
+            .iter()
+            .map(|(p, i)| json!({"run_dir": p, "name": i.name, "status": i.status, "epochs": i.epochs_done, "best": i.best, "test": i.test, "started": i.started, "ended": i.ended, "device": i.device}))
+            .collect();
+        println!("{}", serde_json::Value::Array(rows));
+        return Ok(());
+    }
+    println!(
+        "{:<40} {:<12} {:>6} {:>24} {:>16} {:>9}",
+        "run", "status", "epochs", "best", "test", "seconds"
+    );
+    for (_, i) in &runs {
+        let best = i
+            .best
+            .as_ref()
+            .map_or("-".into(), |b| format!("{} {:.4}", b.monitor, b.value));
+        let test = i.test.as_ref().and_then(|t| {
+            t.iter()
+                .find(|(k, _)| *k != "loss")
+                .map(|(k, v)| format!("{k} {:.4}", v.as_f64().unwrap_or(f64::NAN)))
+        });
+        let secs = i
+            .ended
+            .as_ref()
+            .and_then(|e| seconds_between(&i.started, e))
+            .map_or("-".into(), |s| s.to_string());
+        let status = format!("{:?}", i.status).to_lowercase();
+        println!(
+            "{:<40} {:<12} {:>6} {:>24} {:>16} {:>9}",
+            i.name,
+            status,
+            i.epochs_done,
+            best,
+            test.unwrap_or("-".into()),
+            secs
+        );
+    }
+    Ok(())
+}
+
+fn seconds_between(start: &str, end: &str) -> Option<u64> {
+    let s = humantime::parse_rfc3339(start).ok()?;
+    let e = humantime::parse_rfc3339(end).ok()?;
+    e.duration_since(s).ok().map(|d| d.as_secs())
+}

@@ -1,0 +1,124 @@
+//! Feature preprocessing fitted on the training split and saved with the run, so predict
+//! applies exactly what training did.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Missing, Normalize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Transform {
+    None,
+    /// x · factor
+    Scale {
+        factor: f32,
+    },
+    /// (x − mean) / std per feature (std 0 → 1)
+    Standard {
+        mean: Vec<f32>,
+        std: Vec<f32>,
+    },
+    /// (x − min) / (max − min) per feature (range 0 → 1)
+    Minmax {
+        min: Vec<f32>,
+        max: Vec<f32>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Preprocess {
+    pub transform: Transform,
+    pub missing: Missing,
+    /// Per-feature fill values for missing cells (`missing = "mean" | "zero"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fill: Option<Vec<f32>>,
+}
+
+/// Per-column statistics over rows of `x` (row-major, `f` features), skipping NaN.
+fn column_stats(x: &[f32], f: usize, stat: impl Fn(&[f32]) -> f32) -> Vec<f32> {
+    (0..f)
+        .map(|c| {
+            let col: Vec<f32> = x
+                .iter()
+                .skip(c)
+                .step_by(f)
+                .copied()
+                .filter(|v| !v.is_nan())
+                .collect();
+            stat(&col)
+        })
+        .collect()
+}
+
+fn mean_of(v: &[f32]) -> f32 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    (v.iter().map(|&a| a as f64).sum::<f64>() / v.len() as f64) as f32
+}
+
+impl Preprocess {
+    /// Fit on the training features (`x` row-major with `f` features; NaN = missing).
+    pub fn fit(
+        x: &[f32],
+        f: usize,
+        scale: Option<f32>,
+        normalize: Option<Normalize>,
+        missing: Missing,
+    ) -> Preprocess {
+        let fill = match missing {
+            Missing::Mean => Some(column_stats(x, f, mean_of)),
+            Missing::Zero => Some(vec![0.0; f]),
+            Missing::Error | Missing::Drop => None,
+        };
+        let transform = match (scale, normalize) {
+            (Some(factor), _) => Transform::Scale { factor },
+            (None, Some(Normalize::Standard)) => {
+                let mean = column_stats(x, f, mean_of);
+                let std = column_stats(x, f, |v| {
+                    let m = mean_of(v) as f64;
+                    let var = v.iter().map(|&a| (a as f64 - m).powi(2)).sum::<f64>()
+                        / v.len().max(1) as f64;
+                    var.sqrt() as f32
+                });
+                Transform::Standard { mean, std }
+            }
+            (None, Some(Normalize::Minmax)) => Transform::Minmax {
+                min: column_stats(x, f, |v| v.iter().copied().fold(f32::INFINITY, f32::min)),
+                max: column_stats(x, f, |v| {
+                    v.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+                }),
+            },
+            (None, None) => Transform::None,
+        };
+        Preprocess {
+            transform,
+            missing,
+            fill,
+        }
+    }
+
+    /// Fill missing values and transform, in place.
+    pub fn apply(&self, x: &mut [f32], f: usize) {
+        for row in x.chunks_exact_mut(f) {
+            for (c, v) in row.iter_mut().enumerate() {
+                if v.is_nan() {
+                    if let Some(fill) = &self.fill {
+                        *v = fill[c];
+                    }
+                }
+                *v = match &self.transform {
+                    Transform::None => *v,
+                    Transform::Scale { factor } => *v * factor,
+                    Transform::Standard { mean, std } => {
+                        (*v - mean[c]) / if std[c] > 0.0 { std[c] } else { 1.0 }
+                    }
+                    Transform::Minmax { min, max } => {
+                        let range = max[c] - min[c];
+                        (*v - min[c]) / if range > 0.0 { range } else { 1.0 }
+                    }
+                };
+            }
+        }
+    }
+}

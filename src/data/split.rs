@@ -1,0 +1,55 @@
+//! Holding out a validation share of the training rows.
+
+use crate::tensor::Rng;
+
+/// Split row indices into (kept, held out) with `fraction` held out, shuffled by `rng`. With
+/// `stratify`, each class (target value) is split on its own, so the held-out rows keep the
+/// class proportions. Both lists come back in ascending row order.
+pub fn holdout(
+    targets: &[f32],
+    fraction: f64,
+    stratify: bool,
+    rng: &mut Rng,
+) -> (Vec<usize>, Vec<usize>) {
+    let groups: Vec<Vec<usize>> = if stratify {
+        let classes = targets
+            .iter()
+            .map(|&t| t as usize)
+            .max()
+            .map_or(0, |m| m + 1);
+        let mut g = vec![Vec::new(); classes];
+        for (i, &t) in targets.iter().enumerate() {
+            g[t as usize].push(i);
+        }
+        g
+    } else {
+        vec![(0..targets.len()).collect()]
+    };
+    let (mut keep, mut held) = (Vec::new(), Vec::new());
+    for mut rows in groups {
+        rng.shuffle(&mut rows);
+        let n_held = (rows.len() as f64 * fraction).round() as usize;
+        held.extend_from_slice(&rows[..n_held]);
+        keep.extend_from_slice(&rows[n_held..]);
+    }
+    keep.sort_unstable();
+    held.sort_unstable();
+    (keep, held)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stratified_holdout_keeps_class_shares() {
+        let targets: Vec<f32> = (0..100).map(|i| if i < 80 { 0.0 } else { 1.0 }).collect();
+        let (keep, held) = holdout(&targets, 0.1, true, &mut Rng::new(1));
+        assert_eq!((keep.len(), held.len()), (90, 10));
+        assert_eq!(held.iter().filter(|&&i| targets[i] == 1.0).count(), 2);
+        let mut all: Vec<usize> = keep.iter().chain(&held).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..100).collect::<Vec<_>>());
+        assert_eq!(holdout(&targets, 0.1, true, &mut Rng::new(1)), (keep, held));
+    }
+}

@@ -1,0 +1,157 @@
+//! The run directory: resolved config, run.json, metrics.csv, train.log, checkpoints and the
+//! best model, every file written atomically.
+
+pub mod checkpoint;
+mod metrics_csv;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+pub use metrics_csv::MetricsCsv;
+
+use crate::data::{DataFile, DataSchema};
+use crate::error::{Error, Result};
+
+/// Write through a temporary file in the same folder, fsync it, then rename over `path`: a
+/// crash at any moment leaves either the old file or the new one, never a torn one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let io = |e| Error::io(path, e);
+    let mut file = std::fs::File::create(&tmp).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(io)?;
+    if let Some(dir) = path.parent().and_then(|d| std::fs::File::open(d).ok()) {
+        let _ = dir.sync_all(); // makes the rename durable where the platform allows it
+    }
+    Ok(())
+}
+
+/// UTC time in RFC 3339, to the second.
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Running,
+    Finished,
+    Failed,
+    Interrupted,
+}
+
+/// The best epoch by the monitored metric.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Best {
+    pub monitor: String,
+    pub value: f64,
+    pub epoch: usize,
+}
+
+/// run.json.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub kiln_version: String,
+    pub name: String,
+    pub status: Status,
+    pub device: String,
+    pub threads: usize,
+    pub seed: u64,
+    pub started: String,
+    pub ended: Option<String>,
+    pub data: Vec<DataFile>,
+    pub input_shape: Vec<usize>,
+    pub loss: String,
+    pub metrics: Vec<String>,
+    /// Features, target, class names, preprocessing statistics.
+    pub schema: DataSchema,
+    pub epochs_done: usize,
+    pub last_checkpoint: Option<String>,
+    pub best: Option<Best>,
+    /// Metrics of the saved model on the test split, when there is one.
+    pub test: Option<serde_json::Map<String, serde_json::Value>>,
+    pub error: Option<String>,
+}
+
+pub struct RunDir {
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// A new run directory: `dir` exactly, or `<runs>/<name>-<YYYYMMDD-HHMMSS>` (with `-2`,
+    /// `-3`... if that exists). An existing directory is never reused.
+    pub fn create(runs: &Path, name: &str, exact: Option<&Path>) -> Result<RunDir> {
+        let path = match exact {
+            Some(p) => {
+                if p.exists() {
+                    return Err(Error::Usage(format!(
+                        "--run-dir {}: already exists; kiln never overwrites a run (use --resume to continue it)",
+                        p.display()
+                    )));
+                }
+                p.to_path_buf()
+            }
+            None => {
+                let stamp: String = now()
+                    .chars()
+                    .filter(|c| c.is_ascii_digit())
+                    .take(14)
+                    .collect();
+                let base = format!("{name}-{}-{}", &stamp[..8], &stamp[8..]);
+                let mut candidate = runs.join(&base);
+                let mut n = 2;
+                while candidate.exists() {
+                    candidate = runs.join(format!("{base}-{n}"));
+                    n += 1;
+                }
+                candidate
+            }
+        };
+        std::fs::create_dir_all(path.join("checkpoints")).map_err(|e| Error::io(&path, e))?;
+        Ok(RunDir { path })
+    }
+
+    pub fn open(path: &Path) -> Result<RunDir> {
+        if !path.join("run.json").is_file() {
+            return Err(Error::Usage(format!(
+                "{}: not a run directory (no run.json)",
+                path.display()
+            )));
+        }
+        Ok(RunDir {
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    pub fn write_info(&self, info: &RunInfo) -> Result<()> {
+        let json = serde_json::to_string_pretty(info).expect("run info serializes");
+        write_atomic(&self.file("run.json"), json.as_bytes())
+    }
+
+    pub fn read_info(&self) -> Result<RunInfo> {
+        let path = self.file("run.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::Runtime(format!("{}: {e}", path.display())))
+    }
+
+    /// Append a line to train.log.
+    pub fn log(&self, line: &str) -> Result<()> {
+        let path = self.file("train.log");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        writeln!(f, "{line}").map_err(|e| Error::io(&path, e))
+    }
+}

@@ -1,0 +1,39 @@
+//! Batched evaluation of a model on a split, without recording gradients.
+
+use crate::autograd::no_grad;
+use crate::config::Task;
+use crate::loss::Loss;
+use crate::metrics::Accumulator;
+use crate::nn::{Mode, Model};
+use crate::tensor::{Rng, Tensor};
+
+pub struct EvalSetup<'a> {
+    pub model: &'a Model,
+    pub loss: Loss,
+    pub task: Task,
+    pub classes: usize,
+    pub metrics: &'a [String],
+    pub batch_size: usize,
+}
+
+/// Loss and metric statistics of the model on features `x` `[n, f]` and targets `y` `[n]`.
+pub fn evaluate(s: &EvalSetup, x: &Tensor, y: &Tensor) -> Accumulator {
+    let _guard = no_grad();
+    let mut acc = Accumulator::new(s.task, s.classes, s.metrics);
+    let n = y.numel();
+    let mut rng = Rng::new(0); // eval mode draws nothing
+    for start in (0..n).step_by(s.batch_size.max(1)) {
+        let len = s.batch_size.min(n - start);
+        let (xb, yb) = (x.narrow(0, start, len), y.narrow(0, start, len));
+        let out = s.model.forward(
+            &xb,
+            &mut Mode {
+                training: false,
+                rng: &mut rng,
+            },
+        );
+        let loss = s.loss.compute(&out, &yb).item();
+        acc.add(s.task, &out.to_vec(), &yb.to_vec(), loss);
+    }
+    acc
+}
