@@ -17,13 +17,14 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// `; did you mean "x"?` for the closest candidate within a third of the word's length (at
-/// least 2 edits), or an empty string.
+/// least 2 edits, and fewer than the word's length: "d" suggests nothing), or an empty string.
 pub fn did_you_mean(word: &str, candidates: &[&str]) -> String {
-    let limit = (word.chars().count() / 3).max(2);
+    let len = word.chars().count();
+    let limit = (len / 3).max(2);
     candidates
         .iter()
         .map(|c| (edit_distance(word, c), *c))
-        .filter(|&(d, _)| d <= limit)
+        .filter(|&(d, _)| d <= limit && d < len)
         .min()
         .map(|(_, c)| format!("; did you mean \"{c}\"?"))
         .unwrap_or_default()
@@ -45,5 +46,6 @@ mod tests {
             "; did you mean \"epochs\"?"
         );
         assert_eq!(did_you_mean("zzzzzz", &["units"]), "");
+        assert_eq!(did_you_mean("d", &["a", "b"]), "");
     }
 }
