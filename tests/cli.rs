@@ -95,6 +95,34 @@ fn blobs_project() -> tempfile::TempDir {
     dir
 }
 
+/// Train the blobs project into `dir` (with extra arguments) and check it succeeded.
+fn train_blobs(p: &tempfile::TempDir, dir: &str, extra: &[&str]) {
+    let out = kiln(
+        p.path(),
+        &[
+            &["train", "blobs.toml", "--quiet", "--run-dir", dir][..],
+            extra,
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// Run a shipped config (paths relative to the repository) into `run_dir`.
+fn train_shipped(config: &str, run_dir: &Path, extra: &[&str]) -> Output {
+    Command::new(KILN)
+        .args(["train", config, "--quiet", "--run-dir"])
+        .arg(run_dir)
+        .args(extra)
+        .current_dir(ROOT)
+        .output()
+        .unwrap()
+}
+
+fn run_info(run_dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json")).unwrap()).unwrap()
+}
+
 fn tensors(path: &Path) -> Vec<(String, Vec<u32>)> {
     let loaded = checkpoint::load(path).unwrap();
     let mut t: Vec<(String, Vec<u32>)> = loaded
@@ -129,8 +157,7 @@ fn train_writes_the_run_directory_and_prints_only_its_path() {
         "epoch,step,lr,seconds,train_loss,train_accuracy,train_f1,valid_loss,valid_accuracy,valid_f1"
     );
     assert_eq!(csv.lines().count(), 7);
-    let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    let info = run_info(&run);
     assert_eq!(info["status"], "finished");
     assert_eq!(
         info["schema"]["classes"],
@@ -266,9 +293,7 @@ fn sigterm_mid_epoch_then_resume_matches_an_uninterrupted_run() {
     assert!(killed.success());
     let cut = child.wait_with_output().unwrap();
     assert_eq!(cut.status.code(), Some(130), "{}", stderr(&cut));
-    let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(p.path().join("runs/cut/run.json")).unwrap())
-            .unwrap();
+    let info = run_info(&p.path().join("runs/cut"));
     assert_eq!(info["status"], "interrupted");
     let last = info["last_checkpoint"].as_str().unwrap().to_string();
     assert!(last.contains("-step-"), "a mid-epoch checkpoint: {last}");
@@ -387,12 +412,7 @@ fn check_prints_the_summary_and_data() {
 #[test]
 fn eval_reports_metrics_confusion_and_gates() {
     let p = blobs_project();
-    assert!(kiln(
-        p.path(),
-        &["train", "blobs.toml", "--run-dir", "r", "--quiet"]
-    )
-    .status
-    .success());
+    train_blobs(&p, "r", &[]);
     let out = kiln(p.path(), &["eval", "r"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
@@ -439,12 +459,7 @@ fn eval_reports_metrics_confusion_and_gates() {
 #[test]
 fn predict_streams_rows_in_order_matching_columns_by_name() {
     let p = blobs_project();
-    assert!(kiln(
-        p.path(),
-        &["train", "blobs.toml", "--run-dir", "r", "--quiet"]
-    )
-    .status
-    .success());
+    train_blobs(&p, "r", &[]);
     // Columns reordered, the target kept as an extra column: both fine.
     let input = "kind,d,c,b,a\ncat,-1,1,0,2\ndog,1,0,1,-2\neel,0,-1,-2,0\ncat,-1,1,0,2.5\n";
     let mut child = Command::new(KILN)
@@ -511,18 +526,7 @@ fn predict_streams_rows_in_order_matching_columns_by_name() {
 fn linreg_fits_the_textbook_line() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("lin");
-    let out = Command::new(KILN)
-        .args([
-            "train",
-            "configs/linreg.toml",
-            "--quiet",
-            "--json",
-            "--run-dir",
-        ])
-        .arg(&run)
-        .current_dir(ROOT)
-        .output()
-        .unwrap();
+    let out = train_shipped("configs/linreg.toml", &run, &["--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     let mse = v["final"]["train_loss"].as_f64().unwrap();
@@ -542,18 +546,11 @@ fn linreg_fits_the_textbook_line() {
 #[test]
 fn mnist_mlp_reaches_the_accuracy_floor() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(KILN)
-        .args([
-            "train",
-            "configs/mnist_mlp.toml",
-            "--quiet",
-            "--json",
-            "--run-dir",
-        ])
-        .arg(dir.path().join("mlp"))
-        .current_dir(ROOT)
-        .output()
-        .unwrap();
+    let out = train_shipped(
+        "configs/mnist_mlp.toml",
+        &dir.path().join("mlp"),
+        &["--json"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     let acc = v["test"]["accuracy"].as_f64().unwrap();
@@ -564,17 +561,38 @@ fn mnist_mlp_reaches_the_accuracy_floor() {
 #[test]
 fn runs_lists_finished_interrupted_and_failed() {
     let p = blobs_project();
-    assert!(kiln(
-        p.path(),
-        &["train", "blobs.toml", "--run-dir", "runs/ok", "--quiet"]
-    )
-    .status
-    .success());
+    train_blobs(&p, "runs/ok", &[]);
+    // An interrupted and a failed run, as training leaves them: the same files, another status.
+    for (dir, status, started) in [
+        ("runs/cut", "interrupted", "2099-01-01T00:00:00Z"),
+        ("runs/bad", "failed", "2100-01-01T00:00:00Z"),
+    ] {
+        std::fs::create_dir_all(p.path().join(dir)).unwrap();
+        let mut info = run_info(&p.path().join("runs/ok"));
+        info["status"] = status.into();
+        info["started"] = started.into();
+        info["name"] = dir.trim_start_matches("runs/").into();
+        std::fs::write(p.path().join(dir).join("run.json"), info.to_string()).unwrap();
+    }
     let out = kiln(p.path(), &["runs", "--json"]);
     let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-    assert_eq!(v[0]["status"], "finished");
-    let out = kiln(p.path(), &["runs"]);
-    assert!(stdout(&out).contains("finished"), "{}", stdout(&out));
+    let statuses: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["finished", "interrupted", "failed"],
+        "sorted by start time"
+    );
+    let table = stdout(&kiln(p.path(), &["runs"]));
+    assert_eq!(table.lines().count(), 4, "{table}");
+    assert!(
+        table.lines().nth(2).unwrap().starts_with("cut") && table.contains("interrupted"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -713,12 +731,7 @@ fn early_stopping_stops_when_the_monitor_stalls() {
 #[test]
 fn init_from_starts_from_saved_weights() {
     let p = blobs_project();
-    assert!(kiln(
-        p.path(),
-        &["train", "blobs.toml", "--quiet", "--run-dir", "first"]
-    )
-    .status
-    .success());
+    train_blobs(&p, "first", &[]);
     let out = kiln(
         p.path(),
         &[
@@ -753,19 +766,14 @@ fn init_from_starts_from_saved_weights() {
 #[test]
 fn a_non_finite_loss_stops_with_the_epoch_and_step_and_keeps_the_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(KILN)
-        .args([
-            "train",
-            "configs/linreg.toml",
-            "--quiet",
-            "--set",
-            "optimizer.lr=5.0",
-            "--run-dir",
-        ])
-        .arg(dir.path().join("nan"))
-        .current_dir(ROOT)
-        .output()
-        .unwrap();
+    let run = dir.path().join("nan");
+    let every_epoch = [
+        "--set",
+        "optimizer.lr=5.0",
+        "--set",
+        "train.checkpoint.every_epochs=1",
+    ];
+    let out = train_shipped("configs/linreg.toml", &run, &every_epoch);
     assert_eq!(out.status.code(), Some(1));
     let line = first_error_line(&out);
     assert!(
@@ -774,29 +782,28 @@ fn a_non_finite_loss_stops_with_the_epoch_and_step_and_keeps_the_checkpoint() {
             && line.contains(", step "),
         "{line}"
     );
-    let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("nan/run.json")).unwrap())
-            .unwrap();
+    let info = run_info(&run);
     assert_eq!(info["status"], "failed");
+    // The last good checkpoint is named in the error, and it loads with finite weights.
+    let last = info["last_checkpoint"]
+        .as_str()
+        .expect("checkpoints before the divergence");
+    assert!(
+        line.ends_with(&format!("the last good checkpoint is {last}")),
+        "{line}"
+    );
+    let kept = checkpoint::load(&run.join(last)).unwrap();
+    assert!(kept
+        .tensors
+        .values()
+        .all(|(_, v)| v.iter().all(|x| x.is_finite())));
 }
 
 #[test]
 fn predict_gives_values_for_a_regression_run_and_reads_gzip() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("lin");
-    let out = Command::new(KILN)
-        .args([
-            "train",
-            "configs/linreg.toml",
-            "--quiet",
-            "--set",
-            "train.epochs=300",
-            "--run-dir",
-        ])
-        .arg(&run)
-        .current_dir(ROOT)
-        .output()
-        .unwrap();
+    let out = train_shipped("configs/linreg.toml", &run, &["--set", "train.epochs=300"]);
     assert!(out.status.success(), "{}", stderr(&out));
     std::fs::write(dir.path().join("x.csv"), "x\n0\n1\n").unwrap();
     let out = kiln(dir.path(), &["predict", "lin", "x.csv"]);

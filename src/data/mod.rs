@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 pub use csv_file::{column_positions, header, is_missing, open, read_rows, reader};
 pub use preprocess::{Preprocess, Transform};
@@ -223,12 +222,11 @@ fn encode(raw: RawSplit, schema: &DataSchema) -> Result<(Vec<f32>, Vec<f32>, Str
 
 fn file_record(split: &str, path: &Path) -> Result<DataFile> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let hash = Sha256::digest(&bytes);
     Ok(DataFile {
         split: split.into(),
         path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
         bytes: bytes.len() as u64,
-        sha256: hash.iter().map(|b| format!("{b:02x}")).collect(),
+        sha256: crate::run::sha256_hex(&bytes),
     })
 }
 

@@ -483,11 +483,18 @@ impl Session<'_> {
         Ok(stop)
     }
 
+    /// Metadata of every saved model. The random state is the seed: shuffles and dropout
+    /// draw from streams derived from (seed, epoch) and (seed, step).
     fn model_meta(&self) -> HashMap<String, String> {
         HashMap::from([
             ("kiln_version".into(), env!("CARGO_PKG_VERSION").into()),
             ("epoch".into(), self.progress.epoch.to_string()),
             ("step".into(), self.progress.step.to_string()),
+            ("seed".into(), self.config.seed.to_string()),
+            (
+                "config_sha256".into(),
+                crate::run::sha256_hex(config::to_toml(&self.config).as_bytes()),
+            ),
         ])
     }
 
