@@ -11,7 +11,9 @@ pub mod cpu;
 
 use crate::ops::{
     binary::{Binary, BroadcastPlan},
+    conv::Conv2dGeom,
     matmul::MatmulSpec,
+    pool::Pool,
     reduce::Reduce,
     softmax::SoftmaxKind,
     unary::Unary,
@@ -56,6 +58,19 @@ pub trait Backend {
     fn softmax_bwd(kind: SoftmaxKind, y: &Self::Buf, dy: &Self::Buf, d: AxisDims) -> Self::Buf;
 
     fn matmul(a: &Self::Buf, b: &Self::Buf, spec: &MatmulSpec) -> Self::Buf;
+
+    /// `[n, c, h, w]` → `[n·oh·ow, c·kh·kw]` patches (zeros over padding).
+    fn im2col(x: &Self::Buf, g: &Conv2dGeom) -> Self::Buf;
+    /// Inverse of `im2col`: patches added back into `[n, c, h, w]`.
+    fn col2im(cols: &Self::Buf, g: &Conv2dGeom) -> Self::Buf;
+    fn pool2d_fwd(kind: Pool, x: &Self::Buf, g: &Conv2dGeom) -> Self::Buf;
+    fn pool2d_bwd(
+        kind: Pool,
+        x: &Self::Buf,
+        y: &Self::Buf,
+        dy: &Self::Buf,
+        g: &Conv2dGeom,
+    ) -> Self::Buf;
 
     /// Copy `x` of shape `dims` into the axis order `perm` (output axis i = input axis perm[i]).
     fn permute(x: &Self::Buf, dims: &[usize], perm: &[usize]) -> Self::Buf;
@@ -188,6 +203,22 @@ impl Storage {
 
     pub fn matmul(&self, b: &Storage, spec: &MatmulSpec) -> Storage {
         dispatch!(matmul(a, b, spec); a = self, b = b)
+    }
+
+    pub fn im2col(&self, g: &Conv2dGeom) -> Storage {
+        dispatch!(im2col(x, g); x = self)
+    }
+
+    pub fn col2im(&self, g: &Conv2dGeom) -> Storage {
+        dispatch!(col2im(c, g); c = self)
+    }
+
+    pub fn pool2d_fwd(&self, kind: Pool, g: &Conv2dGeom) -> Storage {
+        dispatch!(pool2d_fwd(kind, x, g); x = self)
+    }
+
+    pub fn pool2d_bwd(&self, kind: Pool, y: &Storage, dy: &Storage, g: &Conv2dGeom) -> Storage {
+        dispatch!(pool2d_bwd(kind, x, y, dy, g); x = self, y = y, dy = dy)
     }
 
     pub fn permute(&self, dims: &[usize], perm: &[usize]) -> Storage {

@@ -6,14 +6,17 @@
 //! when they are built, so a mismatch reaching an op is a bug, not bad input.
 
 pub mod binary;
+pub mod conv;
 pub mod layout;
 pub mod loss;
 pub mod matmul;
+pub mod pool;
 pub mod reduce;
 pub mod softmax;
 pub mod unary;
 
 pub use binary::Binary;
+pub use pool::Pool;
 pub use reduce::Reduce;
 pub use softmax::SoftmaxKind;
 pub use unary::Unary;

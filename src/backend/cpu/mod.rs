@@ -7,10 +7,12 @@
 //! never splits a dot product).
 
 mod binary;
+mod conv;
 mod layout;
 mod loss;
 mod matmul;
 mod optim;
+mod pool;
 mod reduce;
 mod softmax;
 mod unary;
@@ -20,7 +22,9 @@ use rayon::prelude::*;
 use super::Backend;
 use crate::ops::{
     binary::{Binary, BroadcastPlan},
+    conv::Conv2dGeom,
     matmul::MatmulSpec,
+    pool::Pool,
     reduce::Reduce,
     softmax::SoftmaxKind,
     unary::Unary,
@@ -150,6 +154,28 @@ impl Backend for Cpu {
 
     fn matmul(a: &Vec<f32>, b: &Vec<f32>, spec: &MatmulSpec) -> Vec<f32> {
         matmul::matmul(a, b, spec)
+    }
+
+    fn im2col(x: &Vec<f32>, g: &Conv2dGeom) -> Vec<f32> {
+        conv::im2col(x, g)
+    }
+
+    fn col2im(cols: &Vec<f32>, g: &Conv2dGeom) -> Vec<f32> {
+        conv::col2im(cols, g)
+    }
+
+    fn pool2d_fwd(kind: Pool, x: &Vec<f32>, g: &Conv2dGeom) -> Vec<f32> {
+        pool::forward(kind, x, g)
+    }
+
+    fn pool2d_bwd(
+        kind: Pool,
+        x: &Vec<f32>,
+        y: &Vec<f32>,
+        dy: &Vec<f32>,
+        g: &Conv2dGeom,
+    ) -> Vec<f32> {
+        pool::backward(kind, x, y, dy, g)
     }
 
     fn permute(x: &Vec<f32>, dims: &[usize], perm: &[usize]) -> Vec<f32> {

@@ -1,0 +1,197 @@
+//! Convolution (im2col + matmul) and pooling: forward against direct f64 loops, backward
+//! against finite differences, over odd sizes and stride / padding combinations.
+
+mod common;
+
+use common::*;
+use kiln::ops::Pool;
+use kiln::Rng;
+
+/// (input [n, c, h, w], filters, kernel (kh, kw), stride, pad)
+type ConvCase = (
+    [usize; 4],
+    usize,
+    (usize, usize),
+    (usize, usize),
+    (usize, usize),
+);
+
+const CONV_CASES: &[ConvCase] = &[
+    ([1, 1, 5, 5], 1, (3, 3), (1, 1), (0, 0)),
+    ([2, 3, 7, 6], 4, (3, 3), (1, 1), (1, 1)),
+    ([2, 2, 7, 7], 3, (3, 3), (2, 2), (1, 1)),
+    ([1, 3, 6, 5], 2, (2, 3), (2, 1), (0, 2)),
+    ([3, 1, 4, 4], 2, (1, 1), (1, 1), (0, 0)),
+    ([1, 2, 5, 5], 1, (5, 5), (1, 1), (2, 2)),
+    ([2, 1, 9, 8], 2, (3, 2), (3, 2), (1, 0)),
+];
+
+fn conv_reference(
+    x: &[f32],
+    xd: [usize; 4],
+    w: &[f32],
+    f: usize,
+    k: (usize, usize),
+    s: (usize, usize),
+    p: (usize, usize),
+    b: &[f32],
+) -> (Vec<f64>, [usize; 4]) {
+    let [n, c, h, wd] = xd;
+    let oh = (h + 2 * p.0 - k.0) / s.0 + 1;
+    let ow = (wd + 2 * p.1 - k.1) / s.1 + 1;
+    let mut out = vec![0.0; n * f * oh * ow];
+    for bi in 0..n {
+        for fi in 0..f {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = b[fi] as f64;
+                    for ci in 0..c {
+                        for ky in 0..k.0 {
+                            for kx in 0..k.1 {
+                                let iy = (oy * s.0 + ky) as isize - p.0 as isize;
+                                let ix = (ox * s.1 + kx) as isize - p.1 as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                    continue;
+                                }
+                                let xv = x[((bi * c + ci) * h + iy as usize) * wd + ix as usize];
+                                let wv = w[((fi * c + ci) * k.0 + ky) * k.1 + kx];
+                                acc += xv as f64 * wv as f64;
+                            }
+                        }
+                    }
+                    out[((bi * f + fi) * oh + oy) * ow + ox] = acc;
+                }
+            }
+        }
+    }
+    (out, [n, f, oh, ow])
+}
+
+#[test]
+fn conv2d_forward_matches_direct_loops() {
+    let mut rng = Rng::new(50);
+    for &(xd, f, k, s, p) in CONV_CASES {
+        let x = uniform(numel(&xd), -1.0, 1.0, &mut rng);
+        let wd = [f, xd[1], k.0, k.1];
+        let w = uniform(numel(&wd), -1.0, 1.0, &mut rng);
+        let b = uniform(f, -1.0, 1.0, &mut rng);
+        let y = tensor(x.clone(), &xd).conv2d(
+            &tensor(w.clone(), &wd),
+            Some(&tensor(b.clone(), &[f])),
+            s,
+            p,
+        );
+        let (want, od) = conv_reference(&x, xd, &w, f, k, s, p, &b);
+        assert_eq!(y.dims(), od, "{xd:?} k{k:?} s{s:?} p{p:?}");
+        assert_close(
+            &format!("conv {xd:?} k{k:?} s{s:?} p{p:?}"),
+            &y.to_vec(),
+            &want,
+            1e-5,
+        );
+    }
+}
+
+#[test]
+fn conv2d_backward_matches_finite_differences() {
+    let mut rng = Rng::new(51);
+    for &(xd, f, k, s, p) in CONV_CASES {
+        let wd = [f, xd[1], k.0, k.1];
+        let x = tensor(uniform(numel(&xd), -1.0, 1.0, &mut rng), &xd);
+        let w = tensor(uniform(numel(&wd), -1.0, 1.0, &mut rng), &wd);
+        let b = tensor(uniform(f, -1.0, 1.0, &mut rng), &[f]);
+        check_grads(
+            &format!("conv {xd:?} k{k:?} s{s:?} p{p:?}"),
+            &[x, w, b],
+            |t| t[0].conv2d(&t[1], Some(&t[2]), s, p),
+        );
+    }
+}
+
+fn pool_reference(
+    kind: Pool,
+    x: &[f32],
+    xd: [usize; 4],
+    k: (usize, usize),
+    s: (usize, usize),
+) -> (Vec<f64>, [usize; 4]) {
+    let [n, c, h, w] = xd;
+    let (oh, ow) = ((h - k.0) / s.0 + 1, (w - k.1) / s.1 + 1);
+    let mut out = Vec::new();
+    for plane in 0..n * c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let vals: Vec<f64> = (0..k.0)
+                    .flat_map(|ky| (0..k.1).map(move |kx| (ky, kx)))
+                    .map(|(ky, kx)| x[plane * h * w + (oy * s.0 + ky) * w + ox * s.1 + kx] as f64)
+                    .collect();
+                out.push(match kind {
+                    Pool::Max => vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+                    Pool::Avg => vals.iter().sum::<f64>() / vals.len() as f64,
+                });
+            }
+        }
+    }
+    (out, [n, c, oh, ow])
+}
+
+/// (input, kernel, stride): tiling, overlapping, uneven sizes, 1×1 and whole-plane windows.
+const POOL_CASES: &[([usize; 4], (usize, usize), (usize, usize))] = &[
+    ([1, 1, 4, 4], (2, 2), (2, 2)),
+    ([2, 3, 7, 5], (2, 2), (2, 2)),
+    ([1, 2, 7, 7], (3, 3), (2, 2)),
+    ([2, 1, 5, 6], (2, 3), (1, 2)),
+    ([1, 2, 3, 3], (1, 1), (1, 1)),
+    ([2, 2, 4, 5], (4, 5), (1, 1)),
+];
+
+#[test]
+fn pooling_forward_and_backward_for_every_kind() {
+    let mut rng = Rng::new(52);
+    for &kind in Pool::ALL {
+        for &(xd, k, s) in POOL_CASES {
+            // Distinct values: no ties for max, even after a finite-difference step.
+            let x = distinct(numel(&xd), &mut rng);
+            let y = tensor(x.clone(), &xd).pool2d(kind, k, s);
+            let (want, od) = pool_reference(kind, &x, xd, k, s);
+            assert_eq!(y.dims(), od);
+            assert_close(
+                &format!("{kind:?} {xd:?} k{k:?} s{s:?}"),
+                &y.to_vec(),
+                &want,
+                1e-6,
+            );
+            check_grads(
+                &format!("{kind:?} {xd:?} k{k:?} s{s:?}"),
+                &[tensor(x, &xd)],
+                |t| t[0].pool2d(kind, k, s),
+            );
+        }
+    }
+}
+
+#[test]
+fn large_convolution_takes_the_parallel_paths() {
+    let mut rng = Rng::new(53);
+    let (xd, f, k, s, p) = ([8, 3, 20, 20], 5, (3, 3), (1, 1), (1, 1));
+    let x = uniform(numel(&xd), -1.0, 1.0, &mut rng);
+    let wd = [f, 3, 3, 3];
+    let w = uniform(numel(&wd), -1.0, 1.0, &mut rng);
+    let b = vec![0.0; f];
+    let y = tensor(x.clone(), &xd).conv2d(&tensor(w.clone(), &wd), None, s, p);
+    let (want, _) = conv_reference(&x, xd, &w, f, k, s, p, &b);
+    assert_close("large conv", &y.to_vec(), &want, 1e-5);
+    // col2im over many images: the gradient of Σ conv wrt x equals the direct sum of weights
+    // over each input's covering windows, checked on one image against a small run.
+    let xt = tensor(x, &xd).with_requires_grad();
+    xt.conv2d(&tensor(w.clone(), &wd), None, s, p)
+        .sum_all()
+        .backward();
+    let g = xt.grad().unwrap().to_vec();
+    let one = tensor(vec![0.5; 3 * 20 * 20], &[1, 3, 20, 20]).with_requires_grad();
+    one.conv2d(&tensor(w, &wd), None, s, p).sum_all().backward();
+    assert_eq!(&g[..1200], one.grad().unwrap().to_vec().as_slice());
+    let pooled =
+        tensor(distinct(8 * 3 * 40 * 40, &mut rng), &[8, 3, 40, 40]).max_pool2d((2, 2), (2, 2));
+    assert_eq!(pooled.dims(), &[8, 3, 20, 20]);
+}
