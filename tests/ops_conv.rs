@@ -26,16 +26,8 @@ const CONV_CASES: &[ConvCase] = &[
     ([2, 1, 9, 8], 2, (3, 2), (3, 2), (1, 0)),
 ];
 
-fn conv_reference(
-    x: &[f32],
-    xd: [usize; 4],
-    w: &[f32],
-    f: usize,
-    k: (usize, usize),
-    s: (usize, usize),
-    p: (usize, usize),
-    b: &[f32],
-) -> (Vec<f64>, [usize; 4]) {
+fn conv_reference(case: ConvCase, x: &[f32], w: &[f32], b: &[f32]) -> (Vec<f64>, [usize; 4]) {
+    let (xd, f, k, s, p) = case;
     let [n, c, h, wd] = xd;
     let oh = (h + 2 * p.0 - k.0) / s.0 + 1;
     let ow = (wd + 2 * p.1 - k.1) / s.1 + 1;
@@ -81,7 +73,7 @@ fn conv2d_forward_matches_direct_loops() {
             s,
             p,
         );
-        let (want, od) = conv_reference(&x, xd, &w, f, k, s, p, &b);
+        let (want, od) = conv_reference((xd, f, k, s, p), &x, &w, &b);
         assert_eq!(y.dims(), od, "{xd:?} k{k:?} s{s:?} p{p:?}");
         assert_close(
             &format!("conv {xd:?} k{k:?} s{s:?} p{p:?}"),
@@ -136,7 +128,10 @@ fn pool_reference(
 }
 
 /// (input, kernel, stride): tiling, overlapping, uneven sizes, 1×1 and whole-plane windows.
-const POOL_CASES: &[([usize; 4], (usize, usize), (usize, usize))] = &[
+/// (input [n, c, h, w], kernel, stride)
+type PoolCase = ([usize; 4], (usize, usize), (usize, usize));
+
+const POOL_CASES: &[PoolCase] = &[
     ([1, 1, 4, 4], (2, 2), (2, 2)),
     ([2, 3, 7, 5], (2, 2), (2, 2)),
     ([1, 2, 7, 7], (3, 3), (2, 2)),
@@ -179,7 +174,7 @@ fn large_convolution_takes_the_parallel_paths() {
     let w = uniform(numel(&wd), -1.0, 1.0, &mut rng);
     let b = vec![0.0; f];
     let y = tensor(x.clone(), &xd).conv2d(&tensor(w.clone(), &wd), None, s, p);
-    let (want, _) = conv_reference(&x, xd, &w, f, k, s, p, &b);
+    let (want, _) = conv_reference((xd, f, k, s, p), &x, &w, &b);
     assert_close("large conv", &y.to_vec(), &want, 1e-5);
     // col2im over many images: the gradient of Σ conv wrt x equals the direct sum of weights
     // over each input's covering windows, checked on one image against a small run.
