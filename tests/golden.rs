@@ -7,6 +7,7 @@ use kiln::{Rng, Shape, Tensor};
 use safetensors::{Dtype, SafeTensors};
 
 const FIXTURE: &[u8] = include_bytes!("fixtures/golden_mlp.safetensors");
+const CNN_FIXTURE: &[u8] = include_bytes!("fixtures/golden_cnn.safetensors");
 
 fn load(st: &SafeTensors, name: &str) -> Tensor {
     let view = st
@@ -73,28 +74,115 @@ fn mlp_forward_and_backward_match_pytorch() {
     }
 }
 
-/// The fixture's model as kiln layers (dense, relu, dense: names layers.0 and layers.2, as
-/// PyTorch's Sequential), with the fixture's starting weights.
-fn fixture_model(st: &SafeTensors) -> Model {
-    let dense = |units| LayerSpec {
-        kind: "dense".into(),
+fn layer(kind: &str) -> LayerSpec {
+    LayerSpec {
+        kind: kind.into(),
+        ..Default::default()
+    }
+}
+
+fn dense(units: usize) -> LayerSpec {
+    LayerSpec {
         units: Some(units),
-        ..Default::default()
-    };
-    let relu = LayerSpec {
-        kind: "relu".into(),
-        ..Default::default()
-    };
-    let model = Model::build(
-        &[dense(32), relu, dense(10)],
-        &Shape::from([784]),
-        &mut Rng::new(0),
-    )
-    .expect("model builds");
-    for (name, p) in model.named_params() {
+        ..layer("dense")
+    }
+}
+
+/// kiln layers with the fixture's starting state (parameters and buffers, named as PyTorch's
+/// Sequential names them).
+fn model_from(st: &SafeTensors, layers: &[LayerSpec], input: &[usize]) -> Model {
+    let model = Model::build(layers, &Shape::from(input), &mut Rng::new(0)).expect("model builds");
+    for (name, p) in model.named_state() {
         *p.storage_mut() = load(st, &name).storage().clone();
     }
     model
+}
+
+/// The MLP fixture's model: dense, relu, dense (layers.0 and layers.2).
+fn fixture_model(st: &SafeTensors) -> Model {
+    model_from(st, &[dense(32), layer("relu"), dense(10)], &[784])
+}
+
+/// The CNN fixture's model: conv (stride 2, padding 1, no bias), batchnorm, relu, maxpool, flatten,
+/// dense.
+fn cnn_layers() -> Vec<LayerSpec> {
+    use kiln::nn::{Padding, Pair};
+    let conv = LayerSpec {
+        filters: Some(4),
+        kernel: Some(Pair::Same(3)),
+        stride: Some(Pair::Same(2)),
+        padding: Some(Padding::Size(1)),
+        bias: Some(false), // batchnorm follows: a bias there would do nothing
+        ..layer("conv2d")
+    };
+    vec![
+        conv,
+        layer("batchnorm"),
+        layer("relu"),
+        layer("maxpool2d"),
+        layer("flatten"),
+        dense(10),
+    ]
+}
+
+#[test]
+fn cnn_forward_backward_and_adam_steps_match_pytorch() {
+    let st = SafeTensors::deserialize(CNN_FIXTURE).expect("fixture parses");
+    let (x, target) = (load(&st, "input"), load(&st, "target"));
+    let model = model_from(&st, &cnn_layers(), &[1, 28, 28]);
+    let mut rng = Rng::new(0);
+    let logits = model.forward(
+        &x,
+        &mut Mode {
+            training: true,
+            rng: &mut rng,
+        },
+    );
+    let loss = logits.cross_entropy(&target);
+    loss.backward();
+    // The bound for the CNN is 1e-4: batchnorm divides by a batch standard deviation,
+    // which amplifies rounding differences in the convolution sums.
+    for (name, got, want) in [
+        ("logits", logits, load(&st, "logits")),
+        ("loss", loss, load(&st, "loss")),
+    ] {
+        let err = relative_error(&got, &want);
+        eprintln!("cnn {name}: relative error {err:.2e}");
+        assert!(err < 1e-4, "cnn {name}: relative error {err:e}");
+    }
+    for (name, p) in model.named_params() {
+        let err = relative_error(&p.grad().unwrap(), &load(&st, &format!("grad.{name}")));
+        eprintln!("cnn grad of {name}: relative error {err:.2e}");
+        assert!(err < 1e-4, "cnn grad of {name}: relative error {err:e}");
+    }
+
+    let model = model_from(&st, &cnn_layers(), &[1, 28, 28]);
+    let adam = OptimizerKind::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    };
+    let mut opt = Optimizer::new(adam, 0.0, model.named_params());
+    for _ in 0..3 {
+        opt.zero_grad();
+        let mut mode = Mode {
+            training: true,
+            rng: &mut rng,
+        };
+        model
+            .forward(&x, &mut mode)
+            .cross_entropy(&target)
+            .backward();
+        opt.step(1e-3);
+    }
+    for (name, t) in model.named_state() {
+        let err = relative_error(&t, &load(&st, &format!("after.adam.{name}")));
+        eprintln!("cnn {name} after 3 Adam steps: relative error {err:.2e}");
+        assert!(
+            err < 1e-4,
+            "cnn {name} after 3 steps: relative error {err:e}"
+        );
+    }
 }
 
 #[test]

@@ -250,3 +250,135 @@ fn clip_grad_norm_scales_to_the_bound() {
     );
     assert_eq!(clip_grad_norm(&params, 10.0), (ga * ga + gb * gb).sqrt());
 }
+
+fn image_layer(kind: &str, f: impl FnOnce(&mut LayerSpec)) -> LayerSpec {
+    let mut s = spec(kind);
+    f(&mut s);
+    s
+}
+
+#[test]
+fn batchnorm_gradients_in_training_and_running_statistics_in_eval() {
+    let mut rng = Rng::new(21);
+    for input in [vec![5], vec![3, 4, 5]] {
+        let model =
+            Model::build(&[spec("batchnorm")], &Shape::from(input.clone()), &mut rng).unwrap();
+        let mut dims = vec![6];
+        dims.extend(&input);
+        let x = tensor(uniform(numel(&dims), -2.0, 2.0, &mut rng), &dims);
+        // Finite differences through the training-mode forward (batch statistics).
+        check_grads(&format!("batchnorm {input:?}"), &[x.clone()], |t| {
+            model.forward(
+                &t[0],
+                &mut Mode {
+                    training: true,
+                    rng: &mut Rng::new(0),
+                },
+            )
+        });
+        // Training output: zero mean, unit (biased) variance per channel.
+        let y = model.forward(
+            &x,
+            &mut Mode {
+                training: true,
+                rng: &mut rng,
+            },
+        );
+        let c = input[0];
+        let per_channel = numel(&dims) / c;
+        let v = y.to_vec();
+        for ch in 0..c {
+            let vals: Vec<f64> = (0..v.len())
+                .filter(|i| (i / (per_channel / 6)) % c == ch)
+                .map(|i| v[i] as f64)
+                .collect();
+            let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+            let var = vals.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / vals.len() as f64;
+            assert!(
+                mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-3,
+                "channel {ch}: {mean} {var}"
+            );
+        }
+        // Eval uses the running statistics, which moved from (0, 1) towards the batch's.
+        let state = model.named_state();
+        let running_mean = state
+            .iter()
+            .find(|(n, _)| n.ends_with("running_mean"))
+            .unwrap()
+            .1
+            .to_vec();
+        assert!(running_mean.iter().any(|m| m.abs() > 1e-4));
+        let eval = model.forward(
+            &x,
+            &mut Mode {
+                training: false,
+                rng: &mut rng,
+            },
+        );
+        assert_ne!(eval.to_vec(), v);
+    }
+}
+
+#[test]
+fn image_layers_check_their_inputs() {
+    use kiln::nn::{Padding, Pair};
+    let build = |layers: &[LayerSpec], input: &[usize]| {
+        Model::build(layers, &Shape::from(input), &mut Rng::new(1))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    let conv = |f: fn(&mut LayerSpec)| {
+        image_layer("conv2d", |s| {
+            s.filters = Some(2);
+            s.kernel = Some(Pair::Same(3));
+            f(s)
+        })
+    };
+    assert_eq!(
+        build(&[conv(|_| {})], &[784]),
+        "model.layers.0 (conv2d): conv2d needs an image input [channels, height, width], got [784]"
+    );
+    assert!(
+        build(&[conv(|s| s.kernel = Some(Pair::Same(9)))], &[1, 5, 5])
+            .contains("does not fit input [1, 5, 5]")
+    );
+    assert!(build(
+        &[conv(|s| s.padding = Some(Padding::Mode("same".into())))],
+        &[1, 5, 5]
+    )
+    .is_empty());
+    assert!(build(
+        &[conv(|s| {
+            s.padding = Some(Padding::Mode("same".into()));
+            s.kernel = Some(Pair::Same(2))
+        })],
+        &[1, 5, 5]
+    )
+    .contains("odd kernel"));
+    assert!(build(
+        &[conv(|s| s.padding = Some(Padding::Mode("smae".into())))],
+        &[1, 5, 5]
+    )
+    .contains("unknown padding"));
+    assert!(build(&[image_layer("maxpool2d", |_| {})], &[4]).contains("needs an image input"));
+    let model = Model::build(
+        &[
+            conv(|s| {
+                s.stride = Some(Pair::Same(2));
+                s.padding = Some(Padding::Size(1))
+            }),
+            image_layer("maxpool2d", |_| {}),
+            spec("global_avgpool"),
+        ],
+        &Shape::from([1, 9, 9]),
+        &mut Rng::new(1),
+    )
+    .unwrap();
+    let shapes: Vec<String> = model
+        .summary()
+        .iter()
+        .map(|r| r.output_shape.to_string())
+        .collect();
+    assert_eq!(shapes, ["[2, 5, 5]", "[2, 2, 2]", "[2]"]);
+}

@@ -115,7 +115,7 @@ impl Trained {
     pub fn model(&self) -> Result<(crate::nn::Model, crate::loss::Loss)> {
         let (model, loss) = crate::train::build_model(&self.config, &self.info.schema)?;
         let loaded = checkpoint::load(&self.weights)?;
-        checkpoint::restore(&model.named_params(), &loaded, &self.weights)?;
+        checkpoint::restore(&model.named_state(), &loaded, &self.weights)?;
         Ok((model, loss))
     }
 }

@@ -1,15 +1,18 @@
 //! Layers and the sequential model built from the config's `[[model.layers]]`.
 
 mod activation;
+mod batchnorm;
+mod conv2d;
 mod dense;
 mod dropout;
 mod flatten;
 mod model;
+mod pool;
 mod spec;
 
 pub use activation::Activation;
 pub use model::{Model, SummaryRow};
-pub use spec::LayerSpec;
+pub use spec::{LayerSpec, Padding, Pair};
 
 use crate::tensor::{Rng, Shape, Tensor};
 
@@ -28,6 +31,10 @@ pub trait Layer: Send + Sync {
     fn forward(&self, x: &Tensor, mode: &mut Mode) -> Tensor;
     /// Learned parameters by local name ("weight", "bias"), in checkpoint order.
     fn params(&self) -> Vec<(&'static str, &Tensor)> {
+        Vec::new()
+    }
+    /// State that is saved and restored but not learned (batchnorm's running statistics).
+    fn buffers(&self) -> Vec<(&'static str, &Tensor)> {
         Vec::new()
     }
     /// Drop a final softmax so a cross-entropy loss can fuse it; true if there was one.

@@ -89,6 +89,19 @@ impl Model {
             .collect()
     }
 
+    /// Parameters and buffers: everything a model file holds.
+    pub fn named_state(&self) -> Vec<(String, Tensor)> {
+        let mut state = self.named_params();
+        for (i, l) in self.layers.iter().enumerate() {
+            state.extend(
+                l.buffers()
+                    .into_iter()
+                    .map(|(n, t)| (format!("layers.{i}.{n}"), t.clone())),
+            );
+        }
+        state
+    }
+
     pub fn num_params(&self) -> usize {
         self.named_params().iter().map(|(_, t)| t.numel()).sum()
     }

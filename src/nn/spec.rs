@@ -4,10 +4,14 @@
 use serde::{Deserialize, Serialize};
 
 use super::activation::ActivationLayer;
+use super::batchnorm::BatchNorm;
+use super::conv2d::Conv2d;
 use super::dense::Dense;
 use super::dropout::Dropout;
 use super::flatten::Flatten;
+use super::pool::{GlobalAvgPool, Pool2d};
 use super::{Activation, Layer};
+use crate::ops::Pool;
 use crate::tensor::{Rng, Shape};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -26,12 +30,69 @@ pub struct LayerSpec {
     /// Negative slope of leaky_relu.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slope: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filters: Option<usize>,
+    /// Window size: N or [height, width].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<Pair>,
+    /// Step: N or [height, width].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stride: Option<Pair>,
+    /// "valid" (none), "same" (output size = input size; odd kernels, stride 1) or N.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub padding: Option<Padding>,
+    /// Batchnorm: weight of each new batch in the running statistics (PyTorch: 0.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<f32>,
+    /// Batchnorm: added to the variance (PyTorch: 1e-5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eps: Option<f32>,
+}
+
+/// A size given as one number or as `[height, width]`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Pair {
+    Same(usize),
+    Each([usize; 2]),
+}
+
+impl Pair {
+    fn get(self) -> (usize, usize) {
+        match self {
+            Pair::Same(n) => (n, n),
+            Pair::Each([h, w]) => (h, w),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Padding {
+    Size(usize),
+    Mode(String),
 }
 
 /// Layer types and the keys each accepts besides `type`.
 pub const LAYER_KEYS: &[(&str, &[&str])] = &[
     ("dense", &["units", "activation", "bias", "slope"]),
     ("dropout", &["rate"]),
+    (
+        "conv2d",
+        &[
+            "filters",
+            "kernel",
+            "stride",
+            "padding",
+            "activation",
+            "bias",
+            "slope",
+        ],
+    ),
+    ("maxpool2d", &["kernel", "stride"]),
+    ("avgpool2d", &["kernel", "stride"]),
+    ("global_avgpool", &[]),
+    ("batchnorm", &["momentum", "eps"]),
     ("flatten", &[]),
     ("relu", &[]),
     ("leaky_relu", &["slope"]),
@@ -41,16 +102,88 @@ pub const LAYER_KEYS: &[(&str, &[&str])] = &[
     ("softmax", &[]),
 ];
 
+/// Convolution and pooling need `[channels, height, width]` samples.
+fn image_input(kind: &str, input: &Shape) -> Result<(), String> {
+    if input.rank() == 3 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{kind} needs an image input [channels, height, width], got {input}"
+        ))
+    }
+}
+
+/// The window must fit the (padded) input at least once.
+fn fits(
+    input: &Shape,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    pad: (usize, usize),
+) -> Result<(), String> {
+    let (h, w) = (input.dim(1) + 2 * pad.0, input.dim(2) + 2 * pad.1);
+    if kernel.0 == 0 || kernel.1 == 0 || stride.0 == 0 || stride.1 == 0 {
+        return Err("`kernel` and `stride` must be at least 1".into());
+    }
+    if kernel.0 > h || kernel.1 > w {
+        return Err(format!(
+            "window {kernel:?} does not fit input {input} (padded to {h}×{w})"
+        ));
+    }
+    Ok(())
+}
+
 impl LayerSpec {
+    fn activation(&self) -> Result<Option<Activation>, String> {
+        let Some(name) = &self.activation else {
+            return Ok(None);
+        };
+        Activation::from_name(name, self.slope)
+            .map(Some)
+            .ok_or_else(|| {
+                format!(
+                    "unknown activation \"{name}\"{}; known: {}",
+                    crate::config::did_you_mean(name, Activation::NAMES),
+                    Activation::NAMES.join(", ")
+                )
+            })
+    }
+
+    fn padding(
+        &self,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+    ) -> Result<(usize, usize), String> {
+        match &self.padding {
+            None => Ok((0, 0)),
+            Some(Padding::Size(n)) => Ok((*n, *n)),
+            Some(Padding::Mode(m)) if m == "valid" => Ok((0, 0)),
+            Some(Padding::Mode(m)) if m == "same" => {
+                if stride != (1, 1) || kernel.0 % 2 == 0 || kernel.1 % 2 == 0 {
+                    return Err(format!("padding \"same\" needs stride 1 and an odd kernel, got kernel {kernel:?} stride {stride:?}"));
+                }
+                Ok((kernel.0 / 2, kernel.1 / 2))
+            }
+            Some(Padding::Mode(m)) => Err(format!(
+                "unknown padding \"{m}\"; use \"valid\", \"same\" or a number"
+            )),
+        }
+    }
+
     /// Keys set in this entry, besides `type`.
     fn keys_set(&self) -> Vec<&'static str> {
         let mut keys = Vec::new();
-        let set: [(&'static str, bool); 5] = [
+        let set: [(&'static str, bool); 11] = [
             ("units", self.units.is_some()),
             ("activation", self.activation.is_some()),
             ("bias", self.bias.is_some()),
             ("rate", self.rate.is_some()),
             ("slope", self.slope.is_some()),
+            ("filters", self.filters.is_some()),
+            ("kernel", self.kernel.is_some()),
+            ("stride", self.stride.is_some()),
+            ("padding", self.padding.is_some()),
+            ("momentum", self.momentum.is_some()),
+            ("eps", self.eps.is_some()),
         ];
         for (k, present) in set {
             if present {
@@ -117,6 +250,54 @@ impl LayerSpec {
                 Box::new(Dropout::new(rate, input))
             }
             "flatten" => Box::new(Flatten::new(input)),
+            "conv2d" => {
+                image_input("conv2d", input)?;
+                let filters = self.filters.ok_or("a conv2d layer needs `filters`")?;
+                let kernel = self.kernel.ok_or("a conv2d layer needs `kernel`")?.get();
+                let stride = self.stride.map_or((1, 1), Pair::get);
+                let pad = self.padding(kernel, stride)?;
+                fits(input, kernel, stride, pad)?;
+                if filters == 0 || stride.0 == 0 || stride.1 == 0 {
+                    return Err("`filters` and `stride` must be at least 1".into());
+                }
+                let bias = self.bias.unwrap_or(true);
+                Box::new(Conv2d::new(
+                    input,
+                    filters,
+                    kernel,
+                    stride,
+                    pad,
+                    bias,
+                    self.activation()?,
+                    rng,
+                ))
+            }
+            "maxpool2d" | "avgpool2d" => {
+                image_input(&self.kind, input)?;
+                let kernel = self.kernel.map_or((2, 2), Pair::get);
+                let stride = self.stride.map_or(kernel, Pair::get);
+                fits(input, kernel, stride, (0, 0))?;
+                let kind = if self.kind == "maxpool2d" {
+                    Pool::Max
+                } else {
+                    Pool::Avg
+                };
+                Box::new(Pool2d::new(kind, input, kernel, stride))
+            }
+            "global_avgpool" => {
+                image_input("global_avgpool", input)?;
+                Box::new(GlobalAvgPool::new(input))
+            }
+            "batchnorm" => {
+                if input.rank() != 1 && input.rank() != 3 {
+                    return Err(format!("batchnorm follows a dense ([features]) or conv2d ([channels, height, width]) layer, got {input}"));
+                }
+                Box::new(BatchNorm::new(
+                    input,
+                    self.momentum.unwrap_or(0.1),
+                    self.eps.unwrap_or(1e-5),
+                ))
+            }
             name => {
                 let activation = Activation::from_name(name, self.slope).expect("listed above");
                 Box::new(ActivationLayer::new(activation, input))

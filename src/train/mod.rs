@@ -160,12 +160,12 @@ pub fn fit(config: Config, opts: &Options, stop: &AtomicBool) -> Result<Outcome>
         .filter(|_| opts.resume.is_none())
     {
         let loaded = checkpoint::load(init)?;
-        checkpoint::restore(&model.named_params(), &loaded, init)?;
+        checkpoint::restore(&model.named_state(), &loaded, init)?;
     }
     if let (Some(_), Some(last)) = (&opts.resume, &info.last_checkpoint) {
         let path = run.path.join(last);
         let loaded = checkpoint::load(&path)?;
-        checkpoint::restore(&model.named_params(), &loaded, &path)?;
+        checkpoint::restore(&model.named_state(), &loaded, &path)?;
         let steps = progress.step;
         optim
             .load_state(steps, |name| {
@@ -437,7 +437,7 @@ impl Session<'_> {
         if improved {
             checkpoint::save(
                 &self.run.file("model.safetensors"),
-                &self.model.named_params(),
+                &self.model.named_state(),
                 self.model_meta(),
             )?;
         }
@@ -509,7 +509,7 @@ impl Session<'_> {
                 self.progress.step
             )
         };
-        let mut tensors = self.model.named_params();
+        let mut tensors = self.model.named_state();
         tensors.extend(self.optim.state());
         let mut meta = self.model_meta();
         meta.insert(
@@ -545,7 +545,7 @@ impl Session<'_> {
         let best = self.run.file("model.safetensors");
         if best.exists() {
             let loaded = checkpoint::load(&best)?;
-            checkpoint::restore(&self.model.named_params(), &loaded, &best)?;
+            checkpoint::restore(&self.model.named_state(), &loaded, &best)?;
         }
         if let Some(test) = &self.data.test {
             let acc = evaluate(&self.eval_setup(), &test.x, &test.y);

@@ -1,0 +1,70 @@
+//! 2-D convolution layer over `[channels, height, width]` samples; weights `[out, in, kh, kw]`
+//! as PyTorch's `nn.Conv2d`.
+
+use super::{pytorch_uniform, Activation, Layer, Mode};
+use crate::tensor::{Rng, Shape, Tensor};
+
+pub struct Conv2d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    stride: (usize, usize),
+    pad: (usize, usize),
+    activation: Option<Activation>,
+    shape: Shape,
+}
+
+impl Conv2d {
+    /// `input` is `[c, h, w]`; the caller has checked the window fits.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        input: &Shape,
+        filters: usize,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        pad: (usize, usize),
+        bias: bool,
+        activation: Option<Activation>,
+        rng: &mut Rng,
+    ) -> Conv2d {
+        let (c, h, w) = (input.dim(0), input.dim(1), input.dim(2));
+        let fan_in = c * kernel.0 * kernel.1;
+        let weight = pytorch_uniform([filters, c, kernel.0, kernel.1], fan_in, rng);
+        let bias = bias.then(|| pytorch_uniform([filters], fan_in, rng));
+        let oh = (h + 2 * pad.0 - kernel.0) / stride.0 + 1;
+        let ow = (w + 2 * pad.1 - kernel.1) / stride.1 + 1;
+        Conv2d {
+            weight,
+            bias,
+            stride,
+            pad,
+            activation,
+            shape: Shape::from([filters, oh, ow]),
+        }
+    }
+}
+
+impl Layer for Conv2d {
+    fn kind(&self) -> &'static str {
+        "conv2d"
+    }
+
+    fn output_shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    fn forward(&self, x: &Tensor, _mode: &mut Mode) -> Tensor {
+        let y = x.conv2d(&self.weight, self.bias.as_ref(), self.stride, self.pad);
+        match self.activation {
+            Some(a) => a.apply(&y),
+            None => y,
+        }
+    }
+
+    fn params(&self) -> Vec<(&'static str, &Tensor)> {
+        let mut p = vec![("weight", &self.weight)];
+        if let Some(b) = &self.bias {
+            p.push(("bias", b));
+        }
+        p
+    }
+}

@@ -1,0 +1,75 @@
+//! Pooling layers: max and average over windows, and the global average over each channel.
+
+use super::{Layer, Mode};
+use crate::ops::Pool;
+use crate::tensor::{Shape, Tensor};
+
+pub struct Pool2d {
+    kind: Pool,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    shape: Shape,
+}
+
+impl Pool2d {
+    pub fn new(
+        kind: Pool,
+        input: &Shape,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+    ) -> Pool2d {
+        let oh = (input.dim(1) - kernel.0) / stride.0 + 1;
+        let ow = (input.dim(2) - kernel.1) / stride.1 + 1;
+        Pool2d {
+            kind,
+            kernel,
+            stride,
+            shape: Shape::from([input.dim(0), oh, ow]),
+        }
+    }
+}
+
+impl Layer for Pool2d {
+    fn kind(&self) -> &'static str {
+        match self.kind {
+            Pool::Max => "maxpool2d",
+            Pool::Avg => "avgpool2d",
+        }
+    }
+
+    fn output_shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    fn forward(&self, x: &Tensor, _mode: &mut Mode) -> Tensor {
+        x.pool2d(self.kind, self.kernel, self.stride)
+    }
+}
+
+/// `[c, h, w]` → `[c]`: the mean of each channel.
+pub struct GlobalAvgPool {
+    shape: Shape,
+}
+
+impl GlobalAvgPool {
+    pub fn new(input: &Shape) -> GlobalAvgPool {
+        GlobalAvgPool {
+            shape: Shape::from([input.dim(0)]),
+        }
+    }
+}
+
+impl Layer for GlobalAvgPool {
+    fn kind(&self) -> &'static str {
+        "global_avgpool"
+    }
+
+    fn output_shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    fn forward(&self, x: &Tensor, _mode: &mut Mode) -> Tensor {
+        let d = x.dims();
+        x.reshape([d[0], d[1], d[2] * d[3]]).mean(2, false)
+    }
+}
