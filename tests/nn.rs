@@ -267,15 +267,19 @@ fn batchnorm_gradients_in_training_and_running_statistics_in_eval() {
         dims.extend(&input);
         let x = tensor(uniform(numel(&dims), -2.0, 2.0, &mut rng), &dims);
         // Finite differences through the training-mode forward (batch statistics).
-        check_grads(&format!("batchnorm {input:?}"), &[x.clone()], |t| {
-            model.forward(
-                &t[0],
-                &mut Mode {
-                    training: true,
-                    rng: &mut Rng::new(0),
-                },
-            )
-        });
+        check_grads(
+            &format!("batchnorm {input:?}"),
+            std::slice::from_ref(&x),
+            |t| {
+                model.forward(
+                    &t[0],
+                    &mut Mode {
+                        training: true,
+                        rng: &mut Rng::new(0),
+                    },
+                )
+            },
+        );
         // Training output: zero mean, unit (biased) variance per channel.
         let y = model.forward(
             &x,
