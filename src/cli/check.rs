@@ -50,13 +50,21 @@ pub fn exec(a: Args) -> Result<()> {
         Err(e) => problems.push(e),
     }
     println!();
+    let inputs = match &schema.image {
+        Some(i) => format!("images {}×{}, {} channel(s)", i.height, i.width, i.channels),
+        None => format!(
+            "{} features, target \"{}\"",
+            schema.features.len(),
+            schema.target
+        ),
+    };
     println!(
-        "data: {} features, target \"{}\", {:?} ({})",
-        schema.features.len(),
-        schema.target,
-        schema.task,
-        prepared.task_reason
+        "data: {inputs}, {:?} ({})",
+        schema.task, prepared.task_reason
     );
+    for w in &prepared.warnings {
+        println!("warning: {w}");
+    }
     for split in [
         Some(&prepared.train),
         prepared.valid.as_ref(),

@@ -51,11 +51,8 @@ pub fn exec(a: Args) -> Result<()> {
     let trained = super::open_trained(&a.run)?;
     let (model, loss) = trained.model()?;
     let schema = &trained.info.schema;
-    let (x, y, split) = match &a.data {
-        Some(path) => {
-            let (x, y) = read_labelled(path, schema)?;
-            (x, y, path.display().to_string())
-        }
+    let (data, split) = match &a.data {
+        Some(path) => (read_labelled(path, schema)?, path.display().to_string()),
         None => {
             let prepared = data::prepare(
                 &trained.config.data,
@@ -69,11 +66,11 @@ pub fn exec(a: Args) -> Result<()> {
             };
             let s = chosen.ok_or_else(|| {
                 Error::Usage(format!(
-                    "the run's data has no {} split; pass --data FILE",
+                    "the run's data has no {} split; pass --data PATH",
                     a.split
                 ))
             })?;
-            (s.x, s.y, a.split.clone())
+            (s, a.split.clone())
         }
     };
     let setup = EvalSetup {
@@ -84,7 +81,7 @@ pub fn exec(a: Args) -> Result<()> {
         metrics: &trained.info.metrics,
         batch_size: a.batch_size,
     };
-    let acc = evaluate(&setup, &x, &y);
+    let acc = evaluate(&setup, &data);
     let mut metrics = serde_json::Map::new();
     metrics.insert("loss".into(), json!(acc.loss()));
     for m in &trained.info.metrics {
@@ -121,11 +118,12 @@ pub fn exec(a: Args) -> Result<()> {
     }
 }
 
-/// Read a labelled CSV with the run's schema and preprocessing.
-fn read_labelled(
-    path: &std::path::Path,
-    schema: &data::DataSchema,
-) -> Result<(crate::Tensor, crate::Tensor)> {
+/// Read labelled data with the run's schema: a CSV file, or a folder of class folders for an
+/// image run.
+fn read_labelled(path: &std::path::Path, schema: &data::DataSchema) -> Result<data::Split> {
+    if let Some(image) = &schema.image {
+        return Ok(data::read_image_folder("data", path, image, &schema.classes, false)?.0);
+    }
     let source = path.display().to_string();
     let mut rdr = data::reader(data::open(path)?);
     let header = data::header(&mut rdr, &source)?;
@@ -149,7 +147,13 @@ fn read_labelled(
         .zip(&rows.lines)
         .map(|(cell, line)| schema.encode_target(cell, || format!("{source}:{line}")))
         .collect::<Result<Vec<f32>>>()?;
-    Ok(crate::train::split_tensors(x, y, f))
+    let n = y.len();
+    Ok(data::Split {
+        name: "data",
+        source,
+        features: data::Features::Table(crate::Tensor::from_vec(x, [n, f])),
+        y: crate::Tensor::from_vec(y, [n]),
+    })
 }
 
 fn print_report(

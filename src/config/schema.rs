@@ -67,6 +67,27 @@ pub enum Missing {
 pub enum DataFormat {
     #[default]
     Csv,
+    /// Folders of images, one subfolder per class.
+    Images,
+}
+
+/// `normalize`: a name (fitted on the training split), or given per-channel statistics
+/// (images).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum NormalizeSpec {
+    Named(Normalize),
+    Given { mean: Vec<f32>, std: Vec<f32> },
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnBadImage {
+    /// An image that does not decode is an error naming it.
+    #[default]
+    Error,
+    /// Leave it out, with one warning giving the count.
+    Skip,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -95,11 +116,23 @@ pub struct DataConfig {
     /// Multiply every feature by this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<f32>,
-    /// Per-feature statistics fitted on the training split.
+    /// CSV: "standard" or "minmax" per feature, fitted on the training split. Images:
+    /// "standard" per channel fitted on the training split, or `{ mean = [..], std = [..] }`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub normalize: Option<Normalize>,
+    pub normalize: Option<NormalizeSpec>,
     #[serde(default)]
     pub missing: Missing,
+    /// Images: `[height, width]` to resize to; default: the first training image's size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<[usize; 2]>,
+    /// Images: 1 (grey) or 3 (RGB). Default 3, as torchvision's and Keras's loaders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<usize>,
+    /// Images: training-only augmentation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<crate::data::images::Augment>,
+    #[serde(default)]
+    pub on_bad_image: OnBadImage,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -2,6 +2,7 @@
 //! preprocessing) that predict needs saved beside the model.
 
 mod csv_file;
+pub mod images;
 mod preprocess;
 mod split;
 
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub use csv_file::{column_positions, header, is_missing, open, read_rows, reader};
 pub use preprocess::{Preprocess, Transform};
 
-use crate::config::{DataConfig, Missing, Task};
+use crate::config::{DataConfig, DataFormat, Missing, Normalize, NormalizeSpec, OnBadImage, Task};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::tensor::{Rng, Tensor};
@@ -30,13 +31,22 @@ pub struct DataSchema {
     /// Class names in index order (classification only).
     pub classes: Vec<String>,
     pub preprocess: Preprocess,
+    /// Image runs: size, channels and per-channel normalization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<images::ImageSchema>,
 }
 
-/// One split as tensors: features `[n, f]`, targets `[n]` (class indices or values).
+/// A split's inputs: a feature table `[n, f]`, or images kept as u8 until batched.
+pub enum Features {
+    Table(Tensor),
+    Images(images::ImageSet),
+}
+
+/// One split: inputs and targets `[n]` (class indices or values).
 pub struct Split {
     pub name: &'static str,
     pub source: String,
-    pub x: Tensor,
+    pub features: Features,
     pub y: Tensor,
 }
 
@@ -47,6 +57,25 @@ impl Split {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The inputs of rows `idx`, augmented when `augment` is given (images only).
+    pub fn batch(&self, idx: &[u32], augment: Option<(&images::Augment, &mut Rng)>) -> Tensor {
+        match &self.features {
+            Features::Table(x) => x.index_select(idx),
+            Features::Images(set) => set.batch(idx, augment),
+        }
+    }
+
+    /// The inputs of rows `start..start + len`, for evaluation.
+    pub fn rows(&self, start: usize, len: usize) -> Tensor {
+        match &self.features {
+            Features::Table(x) => x.narrow(0, start, len),
+            Features::Images(set) => {
+                let idx: Vec<u32> = (start as u32..(start + len) as u32).collect();
+                set.batch(&idx, None)
+            }
+        }
     }
 }
 
@@ -67,6 +96,8 @@ pub struct Prepared {
     pub valid: Option<Split>,
     pub test: Option<Split>,
     pub files: Vec<DataFile>,
+    /// Things the log should say (skipped images).
+    pub warnings: Vec<String>,
 }
 
 /// Rows read from one file, before encoding.
@@ -157,6 +188,14 @@ fn class_names(targets: &[String]) -> Vec<String> {
 }
 
 impl DataSchema {
+    /// Per-sample input shape: `[features]` or `[channels, height, width]`.
+    pub fn input_shape(&self) -> crate::tensor::Shape {
+        match &self.image {
+            Some(i) => crate::tensor::Shape::from([i.channels, i.height, i.width]),
+            None => crate::tensor::Shape::from([self.features.len()]),
+        }
+    }
+
     /// Encode one target cell: its class index, or its value.
     pub fn encode_target(&self, cell: &str, place: impl Fn() -> String) -> Result<f32> {
         let bad = |why: String| Error::data(place(), format!("column \"{}\": {why}", self.target));
@@ -232,6 +271,13 @@ fn file_record(split: &str, path: &Path) -> Result<DataFile> {
 
 /// Read and prepare every split the config names.
 pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepared> {
+    match cfg.format {
+        DataFormat::Csv => prepare_csv(cfg, loss, seed),
+        DataFormat::Images => prepare_images(cfg, seed),
+    }
+}
+
+fn prepare_csv(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepared> {
     let train_source = cfg.train.display().to_string();
     let mut rdr = reader(open(&cfg.train)?);
     let columns = header(&mut rdr, &train_source)?;
@@ -274,6 +320,7 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
             missing: cfg.missing,
             fill: None,
         },
+        image: None,
     };
     let f = schema.features.len();
     let (train_x, train_y, _) = encode(raw_train, &schema)?;
@@ -323,14 +370,18 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
         None => None,
     };
 
-    schema.preprocess = Preprocess::fit(&train_x, f, cfg.scale, cfg.normalize, cfg.missing);
+    let normalize = match &cfg.normalize {
+        Some(NormalizeSpec::Named(n)) => Some(*n),
+        _ => None,
+    };
+    schema.preprocess = Preprocess::fit(&train_x, f, cfg.scale, normalize, cfg.missing);
     let to_split = |name: &'static str, (mut x, y, source): (Vec<f32>, Vec<f32>, String)| {
         schema.preprocess.apply(&mut x, f);
         let n = y.len();
         Split {
             name,
             source,
-            x: Tensor::from_vec(x, [n, f]),
+            features: Features::Table(Tensor::from_vec(x, [n, f])),
             y: Tensor::from_vec(y, [n]),
         }
     };
@@ -344,5 +395,182 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
         valid,
         test,
         files,
+        warnings: Vec::new(),
+    })
+}
+
+/// A folder as run.json records it: total bytes, and a SHA-256 over its files' relative paths
+/// and contents in sorted order.
+fn folder_record(split: &str, dir: &Path, files: &[PathBuf]) -> Result<DataFile> {
+    let mut all = Vec::new();
+    for f in files {
+        all.extend_from_slice(
+            f.strip_prefix(dir)
+                .unwrap_or(f)
+                .to_string_lossy()
+                .as_bytes(),
+        );
+        all.extend(std::fs::read(f).map_err(|e| Error::io(f, e))?);
+    }
+    let bytes = files
+        .iter()
+        .filter_map(|f| f.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    Ok(DataFile {
+        split: split.into(),
+        path: std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
+        bytes,
+        sha256: crate::run::sha256_hex(&all),
+    })
+}
+
+/// Decode a labelled folder with the run's image schema; also returns how many files were
+/// skipped as undecodable.
+pub fn read_image_folder(
+    name: &'static str,
+    dir: &Path,
+    schema: &images::ImageSchema,
+    classes: &[String],
+    skip_bad: bool,
+) -> Result<(Split, DataFile, usize)> {
+    let labelled = images::labelled_files(dir, classes)?;
+    let paths: Vec<PathBuf> = labelled.iter().map(|(p, _)| p.clone()).collect();
+    let (set, kept) = images::decode_all(&paths, schema, skip_bad)?;
+    let y: Vec<f32> = kept.iter().map(|&i| labelled[i].1 as f32).collect();
+    let record = folder_record(name, dir, &paths)?;
+    let n = y.len();
+    let split = Split {
+        name,
+        source: dir.display().to_string(),
+        features: Features::Images(set),
+        y: Tensor::from_vec(y, [n]),
+    };
+    Ok((split, record, paths.len() - kept.len()))
+}
+
+fn prepare_images(cfg: &DataConfig, seed: u64) -> Result<Prepared> {
+    let classes = images::class_folders(&cfg.train)?;
+    let first = images::labelled_files(&cfg.train, &classes)?.remove(0).0;
+    let (height, width) = match cfg.size {
+        Some([h, w]) => (h, w),
+        None => {
+            let (w, h) = image::image_dimensions(&first).map_err(|e| {
+                Error::data(
+                    first.display().to_string(),
+                    format!("cannot read the image size: {e}"),
+                )
+            })?;
+            (h as usize, w as usize)
+        }
+    };
+    let channels = cfg.channels.unwrap_or(3);
+    let mut shape = images::ImageSchema {
+        height,
+        width,
+        channels,
+        mean: vec![0.0; channels],
+        std: vec![1.0; channels],
+    };
+    let skip = cfg.on_bad_image == OnBadImage::Skip;
+    let (mut train, record, mut skipped) =
+        read_image_folder("train", &cfg.train, &shape, &classes, skip)?;
+    let mut files = vec![record];
+    let mut valid = None;
+    if let Some(dir) = &cfg.valid {
+        let (v, record, s) = read_image_folder("valid", dir, &shape, &classes, skip)?;
+        (valid, skipped) = (Some(v), skipped + s);
+        files.push(record);
+    } else if cfg.valid_split.unwrap_or(0.1) > 0.0 {
+        let fraction = cfg.valid_split.unwrap_or(0.1);
+        let (keep, held) =
+            split::holdout(&train.y.to_vec(), fraction, true, &mut Rng::derive(seed, 1));
+        if !keep.is_empty() && !held.is_empty() {
+            let Features::Images(set) = &train.features else {
+                unreachable!("an image split")
+            };
+            let part = |name: &'static str, rows: &[usize], source: String| Split {
+                name,
+                source,
+                features: Features::Images(set.subset(rows)),
+                y: train
+                    .y
+                    .index_select(&rows.iter().map(|&r| r as u32).collect::<Vec<_>>()),
+            };
+            let v = part(
+                "valid",
+                &held,
+                format!("{} (valid_split {fraction})", cfg.train.display()),
+            );
+            let t = part("train", &keep, train.source.clone());
+            (train, valid) = (t, Some(v));
+        }
+    }
+    let mut test = None;
+    if let Some(dir) = &cfg.test {
+        let (t, record, s) = read_image_folder("test", dir, &shape, &classes, skip)?;
+        (test, skipped) = (Some(t), skipped + s);
+        files.push(record);
+    }
+    let Features::Images(train_set) = &train.features else {
+        unreachable!("an image split")
+    };
+    (shape.mean, shape.std) = match &cfg.normalize {
+        Some(NormalizeSpec::Given { mean, std }) => {
+            if mean.len() != channels {
+                return Err(Error::config(
+                    "data.normalize",
+                    format!("{} means for {channels} channels", mean.len()),
+                ));
+            }
+            (mean.clone(), std.clone())
+        }
+        Some(NormalizeSpec::Named(Normalize::Standard)) => {
+            let (mean, std) = train_set.channel_stats();
+            (
+                mean,
+                std.iter()
+                    .map(|s| if *s > 0.0 { *s } else { 1.0 })
+                    .collect(),
+            )
+        }
+        _ => (shape.mean.clone(), shape.std.clone()),
+    };
+    for split in [Some(&mut train), valid.as_mut(), test.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        if let Features::Images(set) = &mut split.features {
+            set.schema = shape.clone();
+        }
+    }
+    let warnings = if skipped > 0 {
+        vec![format!(
+            "skipped {skipped} image(s) that did not decode (data.on_bad_image = \"skip\")"
+        )]
+    } else {
+        Vec::new()
+    };
+    let schema = DataSchema {
+        features: Vec::new(),
+        target: "class".into(),
+        task: Task::Classification,
+        classes,
+        preprocess: Preprocess {
+            transform: Transform::None,
+            missing: Missing::Error,
+            fill: None,
+        },
+        image: Some(shape),
+    };
+    let task_reason = "image folders: one class per subfolder".to_string();
+    Ok(Prepared {
+        schema,
+        task_reason,
+        train,
+        valid,
+        test,
+        files,
+        warnings,
     })
 }

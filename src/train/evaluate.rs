@@ -2,10 +2,11 @@
 
 use crate::autograd::no_grad;
 use crate::config::Task;
+use crate::data::Split;
 use crate::loss::Loss;
 use crate::metrics::Accumulator;
 use crate::nn::{Mode, Model};
-use crate::tensor::{Rng, Tensor};
+use crate::tensor::Rng;
 
 pub struct EvalSetup<'a> {
     pub model: &'a Model,
@@ -16,15 +17,15 @@ pub struct EvalSetup<'a> {
     pub batch_size: usize,
 }
 
-/// Loss and metric statistics of the model on features `x` `[n, f]` and targets `y` `[n]`.
-pub fn evaluate(s: &EvalSetup, x: &Tensor, y: &Tensor) -> Accumulator {
+/// Loss and metric statistics of the model on a split.
+pub fn evaluate(s: &EvalSetup, split: &Split) -> Accumulator {
     let _guard = no_grad();
     let mut acc = Accumulator::new(s.task, s.classes, s.metrics);
-    let n = y.numel();
+    let (y, n) = (&split.y, split.len());
     let mut rng = Rng::new(0); // eval mode draws nothing
     for start in (0..n).step_by(s.batch_size.max(1)) {
         let len = s.batch_size.min(n - start);
-        let (xb, yb) = (x.narrow(0, start, len), y.narrow(0, start, len));
+        let (xb, yb) = (split.rows(start, len), y.narrow(0, start, len));
         let out = s.model.forward(
             &xb,
             &mut Mode {

@@ -23,7 +23,7 @@ use crate::metrics::{self, Accumulator};
 use crate::nn::{Mode, Model};
 use crate::optim::{clip_grad_norm, Optimizer, OptimizerKind};
 use crate::run::{checkpoint, Best, MetricsCsv, RunDir, RunInfo, Status};
-use crate::tensor::{Rng, Tensor};
+use crate::tensor::Rng;
 use report::Reporter;
 
 pub struct Options {
@@ -197,6 +197,9 @@ pub fn fit(config: Config, opts: &Options, stop: &AtomicBool) -> Result<Outcome>
     s.run.write_info(&s.info)?;
     s.report
         .line(&s.run, &format!("run {}", s.run.path.display()))?;
+    for w in &s.data.warnings {
+        s.report.line(&s.run, &format!("warning: {w}"))?;
+    }
     s.report.line(
         &s.run,
         &format!(
@@ -294,9 +297,11 @@ impl Session<'_> {
                     )));
                 }
                 let idx = &order[b * bs..((b + 1) * bs).min(n)];
-                let x = self.data.train.x.index_select(idx);
-                let y = self.data.train.y.index_select(idx);
+                // One random stream per step: dropout and augmentation resume exactly.
                 let mut rng = Rng::derive(self.config.seed, (1 << 40) + self.progress.step);
+                let augment = self.config.data.augment.as_ref().filter(|a| a.is_active());
+                let x = self.data.train.batch(idx, augment.map(|a| (a, &mut rng)));
+                let y = self.data.train.y.index_select(idx);
                 let out = self.model.forward(
                     &x,
                     &mut Mode {
@@ -354,7 +359,7 @@ impl Session<'_> {
             .data
             .valid
             .as_ref()
-            .map(|v| evaluate(&self.eval_setup(), &v.x, &v.y));
+            .map(|v| evaluate(&self.eval_setup(), v));
         let seconds = self.progress.seconds + eval_started.elapsed().as_secs_f64();
         let train = self.progress.train.clone();
         let mut row: Vec<(String, f64)> = vec![
@@ -548,7 +553,7 @@ impl Session<'_> {
             checkpoint::restore(&self.model.named_state(), &loaded, &best)?;
         }
         if let Some(test) = &self.data.test {
-            let acc = evaluate(&self.eval_setup(), &test.x, &test.y);
+            let acc = evaluate(&self.eval_setup(), test);
             let mut map = serde_json::Map::new();
             map.insert("loss".into(), acc.loss().into());
             for m in &self.metrics {
@@ -584,10 +589,4 @@ pub fn last_row(path: &Path) -> Vec<(String, f64)> {
         .zip(last.split(','))
         .filter_map(|(k, v)| v.parse::<f64>().ok().map(|v| (k.to_string(), v)))
         .collect()
-}
-
-/// Features and targets of a split as tensors (used by eval on another file).
-pub fn split_tensors(x: Vec<f32>, y: Vec<f32>, features: usize) -> (Tensor, Tensor) {
-    let n = y.len();
-    (Tensor::from_vec(x, [n, features]), Tensor::from_vec(y, [n]))
 }

@@ -5,7 +5,7 @@ use crate::data::DataSchema;
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::nn::Model;
-use crate::tensor::{Rng, Shape};
+use crate::tensor::Rng;
 
 /// The loss the config names, or the task's default (cross-entropy / mse).
 pub fn loss_for(config: &Config, task: Task) -> Loss {
@@ -20,7 +20,7 @@ pub fn loss_for(config: &Config, task: Task) -> Loss {
 /// cross-entropy.
 pub fn build_model(config: &Config, schema: &DataSchema) -> Result<(Model, Loss)> {
     let loss = loss_for(config, schema.task);
-    let input = Shape::from([schema.features.len()]);
+    let input = schema.input_shape();
     let mut model = Model::build(
         &config.model.layers,
         &input,

@@ -1,0 +1,277 @@
+//! Image folders, following torchvision's ImageFolder: classes are the immediate subfolders
+//! sorted by name (a class's index is its position), files are found recursively and sorted,
+//! and extensions match case-insensitively. Images are decoded in parallel, converted to the
+//! configured channels, resized, and kept as u8; batches become f32 in [0, 1], normalized per
+//! channel, augmented for training.
+
+use std::path::{Path, PathBuf};
+
+use image::imageops::FilterType;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::tensor::{Rng, Tensor};
+
+pub const EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "gif", "webp", "tiff", "tif"];
+
+/// Resizing filter: bilinear (the `image` crate's `Triangle`), as torchvision's default.
+pub const RESIZE_FILTER: FilterType = FilterType::Triangle;
+
+/// What a run knows about its images, saved in run.json for eval and predict.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageSchema {
+    pub height: usize,
+    pub width: usize,
+    pub channels: usize,
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+/// Training-only augmentation, drawn from the step's random stream.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Augment {
+    /// Mirror left-right with probability ½.
+    pub flip_horizontal: bool,
+    /// Pad this many zero pixels on each side, then crop back at a random offset.
+    pub random_crop: usize,
+}
+
+impl Augment {
+    pub fn is_active(&self) -> bool {
+        self.flip_horizontal || self.random_crop > 0
+    }
+}
+
+/// Decoded images `[n, c, h, w]` as u8.
+pub struct ImageSet {
+    pub data: Vec<u8>,
+    pub n: usize,
+    pub schema: ImageSchema,
+}
+
+fn is_image(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Image files under `dir`, recursively, sorted by path.
+pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
+            let path = entry.map_err(|e| Error::io(&d, e))?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if is_image(&path) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The class folders of `dir`, sorted by name.
+pub fn class_folders(dir: &Path) -> Result<Vec<String>> {
+    let mut classes: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    classes.sort();
+    if classes.is_empty() {
+        return Err(Error::data(
+            dir.display().to_string(),
+            "no class subfolders (expected one folder per class, as torchvision's ImageFolder)",
+        ));
+    }
+    Ok(classes)
+}
+
+/// Every image of a labelled folder with its class index in `classes`. A class folder with no
+/// image is an error, and so is a folder that is not among `classes`.
+pub fn labelled_files(dir: &Path, classes: &[String]) -> Result<Vec<(PathBuf, usize)>> {
+    let mut out = Vec::new();
+    for name in class_folders(dir)? {
+        let index = classes.iter().position(|c| *c == name).ok_or_else(|| {
+            Error::data(
+                dir.join(&name).display().to_string(),
+                format!(
+                    "class folder \"{name}\" is not a class of the training data ({})",
+                    classes.join(", ")
+                ),
+            )
+        })?;
+        let files = image_files(&dir.join(&name))?;
+        if files.is_empty() {
+            return Err(Error::data(
+                dir.join(&name).display().to_string(),
+                "empty class folder: no image files (png, jpg, jpeg, bmp, gif, webp, tiff)",
+            ));
+        }
+        out.extend(files.into_iter().map(|f| (f, index)));
+    }
+    Ok(out)
+}
+
+/// Decode one image into `[c, h, w]` u8 at the schema's size and channels.
+pub fn decode(path: &Path, s: &ImageSchema) -> std::result::Result<Vec<u8>, String> {
+    let img = image::open(path).map_err(|e| e.to_string())?;
+    let img = if (img.height() as usize, img.width() as usize) == (s.height, s.width) {
+        img
+    } else {
+        img.resize_exact(s.width as u32, s.height as u32, RESIZE_FILTER)
+    };
+    let hw = s.height * s.width;
+    Ok(match s.channels {
+        1 => img.to_luma8().into_raw(),
+        _ => {
+            let rgb = img.to_rgb8().into_raw();
+            (0..3)
+                .flat_map(|c| (0..hw).map(move |i| (c, i)))
+                .map(|(c, i)| rgb[i * 3 + c])
+                .collect()
+        }
+    })
+}
+
+/// Decode `paths` in parallel. A file that does not decode is an error naming it, or with
+/// `skip` it is left out; returns the images and the indices kept.
+pub fn decode_all(
+    paths: &[PathBuf],
+    s: &ImageSchema,
+    skip: bool,
+) -> Result<(ImageSet, Vec<usize>)> {
+    let decoded: Vec<std::result::Result<Vec<u8>, String>> =
+        paths.par_iter().map(|p| decode(p, s)).collect();
+    let mut data = Vec::with_capacity(paths.len() * s.channels * s.height * s.width);
+    let mut kept = Vec::with_capacity(paths.len());
+    for (i, d) in decoded.into_iter().enumerate() {
+        match d {
+            Ok(pixels) => {
+                data.extend_from_slice(&pixels);
+                kept.push(i);
+            }
+            Err(e) if !skip => {
+                return Err(Error::data(paths[i].display().to_string(), format!("cannot decode the image: {e} (set data.on_bad_image = \"skip\" to leave such files out)")));
+            }
+            Err(_) => {}
+        }
+    }
+    Ok((
+        ImageSet {
+            data,
+            n: kept.len(),
+            schema: s.clone(),
+        },
+        kept,
+    ))
+}
+
+impl ImageSet {
+    fn image_len(&self) -> usize {
+        self.schema.channels * self.schema.height * self.schema.width
+    }
+
+    /// The images at `rows`, in that order.
+    pub fn subset(&self, rows: &[usize]) -> ImageSet {
+        let len = self.image_len();
+        let data = rows
+            .iter()
+            .flat_map(|&r| self.data[r * len..(r + 1) * len].iter().copied())
+            .collect();
+        ImageSet {
+            data,
+            n: rows.len(),
+            schema: self.schema.clone(),
+        }
+    }
+
+    /// Per-channel mean and standard deviation of the pixels in [0, 1].
+    pub fn channel_stats(&self) -> (Vec<f32>, Vec<f32>) {
+        let (c, hw) = (self.schema.channels, self.schema.height * self.schema.width);
+        let mut sums = vec![(0f64, 0f64); c];
+        for img in self.data.chunks_exact(self.image_len()) {
+            for (ch, plane) in img.chunks_exact(hw).enumerate() {
+                for &p in plane {
+                    let v = p as f64 / 255.0;
+                    sums[ch].0 += v;
+                    sums[ch].1 += v * v;
+                }
+            }
+        }
+        let count = (self.n * hw).max(1) as f64;
+        sums.iter()
+            .map(|&(s, s2)| {
+                let mean = s / count;
+                (
+                    mean as f32,
+                    (s2 / count - mean * mean).max(0.0).sqrt() as f32,
+                )
+            })
+            .unzip()
+    }
+
+    /// Images `idx` as normalized f32 `[b, c, h, w]`, augmented when `augment` is given.
+    pub fn batch(&self, idx: &[u32], augment: Option<(&Augment, &mut Rng)>) -> Tensor {
+        let s = &self.schema;
+        let (len, hw) = (self.image_len(), s.height * s.width);
+        let mut out = vec![0.0f32; idx.len() * len];
+        for (dst, &i) in out.chunks_exact_mut(len).zip(idx) {
+            let src = &self.data[i as usize * len..][..len];
+            for (ch, (d, p)) in dst
+                .chunks_exact_mut(hw)
+                .zip(src.chunks_exact(hw))
+                .enumerate()
+            {
+                let (mean, inv_std) = (s.mean[ch], 1.0 / s.std[ch]);
+                for (o, &v) in d.iter_mut().zip(p) {
+                    *o = (v as f32 / 255.0 - mean) * inv_std;
+                }
+            }
+        }
+        if let Some((aug, rng)) = augment {
+            for img in out.chunks_exact_mut(len) {
+                augment_one(img, s, aug, rng);
+            }
+        }
+        Tensor::from_vec(out, [idx.len(), s.channels, s.height, s.width])
+    }
+}
+
+/// Flip and pad-then-crop one normalized image in place. Padding is zero after normalization,
+/// as torchvision's RandomCrop pads the normalized tensor when it runs after Normalize.
+fn augment_one(img: &mut [f32], s: &ImageSchema, aug: &Augment, rng: &mut Rng) {
+    let (h, w) = (s.height, s.width);
+    if aug.flip_horizontal && rng.uniform() < 0.5 {
+        for row in img.chunks_exact_mut(w) {
+            row.reverse();
+        }
+    }
+    if aug.random_crop > 0 {
+        let p = aug.random_crop;
+        let (dy, dx) = (
+            rng.below(2 * p + 1) as isize - p as isize,
+            rng.below(2 * p + 1) as isize - p as isize,
+        );
+        let src = img.to_vec();
+        for (plane_out, plane_in) in img.chunks_exact_mut(h * w).zip(src.chunks_exact(h * w)) {
+            for y in 0..h {
+                for x in 0..w {
+                    let (sy, sx) = (y as isize + dy, x as isize + dx);
+                    let inside = sy >= 0 && sx >= 0 && (sy as usize) < h && (sx as usize) < w;
+                    plane_out[y * w + x] = if inside {
+                        plane_in[sy as usize * w + sx as usize]
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+    }
+}
