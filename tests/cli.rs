@@ -2,36 +2,12 @@
 //! lines, stdout holding only results, determinism, and interrupt + resume.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
+mod common;
+
+use common::bin::*;
 use kiln::run::checkpoint;
-
-const KILN: &str = env!("CARGO_BIN_EXE_kiln");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn kiln(dir: &Path, args: &[&str]) -> Output {
-    Command::new(KILN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("kiln runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn first_error_line(o: &Output) -> String {
-    stderr(o)
-        .lines()
-        .find(|l| l.starts_with("error:"))
-        .unwrap_or("")
-        .to_string()
-}
 
 /// A 3-class problem with 4 features that a small MLP learns: class = which of three
 /// directions a point lies nearest.
@@ -106,32 +82,6 @@ fn train_blobs(p: &tempfile::TempDir, dir: &str, extra: &[&str]) {
         .concat(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
-}
-
-/// Run a shipped config (paths relative to the repository) into `run_dir`.
-fn train_shipped(config: &str, run_dir: &Path, extra: &[&str]) -> Output {
-    Command::new(KILN)
-        .args(["train", config, "--quiet", "--run-dir"])
-        .arg(run_dir)
-        .args(extra)
-        .current_dir(ROOT)
-        .output()
-        .unwrap()
-}
-
-fn run_info(run_dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json")).unwrap()).unwrap()
-}
-
-fn tensors(path: &Path) -> Vec<(String, Vec<u32>)> {
-    let loaded = checkpoint::load(path).unwrap();
-    let mut t: Vec<(String, Vec<u32>)> = loaded
-        .tensors
-        .into_iter()
-        .map(|(k, (_, v))| (k, v.iter().map(|x| x.to_bits()).collect()))
-        .collect();
-    t.sort();
-    t
 }
 
 #[test]

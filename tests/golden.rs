@@ -162,19 +162,13 @@ fn cnn_forward_backward_and_adam_steps_match_pytorch() {
         beta2: 0.999,
         eps: 1e-8,
     };
-    let mut opt = Optimizer::new(adam, 0.0, model.named_params());
-    for _ in 0..3 {
-        opt.zero_grad();
-        let mut mode = Mode {
-            training: true,
-            rng: &mut rng,
-        };
-        model
-            .forward(&x, &mut mode)
-            .cross_entropy(&target)
-            .backward();
-        opt.step(1e-3);
-    }
+    train_steps(
+        &model,
+        Optimizer::new(adam, 0.0, model.named_params()),
+        1e-3,
+        &x,
+        &target,
+    );
     for (name, t) in model.named_state() {
         let err = relative_error(&t, &load(&st, &format!("after.adam.{name}")));
         eprintln!("cnn {name} after 3 Adam steps: relative error {err:.2e}");
@@ -182,6 +176,20 @@ fn cnn_forward_backward_and_adam_steps_match_pytorch() {
             err < 1e-4,
             "cnn {name} after 3 steps: relative error {err:e}"
         );
+    }
+}
+
+/// Three training steps on one batch, as the fixture's generator takes them.
+fn train_steps(model: &Model, mut opt: Optimizer, lr: f32, x: &Tensor, target: &Tensor) {
+    let mut rng = Rng::new(0);
+    for _ in 0..3 {
+        opt.zero_grad();
+        let mut mode = Mode {
+            training: true,
+            rng: &mut rng,
+        };
+        model.forward(x, &mut mode).cross_entropy(target).backward();
+        opt.step(lr);
     }
 }
 
@@ -215,20 +223,8 @@ fn three_optimizer_steps_match_pytorch() {
     ];
     for (name, kind, lr, weight_decay) in runs {
         let model = fixture_model(&st);
-        let mut opt = Optimizer::new(kind, weight_decay, model.named_params());
-        let mut rng = Rng::new(0);
-        for _ in 0..3 {
-            opt.zero_grad();
-            let mut mode = Mode {
-                training: true,
-                rng: &mut rng,
-            };
-            model
-                .forward(&x, &mut mode)
-                .cross_entropy(&target)
-                .backward();
-            opt.step(lr);
-        }
+        let opt = Optimizer::new(kind, weight_decay, model.named_params());
+        train_steps(&model, opt, lr, &x, &target);
         for (pname, p) in model.named_params() {
             let err = relative_error(&p, &load(&st, &format!("after.{name}.{pname}")));
             eprintln!("{name}: {pname} after 3 steps: relative error {err:.2e}");

@@ -1,35 +1,12 @@
 //! Image folders end to end on small generated folders: class order, grey and RGB, resizing,
 //! corrupt files, empty classes, predict and eval on folders; and mnist_cnn's accuracy floor.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-const KILN: &str = env!("CARGO_BIN_EXE_kiln");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn kiln(dir: &Path, args: &[&str]) -> Output {
-    Command::new(KILN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("kiln runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn first_error_line(o: &Output) -> String {
-    stderr(o)
-        .lines()
-        .find(|l| l.starts_with("error:"))
-        .unwrap_or("")
-        .to_string()
-}
+use common::bin::*;
 
 /// Classes differ by where a bright square sits; images are 10×12 RGB (the loader converts
 /// and resizes). Folder names are chosen so that sorting matters.
@@ -98,10 +75,6 @@ fn project() -> tempfile::TempDir {
     write_folder(&dir.path().join("test"), 6, 2);
     std::fs::write(dir.path().join("shapes.toml"), CONFIG).unwrap();
     dir
-}
-
-fn run_info(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
 }
 
 #[test]
@@ -259,40 +232,18 @@ fn augmented_training_is_reproducible() {
         .status
         .success());
     }
-    let read = |d: &str| {
-        std::fs::read(p.path().join(d).join("checkpoints/epoch-0008.safetensors")).unwrap()
-    };
-    let (a, b) = (read("a"), read("b"));
-    let strip = |v: &[u8]| {
-        kiln::run::checkpoint::load(&{
-            let f = p.path().join("tmp.safetensors");
-            std::fs::write(&f, v).unwrap();
-            f
-        })
-        .unwrap()
-        .tensors
-        .into_iter()
-        .map(|(k, (_, v))| (k, v.iter().map(|x| x.to_bits()).collect::<Vec<_>>()))
-        .collect::<std::collections::BTreeMap<_, _>>()
-    };
-    assert_eq!(strip(&a), strip(&b));
+    let ck = |d: &str| tensors(&p.path().join(d).join("checkpoints/epoch-0008.safetensors"));
+    assert_eq!(ck("a"), ck("b"));
 }
 
 #[test]
 fn mnist_cnn_reaches_the_accuracy_floor() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(KILN)
-        .args([
-            "train",
-            "configs/mnist_cnn.toml",
-            "--quiet",
-            "--json",
-            "--run-dir",
-        ])
-        .arg(dir.path().join("cnn"))
-        .current_dir(ROOT)
-        .output()
-        .unwrap();
+    let out = train_shipped(
+        "configs/mnist_cnn.toml",
+        &dir.path().join("cnn"),
+        &["--json"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     let acc = v["test"]["accuracy"].as_f64().unwrap();

@@ -1,7 +1,7 @@
 //! 2-D convolution layer over `[channels, height, width]` samples; weights `[out, in, kh, kw]`
 //! as PyTorch's `nn.Conv2d`.
 
-use super::{pytorch_uniform, Activation, Layer, Mode};
+use super::{pytorch_uniform, weight_and_bias, Activation, Layer, Mode};
 use crate::tensor::{Rng, Shape, Tensor};
 
 pub struct Conv2d {
@@ -61,10 +61,6 @@ impl Layer for Conv2d {
     }
 
     fn params(&self) -> Vec<(&'static str, &Tensor)> {
-        let mut p = vec![("weight", &self.weight)];
-        if let Some(b) = &self.bias {
-            p.push(("bias", b));
-        }
-        p
+        weight_and_bias(&self.weight, &self.bias)
     }
 }

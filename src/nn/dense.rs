@@ -1,6 +1,6 @@
 //! Fully connected layer: y = x·Wᵀ + b, W stored `[out, in]` as PyTorch's `nn.Linear`.
 
-use super::{pytorch_uniform, Activation, Layer, Mode};
+use super::{pytorch_uniform, weight_and_bias, Activation, Layer, Mode};
 use crate::tensor::{Rng, Shape, Tensor};
 
 pub struct Dense {
@@ -50,11 +50,7 @@ impl Layer for Dense {
     }
 
     fn params(&self) -> Vec<(&'static str, &Tensor)> {
-        let mut p = vec![("weight", &self.weight)];
-        if let Some(b) = &self.bias {
-            p.push(("bias", b));
-        }
-        p
+        weight_and_bias(&self.weight, &self.bias)
     }
 
     fn fold_softmax(&mut self) -> bool {

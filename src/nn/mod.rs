@@ -43,6 +43,18 @@ pub trait Layer: Send + Sync {
     }
 }
 
+/// `weight` and, when present, `bias`: the parameters of dense and conv layers.
+pub(crate) fn weight_and_bias<'a>(
+    weight: &'a Tensor,
+    bias: &'a Option<Tensor>,
+) -> Vec<(&'static str, &'a Tensor)> {
+    let mut p = vec![("weight", weight)];
+    if let Some(b) = bias {
+        p.push(("bias", b));
+    }
+    p
+}
+
 /// PyTorch's default initialisation for dense and conv layers: U(-1/√fan_in, 1/√fan_in) for
 /// weights (kaiming_uniform with a = √5 reduces to this) and biases alike.
 pub(crate) fn pytorch_uniform(shape: impl Into<Shape>, fan_in: usize, rng: &mut Rng) -> Tensor {

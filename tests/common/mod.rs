@@ -1,6 +1,8 @@
 //! Shared helpers for the op tests: seeded inputs, tolerant comparison, finite differences.
 #![allow(dead_code)]
 
+pub mod bin;
+
 use kiln::{no_grad, Rng, Shape, Tensor};
 
 /// Odd shapes, size-1 dimensions and a scalar: every elementwise op is run on each.

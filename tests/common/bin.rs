@@ -1,0 +1,59 @@
+//! Running the real `kiln` binary from tests and reading what it leaves behind.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+pub const KILN: &str = env!("CARGO_BIN_EXE_kiln");
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+pub fn kiln(dir: &Path, args: &[&str]) -> Output {
+    Command::new(KILN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("kiln runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn first_error_line(o: &Output) -> String {
+    stderr(o)
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Train a shipped config (paths relative to the repository) into `run_dir`.
+pub fn train_shipped(config: &str, run_dir: &Path, extra: &[&str]) -> Output {
+    Command::new(KILN)
+        .args(["train", config, "--quiet", "--run-dir"])
+        .arg(run_dir)
+        .args(extra)
+        .current_dir(ROOT)
+        .output()
+        .unwrap()
+}
+
+pub fn run_info(run_dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json")).unwrap()).unwrap()
+}
+
+/// Every tensor of a safetensors file as (name, bit patterns), sorted by name: for bitwise
+/// comparisons.
+pub fn tensors(path: &Path) -> Vec<(String, Vec<u32>)> {
+    let loaded = kiln::run::checkpoint::load(path).unwrap();
+    let mut t: Vec<(String, Vec<u32>)> = loaded
+        .tensors
+        .into_iter()
+        .map(|(k, (_, v))| (k, v.iter().map(|x| x.to_bits()).collect()))
+        .collect();
+    t.sort();
+    t
+}
