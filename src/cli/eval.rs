@@ -82,6 +82,22 @@ pub fn exec(a: Args) -> Result<()> {
         batch_size: a.batch_size,
     };
     let acc = evaluate(&setup, &data);
+    if schema.task == Task::Classification {
+        // Beside the run's other plots: confusion-test.png, or the --data file's stem.
+        let label = match &a.data {
+            Some(p) => p
+                .file_stem()
+                .map_or("data".into(), |s| s.to_string_lossy().into_owned()),
+            None => a.split.clone(),
+        };
+        let path = trained.run.file(&format!("plots/confusion-{label}.png"));
+        crate::run::plots::confusion_matrix(
+            &path,
+            &format!("confusion matrix, {split}"),
+            &schema.classes,
+            &acc.confusion,
+        )?;
+    }
     let mut metrics = serde_json::Map::new();
     metrics.insert("loss".into(), json!(acc.loss()));
     for m in &trained.info.metrics {

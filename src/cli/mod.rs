@@ -65,6 +65,7 @@ pub(crate) fn set_threads(threads: Option<usize>) -> Result<()> {
 
 /// A trained model ready to use: the run's config and info, and the weights file.
 pub(crate) struct Trained {
+    pub run: RunDir,
     pub config: Config,
     pub info: RunInfo,
     pub weights: PathBuf,
@@ -104,6 +105,7 @@ pub(crate) fn open_trained(path: &Path) -> Result<Trained> {
         })?),
     };
     Ok(Trained {
+        run,
         config,
         info,
         weights,

@@ -200,6 +200,8 @@ pub struct TrainConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub early_stopping: Option<EarlyStopping>,
     pub checkpoint: CheckpointConfig,
+    /// TensorBoard: the training loss every this many steps (0: never).
+    pub log_every_steps: u64,
 }
 
 impl Default for TrainConfig {
@@ -212,6 +214,7 @@ impl Default for TrainConfig {
             grad_clip_norm: None,
             early_stopping: None,
             checkpoint: CheckpointConfig::default(),
+            log_every_steps: 50,
         }
     }
 }

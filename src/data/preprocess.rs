@@ -98,6 +98,17 @@ impl Preprocess {
         }
     }
 
+    /// Feature `c`'s raw value for a transformed value `v` (for plots in the data's units).
+    pub fn invert(&self, v: f32, c: usize) -> f32 {
+        let nonzero = |d: f32| if d > 0.0 { d } else { 1.0 };
+        match &self.transform {
+            Transform::None => v,
+            Transform::Scale { factor } => v / factor,
+            Transform::Standard { mean, std } => v * nonzero(std[c]) + mean[c],
+            Transform::Minmax { min, max } => v * nonzero(max[c] - min[c]) + min[c],
+        }
+    }
+
     /// Fill missing values and transform, in place.
     pub fn apply(&self, x: &mut [f32], f: usize) {
         for row in x.chunks_exact_mut(f) {

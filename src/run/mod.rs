@@ -3,6 +3,8 @@
 
 pub mod checkpoint;
 mod metrics_csv;
+pub mod plots;
+pub mod tensorboard;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

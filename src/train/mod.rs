@@ -4,6 +4,7 @@
 mod evaluate;
 mod report;
 mod setup;
+mod visuals;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ pub use evaluate::{evaluate, EvalSetup};
 pub use setup::{build_model, loss_for};
 
 use crate::config::{self, Config, OptimizerType};
+use crate::data::Features;
 use crate::data::{self, Prepared};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
@@ -23,7 +25,7 @@ use crate::metrics::{self, Accumulator};
 use crate::nn::{Mode, Model};
 use crate::optim::{clip_grad_norm, Optimizer, OptimizerKind};
 use crate::run::{checkpoint, Best, MetricsCsv, RunDir, RunInfo, Status};
-use crate::tensor::Rng;
+use crate::tensor::{Rng, Tensor};
 use report::Reporter;
 
 pub struct Options {
@@ -111,11 +113,12 @@ struct Session<'a> {
     report: Reporter,
     progress: Progress,
     stop: &'a AtomicBool,
+    events: visuals::Events,
 }
 
 /// Train a model as the config says; returns when training finishes, stops early, fails or is
 /// interrupted (then with `Error::Interrupted` after writing a checkpoint).
-pub fn fit(config: Config, opts: &Options, stop: &AtomicBool) -> Result<Outcome> {
+pub fn fit(mut config: Config, opts: &Options, stop: &AtomicBool) -> Result<Outcome> {
     let report = Reporter::new(opts.quiet);
     let data = data::prepare(&config.data, config.loss, config.seed)?;
     let (model, loss) = build_model(&config, &data.schema)?;
@@ -173,11 +176,14 @@ pub fn fit(config: Config, opts: &Options, stop: &AtomicBool) -> Result<Outcome>
             })
             .map_err(|e| Error::Runtime(format!("{}: {e}", path.display())))?;
     }
+    // Errors above name the paths as the user wrote them; the stored config works anywhere.
+    absolute_paths(&mut config);
     crate::run::write_atomic(
         &run.file("config.toml"),
         config::to_toml(&config).as_bytes(),
     )?;
     let csv = MetricsCsv::new(&run.file("metrics.csv"), &metrics);
+    let events = visuals::Events::create(&run, data.valid.is_some())?;
     let mut s = Session {
         config,
         data,
@@ -191,6 +197,7 @@ pub fn fit(config: Config, opts: &Options, stop: &AtomicBool) -> Result<Outcome>
         report,
         progress,
         stop,
+        events,
     };
     s.info.status = Status::Running;
     s.info.ended = None;
@@ -222,7 +229,28 @@ pub fn fit(config: Config, opts: &Options, stop: &AtomicBool) -> Result<Outcome>
             s.info.ended = Some(crate::run::now());
             s.run.write_info(&s.info)?;
             let _ = s.report.line(&s.run, &format!("{:?}: {e}", s.info.status));
+            // The curves so far are still worth a look; a plotting problem must not hide `e`.
+            let _ = visuals::learning_curves(&s.run, &s.metrics);
             Err(e)
+        }
+    }
+}
+
+/// Data and weight paths made absolute, so the run's config.toml works from any directory
+/// (eval and resume re-read it).
+fn absolute_paths(config: &mut Config) {
+    let d = &mut config.data;
+    for p in [
+        Some(&mut d.train),
+        d.valid.as_mut(),
+        d.test.as_mut(),
+        config.model.init_from.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Ok(abs) = std::path::absolute(&*p) {
+            *p = abs;
         }
     }
 }
@@ -336,6 +364,12 @@ impl Session<'_> {
                     .add(task, &out.detach().to_vec(), &y.to_vec(), value);
                 self.progress.step += 1;
                 self.progress.batch = b + 1;
+                let every = self.config.train.log_every_steps;
+                if every > 0 && self.progress.step % every == 0 {
+                    self.events
+                        .train
+                        .scalar("batch_loss", self.progress.step, value as f64)?;
+                }
                 let rate =
                     ((b + 1 - first_batch) * bs) as f64 / started.elapsed().as_secs_f64().max(1e-9);
                 self.report.step(value, rate);
@@ -383,6 +417,8 @@ impl Session<'_> {
             );
         }
         self.csv.append(&row)?;
+        let samples_per_sec = self.data.train.len() as f64 / self.progress.seconds.max(1e-9);
+        self.events.epoch(&row, samples_per_sec)?;
         let shown: Vec<String> = row
             .iter()
             .skip(4)
@@ -545,6 +581,76 @@ impl Session<'_> {
         Ok(())
     }
 
+    /// Learning curves; for classification the saved model's confusion matrix (on the test
+    /// split, else valid, else train); for a one-feature regression the data and fitted line.
+    fn plots(&self, final_eval: Option<(&'static str, Accumulator)>) -> Result<()> {
+        visuals::learning_curves(&self.run, &self.metrics)?;
+        let schema = &self.data.schema;
+        match schema.task {
+            crate::config::Task::Classification => {
+                let (split, acc) = match final_eval {
+                    Some(e) => e,
+                    None => {
+                        let s = self.data.valid.as_ref().unwrap_or(&self.data.train);
+                        (s.name, evaluate(&self.eval_setup(), s))
+                    }
+                };
+                let path = self.run.file(&format!("plots/confusion-{split}.png"));
+                crate::run::plots::confusion_matrix(
+                    &path,
+                    &format!("confusion matrix, {split} split"),
+                    &schema.classes,
+                    &acc.confusion,
+                )
+            }
+            crate::config::Task::Regression if schema.features.len() == 1 => self.fit_plot(),
+            crate::config::Task::Regression => Ok(()),
+        }
+    }
+
+    /// `plots/fit.png`: the training data and the model's line, in the feature's own units.
+    fn fit_plot(&self) -> Result<()> {
+        let _guard = crate::autograd::no_grad();
+        let pre = &self.data.schema.preprocess;
+        let Features::Table(x) = &self.data.train.features else {
+            return Ok(());
+        };
+        let (xs, ys) = (x.to_vec(), self.data.train.y.to_vec());
+        let points: Vec<(f64, f64)> = xs
+            .iter()
+            .zip(&ys)
+            .map(|(&x, &y)| (pre.invert(x, 0) as f64, y as f64))
+            .collect();
+        let (lo, hi) = xs
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        let grid: Vec<f32> = (0..=100)
+            .map(|i| lo + (hi - lo) * i as f32 / 100.0)
+            .collect();
+        let out = self.model.forward(
+            &Tensor::from_vec(grid.clone(), [grid.len(), 1]),
+            &mut Mode {
+                training: false,
+                rng: &mut Rng::new(0),
+            },
+        );
+        let line: Vec<(f64, f64)> = grid
+            .iter()
+            .zip(out.to_vec())
+            .map(|(&g, y)| (pre.invert(g, 0) as f64, y as f64))
+            .collect();
+        let schema = &self.data.schema;
+        crate::run::plots::regression_fit(
+            &self.run.file("plots/fit.png"),
+            &schema.features[0],
+            &schema.target,
+            &points,
+            &line,
+        )
+    }
+
     /// Evaluate the saved model on the test split, mark the run finished.
     fn finish(mut self) -> Result<Outcome> {
         let best = self.run.file("model.safetensors");
@@ -552,8 +658,10 @@ impl Session<'_> {
             let loaded = checkpoint::load(&best)?;
             checkpoint::restore(&self.model.named_state(), &loaded, &best)?;
         }
+        let mut final_eval = None;
         if let Some(test) = &self.data.test {
             let acc = evaluate(&self.eval_setup(), test);
+            final_eval = Some(("test", acc.clone()));
             let mut map = serde_json::Map::new();
             map.insert("loss".into(), acc.loss().into());
             for m in &self.metrics {
@@ -566,6 +674,7 @@ impl Session<'_> {
             self.report.line(&self.run, &shown.join(" "))?;
             self.info.test = Some(map);
         }
+        self.plots(final_eval)?;
         self.info.status = Status::Finished;
         self.info.ended = Some(crate::run::now());
         self.run.write_info(&self.info)?;
