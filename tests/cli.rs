@@ -569,6 +569,11 @@ fn runs_lists_finished_interrupted_and_failed() {
     );
     let table = stdout(&kiln(p.path(), &["runs"]));
     assert_eq!(table.lines().count(), 4, "{table}");
+    assert!(table.lines().next().unwrap().ends_with("device"), "{table}");
+    assert!(
+        table.lines().nth(1).unwrap().trim_end().ends_with("cpu"),
+        "{table}"
+    );
     assert!(
         table.lines().nth(2).unwrap().starts_with("cut") && table.contains("interrupted"),
         "{table}"

@@ -34,8 +34,8 @@ pub fn exec(a: Args) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<40} {:<12} {:>6} {:>24} {:>16} {:>9}",
-        "run", "status", "epochs", "best", "test", "seconds"
+        "{:<40} {:<12} {:>6} {:>24} {:>16} {:>9} {:<6}",
+        "run", "status", "epochs", "best", "test", "seconds", "device"
     );
     for (_, i) in &runs {
         let best = i
@@ -54,13 +54,14 @@ pub fn exec(a: Args) -> Result<()> {
             .map_or("-".into(), |s| s.to_string());
         let status = format!("{:?}", i.status).to_lowercase();
         println!(
-            "{:<40} {:<12} {:>6} {:>24} {:>16} {:>9}",
+            "{:<40} {:<12} {:>6} {:>24} {:>16} {:>9} {:<6}",
             i.name,
             status,
             i.epochs_done,
             best,
             test.unwrap_or("-".into()),
-            secs
+            secs,
+            i.device
         );
     }
     Ok(())
