@@ -34,6 +34,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Seconds since the Unix epoch.
+pub fn unix_seconds() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// SHA-256 of `bytes` in lowercase hex, as `sha256sum` prints it.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
@@ -88,6 +95,10 @@ pub struct RunInfo {
     /// Metrics of the saved model on the test split, when there is one.
     pub test: Option<serde_json::Map<String, serde_json::Value>>,
     pub error: Option<String>,
+    /// Wall-clock time (Unix seconds) when the first training step finished, for the
+    /// benchmark's start-to-first-step figure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_step_at: Option<f64>,
 }
 
 pub struct RunDir {

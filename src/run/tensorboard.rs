@@ -10,7 +10,6 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use crate::error::{Error, Result};
 
@@ -56,11 +55,7 @@ fn scalar_event(wall_time: f64, step: i64, tag: &str, value: f32) -> Vec<u8> {
     })
 }
 
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
+use super::unix_seconds as now;
 
 fn host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

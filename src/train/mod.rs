@@ -151,6 +151,7 @@ pub fn fit(mut config: Config, opts: &Options, stop: &AtomicBool) -> Result<Outc
                 best: None,
                 test: None,
                 error: None,
+                first_step_at: None,
             };
             (run, info, Progress::default())
         }
@@ -364,6 +365,9 @@ impl Session<'_> {
                     .add(task, &out.detach().to_vec(), &y.to_vec(), value);
                 self.progress.step += 1;
                 self.progress.batch = b + 1;
+                if self.info.first_step_at.is_none() {
+                    self.info.first_step_at = Some(crate::run::unix_seconds());
+                }
                 let every = self.config.train.log_every_steps;
                 if every > 0 && self.progress.step % every == 0 {
                     self.events

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""kiln against PyTorch, side by side, on this machine: trains kiln's reference configs and the
+same workloads in PyTorch (bench/pytorch/, when `import torch` works), both with 2 threads, then
+predicts the 2,000-row MNIST test CSV in a fresh process with each. Prints a Markdown table of
+medians over --repeat runs with the kiln / PyTorch ratio of each figure.
+
+Usage: python3 bench/run.py [--repeat 3] [--python PYTHON_WITH_TORCH] [--only mlp,cnn,linreg]
+Needs GNU time (/usr/bin/time, Debian package `time`) for peak memory. Only the standard
+library is used here, so any python3 runs it.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+KILN = ROOT / "target" / "release" / "kiln"
+CONFIGS = {"linreg": "configs/linreg.toml", "mlp": "configs/mnist_mlp.toml", "cnn": "configs/mnist_cnn.toml"}
+# PyTorch's threads slow down badly when they spin on a shared machine; a passive wait policy
+# is fair to it and is recorded in the table's header.
+TORCH_ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+
+
+def timed(cmd, env=None, stdout=subprocess.PIPE):
+    """Run cmd under GNU time: (started_at, wall seconds, peak RSS MiB, stdout)."""
+    with tempfile.NamedTemporaryFile(suffix=".time") as t:
+        started = time.time()
+        out = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", t.name, *cmd], env=env, stdout=stdout,
+                             stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        if out.returncode != 0:
+            sys.exit(f"{' '.join(map(str, cmd))} failed:\n{out.stderr}")
+        wall, kib = open(t.name).read().split()[-2:]
+        return started, float(wall), int(kib) / 1024, out.stdout
+
+
+def kiln_train(name, work):
+    run = work / f"kiln-{name}-{time.time_ns()}"
+    started, wall, rss, _ = timed([KILN, "train", CONFIGS[name], "--threads", "2", "--quiet", "--run-dir", run])
+    info = json.loads((run / "run.json").read_text())
+    lines = (run / "metrics.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    seconds = [float(l.split(",")[header.index("seconds")]) for l in lines[1:]]
+    test = info.get("test") or {}
+    metric = ("accuracy", test.get("accuracy")) if "accuracy" in test else ("mse", float(lines[-1].split(",")[header.index("train_loss")]))
+    rows = sum(1 for _ in open(ROOT / "datasets/linreg/linreg.csv")) - 1 if name == "linreg" else 8000
+    return dict(first_step=info["first_step_at"] - started, epoch_seconds=seconds, rows=rows, wall=wall, rss=rss,
+                metric=metric, run=run)
+
+
+def torch_train(name, work, python):
+    model = work / f"torch-{name}-{time.time_ns()}.pt"
+    started, wall, rss, out = timed([python, "bench/pytorch/train.py", name, ROOT, model], env=TORCH_ENV)
+    r = json.loads(out.strip().splitlines()[-1])
+    metric = next(iter(r["test"].items()))
+    return dict(first_step=r["first_step_at"] - started, epoch_seconds=r["epoch_seconds"], rows=r["train_rows"],
+                wall=wall, rss=rss, metric=metric, model=model)
+
+
+def summarize(runs):
+    """Medians: samples/s over the epochs after the first, seconds per epoch, and the rest."""
+    def med(f):
+        return statistics.median(f(r) for r in runs)
+    later = lambda r: r["epoch_seconds"][1:] or r["epoch_seconds"]
+    return {
+        "samples/s": med(lambda r: r["rows"] * len(later(r)) / sum(later(r))),
+        "s/epoch": med(lambda r: statistics.mean(later(r))),
+        runs[0]["metric"][0]: med(lambda r: r["metric"][1]),
+        "start→first step s": med(lambda r: r["first_step"]),
+        "wall s": med(lambda r: r["wall"]),
+        "peak RSS MiB": med(lambda r: r["rss"]),
+    }
+
+
+def table(results):
+    lines = ["| workload | figure | kiln | PyTorch | kiln / PyTorch |", "|---|---|---:|---:|---:|"]
+    for name, (k, t) in results.items():
+        for fig, kv in k.items():
+            tv = t.get(fig) if t else None
+            ratio = f"{kv / tv:.2f}" if tv else "–"
+            fmt = lambda v: "–" if v is None else (f"{v:,.0f}" if v >= 100 else f"{v:.3g}")
+            lines.append(f"| {name} | {fig} | {fmt(kv)} | {fmt(tv)} | {ratio} |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--python", default=sys.executable, help="a python where `import torch` works")
+    ap.add_argument("--only", default="linreg,mlp,cnn")
+    a = ap.parse_args()
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    has_torch = subprocess.run([a.python, "-c", "import torch"], capture_output=True).returncode == 0
+    if not has_torch:
+        print(f"PyTorch not importable from {a.python}: kiln only (pip install torch numpy)", file=sys.stderr)
+    load = os.getloadavg()[0]
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        last = {}
+        for name in a.only.split(","):
+            k = [kiln_train(name, work) for _ in range(a.repeat)]
+            t = [torch_train(name, work, a.python) for _ in range(a.repeat)] if has_torch else None
+            results[name] = (summarize(k), summarize(t) if t else None)
+            last[name] = (k[-1], t[-1] if t else None)
+        if "mlp" in last:
+            k_run, t_run = last["mlp"]
+            kp = [timed([KILN, "predict", k_run["run"], "datasets/mnist/test.csv.gz", "--output", work / "k.csv"]) for _ in range(a.repeat)]
+            kp = {"wall s": statistics.median(r[1] for r in kp), "peak RSS MiB": statistics.median(r[2] for r in kp)}
+            tp = None
+            if t_run:
+                tp = [timed([a.python, "bench/pytorch/predict.py", ROOT, t_run["model"], work / "t.csv"], env=TORCH_ENV) for _ in range(a.repeat)]
+                tp = {"wall s": statistics.median(r[1] for r in tp), "peak RSS MiB": statistics.median(r[2] for r in tp)}
+            results["predict (2,000 rows, fresh process)"] = (kp, tp)
+    torch_version = subprocess.run([a.python, "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True).stdout.strip() if has_torch else "absent"
+    kiln_version = subprocess.run([KILN, "--version"], capture_output=True, text=True).stdout.strip()
+    print(f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, 2 threads each, medians of {a.repeat}; "
+          f"{kiln_version}, torch {torch_version} (OMP_WAIT_POLICY=PASSIVE); 1-min load average at start {load:.2f}\n")
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
