@@ -2,7 +2,25 @@
 
 use clap::Parser;
 
+/// Keep freed buffers in glibc's heap for reuse. By default glibc maps every block over 128 KiB
+/// freshly and unmaps it on free, so each training step page-faulted its activation buffers
+/// back in: about a quarter of mnist_cnn's time went to page faults and TLB shootdowns
+/// (5.2 s per epoch before, 3.5 s after; mimalloc gave the same speed at 133 MiB peak RSS
+/// against 86-99 MiB here).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    // SAFETY: mallopt only sets allocator parameters; called first thing, before any thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
+
 fn main() {
+    keep_freed_memory();
     let cli = kiln::cli::Cli::parse();
     if let Err(e) = cli.exec() {
         eprintln!("error: {e}");

@@ -151,3 +151,28 @@ fn cat_joins_along_each_axis() {
         });
     }
 }
+
+#[test]
+fn large_permutes_take_the_tiled_and_parallel_paths() {
+    let mut rng = Rng::new(35);
+    // [4, 100, 90]: 36,000 elements, above the parallel threshold; both transposes of a
+    // conv output ([n, h·w, f] ↔ [n, f, h·w]) and a general 3-axis permutation.
+    let dims = [4, 100, 90];
+    let x = uniform(numel(&dims), -1.0, 1.0, &mut rng);
+    for perm in [vec![0, 2, 1], vec![1, 0, 2], vec![2, 1, 0], vec![1, 2, 0]] {
+        let y = tensor(x.clone(), &dims).permute(&perm).to_vec();
+        let out_dims: Vec<usize> = perm.iter().map(|&p| dims[p]).collect();
+        for (o, &v) in y.iter().enumerate().step_by(7) {
+            let oi = unravel(o, &out_dims);
+            let mut xi = vec![0; 3];
+            for (ax, &p) in perm.iter().enumerate() {
+                xi[p] = oi[ax];
+            }
+            assert_eq!(v, x[ravel(&xi, &dims)], "permute {perm:?}");
+        }
+    }
+    let t = tensor(x[..100 * 90].to_vec(), &[100, 90])
+        .transpose(0, 1)
+        .to_vec();
+    assert_eq!(t[5 * 100 + 7], x[7 * 90 + 5]);
+}

@@ -1,10 +1,84 @@
 //! Data movement: permutes, slices along an axis, concatenation, row gathers and their inverses.
 
-use super::for_rows;
+use std::mem::MaybeUninit;
+
+use rayon::prelude::*;
+
+use super::{filled, for_rows, PARALLEL_MIN};
 use crate::tensor::AxisDims;
+
+/// Merge output axes that are also adjacent and in order in the input, and drop size-1 axes:
+/// `[n, oh, ow, f]` by `[0, 3, 1, 2]` becomes `[n, oh·ow, f]` by `[0, 2, 1]`.
+fn collapse(dims: &[usize], perm: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let kept: Vec<usize> = perm.iter().copied().filter(|&p| dims[p] != 1).collect();
+    let mut groups: Vec<Vec<usize>> = Vec::new(); // input axes per merged axis, in output order
+    for &p in &kept {
+        match groups.last_mut() {
+            Some(g) if *g.last().expect("groups are never empty") + 1 == p => g.push(p),
+            _ => groups.push(vec![p]),
+        }
+    }
+    let mut by_input: Vec<usize> = (0..groups.len()).collect();
+    by_input.sort_by_key(|&g| groups[g][0]);
+    let merged_dims: Vec<usize> = by_input
+        .iter()
+        .map(|&g| groups[g].iter().map(|&a| dims[a]).product())
+        .collect();
+    let merged_perm: Vec<usize> = (0..groups.len())
+        .map(|g| {
+            by_input
+                .iter()
+                .position(|&x| x == g)
+                .expect("a permutation")
+        })
+        .collect();
+    (merged_dims, merged_perm)
+}
 
 /// Output axis `i` is input axis `perm[i]`.
 pub fn permute(x: &[f32], dims: &[usize], perm: &[usize]) -> Vec<f32> {
+    let (dims, perm) = collapse(dims, perm);
+    match perm.as_slice() {
+        [] | [0] | [0, 1] | [0, 1, 2] => x.to_vec(),
+        [1, 0] => transpose_batched(x, 1, dims[0], dims[1]),
+        [0, 2, 1] => transpose_batched(x, dims[0], dims[1], dims[2]),
+        _ => permute_strided(x, &dims, &perm),
+    }
+}
+
+/// `[b, rows, cols]` → `[b, cols, rows]`, in 32×32 tiles so reads and writes both stay in cache.
+fn transpose_batched(x: &[f32], batch: usize, rows: usize, cols: usize) -> Vec<f32> {
+    const TILE: usize = 32;
+    let plane = rows * cols;
+    let one = |src: &[f32], dst: &mut [MaybeUninit<f32>]| {
+        for r0 in (0..rows).step_by(TILE) {
+            for c0 in (0..cols).step_by(TILE) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    for r in r0..(r0 + TILE).min(rows) {
+                        dst[c * rows + r].write(src[r * cols + c]);
+                    }
+                }
+            }
+        }
+    };
+    filled(x.len(), |slots| {
+        if x.len() < PARALLEL_MIN || batch < 2 {
+            for (src, dst) in x
+                .chunks_exact(plane.max(1))
+                .zip(slots.chunks_mut(plane.max(1)))
+            {
+                one(src, dst);
+            }
+        } else {
+            x.par_chunks_exact(plane)
+                .zip(slots.par_chunks_mut(plane))
+                .for_each(|(src, dst)| one(src, dst));
+        }
+    })
+}
+
+/// Any permutation: each output row gathered with the input's stride.
+fn permute_strided(x: &[f32], dims: &[usize], perm: &[usize]) -> Vec<f32> {
     let rank = dims.len();
     let mut in_strides = vec![1; rank];
     for i in (0..rank.saturating_sub(1)).rev() {
@@ -13,10 +87,6 @@ pub fn permute(x: &[f32], dims: &[usize], perm: &[usize]) -> Vec<f32> {
     let out_dims: Vec<usize> = perm.iter().map(|&p| dims[p]).collect();
     let strides: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
     let mut out = vec![0.0; x.len()];
-    if rank == 0 {
-        out.copy_from_slice(x);
-        return out;
-    }
     let inner = out_dims[rank - 1];
     let inner_stride = strides[rank - 1];
     for_rows(&mut out, inner, x.len(), |first, rows| {

@@ -1,5 +1,7 @@
 //! Matrix products through the `gemm` crate; transposes are strides, never copies.
 
+use std::mem::MaybeUninit;
+
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -13,43 +15,49 @@ const THREADED_PRODUCT: usize = 1 << 23;
 
 pub fn matmul(a: &[f32], b: &[f32], s: &MatmulSpec) -> Vec<f32> {
     let size = s.m * s.n;
-    let mut out = vec![0.0; s.batch * size];
     if size == 0 || s.k == 0 {
-        return out;
+        return vec![0.0; s.batch * size];
     }
-    let one = |i: usize, dst: &mut [f32], par: Parallelism| {
+    // gemm overwrites every element (read_dst = false): the output needs no zeroing first.
+    let mut out: Vec<f32> = Vec::with_capacity(s.batch * size);
+    let slots = &mut out.spare_capacity_mut()[..s.batch * size];
+    let one = |i: usize, dst: &mut [MaybeUninit<f32>], par: Parallelism| {
         let a = &a[i * s.a_batch_stride..];
         let b = &b[i * s.b_batch_stride..];
         gemm_one(a, b, dst, s, par);
     };
     if s.m * s.n * s.k >= THREADED_PRODUCT {
-        for (i, dst) in out.chunks_mut(size).enumerate() {
+        for (i, dst) in slots.chunks_mut(size).enumerate() {
             one(i, dst, Parallelism::Rayon(0));
         }
     } else if s.batch > 1 {
-        out.par_chunks_mut(size)
+        slots
+            .par_chunks_mut(size)
             .enumerate()
             .for_each(|(i, dst)| one(i, dst, Parallelism::None));
     } else {
-        one(0, &mut out, Parallelism::None);
+        one(0, slots, Parallelism::None);
     }
+    // SAFETY: gemm wrote all batch·m·n elements above.
+    unsafe { out.set_len(s.batch * size) };
     out
 }
 
 /// `dst[m, n] = op(a) · op(b)`, op = transpose when the spec says so.
-fn gemm_one(a: &[f32], b: &[f32], dst: &mut [f32], s: &MatmulSpec, par: Parallelism) {
+fn gemm_one(a: &[f32], b: &[f32], dst: &mut [MaybeUninit<f32>], s: &MatmulSpec, par: Parallelism) {
     // Row and column strides of op(a) [m, k] and op(b) [k, n] within their row-major storage.
     let (a_rs, a_cs) = if s.trans_a { (1, s.m) } else { (s.k, 1) };
     let (b_rs, b_cs) = if s.trans_b { (1, s.k) } else { (s.n, 1) };
     assert!(a.len() >= s.m * s.k && b.len() >= s.k * s.n && dst.len() == s.m * s.n);
     // SAFETY: the assert above bounds every index the strides reach: op(a) spans m·k elements
     // of `a`, op(b) k·n of `b`, dst m·n; `dst` is exclusively borrowed and does not alias them.
+    // With read_dst = false gemm only writes `dst`, so its slots may start uninitialised.
     unsafe {
         gemm::gemm(
             s.m,
             s.n,
             s.k,
-            dst.as_mut_ptr(),
+            dst.as_mut_ptr().cast::<f32>(),
             1,
             s.n as isize,
             false,

@@ -60,6 +60,17 @@ pub fn threads() -> usize {
     rayon::current_num_threads()
 }
 
+/// A buffer of `len` values each written exactly once by `fill`, without zeroing it first:
+/// `fill` receives the uninitialised slots (chunked by `row_len` for parallel fills) and must
+/// write every one.
+pub(crate) fn filled(len: usize, fill: impl FnOnce(&mut [std::mem::MaybeUninit<f32>])) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    fill(&mut v.spare_capacity_mut()[..len]);
+    // SAFETY: `fill` wrote all `len` slots (every caller's loop covers the whole buffer).
+    unsafe { v.set_len(len) };
+    v
+}
+
 /// `out[i] = f(x[i])`, in parallel when large.
 pub(crate) fn map1(x: &[f32], f: impl Fn(f32) -> f32 + Sync + Send) -> Vec<f32> {
     if x.len() < PARALLEL_MIN {
