@@ -1,4 +1,4 @@
-//! 2-D pooling on the CPU, one (image, channel) plane per task.
+//! 2-D pooling on the CPU, one (image, channel) plane per task, in plain nested loops.
 
 use rayon::prelude::*;
 
@@ -6,18 +6,7 @@ use super::PARALLEL_MIN;
 use crate::ops::conv::Conv2dGeom;
 use crate::ops::pool::Pool;
 
-/// Visit each output position of each plane with its window's input offsets.
-fn windows(g: &Conv2dGeom, mut f: impl FnMut(usize, &mut dyn Iterator<Item = usize>)) {
-    for oy in 0..g.oh {
-        for ox in 0..g.ow {
-            let mut cells = (0..g.kh).flat_map(move |ky| {
-                (0..g.kw).map(move |kx| (oy * g.sh + ky) * g.w + ox * g.sw + kx)
-            });
-            f(oy * g.ow + ox, &mut cells);
-        }
-    }
-}
-
+/// Run `f(plane_index, plane)` over the planes of `out`, in parallel when `work` is large.
 fn per_plane(
     out: &mut [f32],
     plane: usize,
@@ -33,18 +22,38 @@ fn per_plane(
     }
 }
 
+/// Offset in the plane of the window cell (ky, kx) of output (oy, ox).
+#[inline]
+fn cell(g: &Conv2dGeom, oy: usize, ox: usize, ky: usize, kx: usize) -> usize {
+    (oy * g.sh + ky) * g.w + ox * g.sw + kx
+}
+
 pub fn forward(kind: Pool, x: &[f32], g: &Conv2dGeom) -> Vec<f32> {
     let (in_plane, out_plane) = (g.h * g.w, g.oh * g.ow);
     let mut y = vec![0.0; g.n * g.c * out_plane];
     let area = (g.kh * g.kw) as f32;
     per_plane(&mut y, out_plane.max(1), x.len(), |p, y| {
         let x = &x[p * in_plane..][..in_plane];
-        windows(g, |o, cells| {
-            y[o] = match kind {
-                Pool::Max => cells.map(|i| x[i]).fold(f32::NEG_INFINITY, f32::max),
-                Pool::Avg => cells.map(|i| x[i]).sum::<f32>() / area,
-            };
-        });
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let mut acc = if kind == Pool::Max {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                };
+                for ky in 0..g.kh {
+                    for kx in 0..g.kw {
+                        let v = x[cell(g, oy, ox, ky, kx)];
+                        acc = if kind == Pool::Max {
+                            acc.max(v)
+                        } else {
+                            acc + v
+                        };
+                    }
+                }
+                y[oy * g.ow + ox] = if kind == Pool::Max { acc } else { acc / area };
+            }
+        }
     });
     y
 }
@@ -60,17 +69,29 @@ pub fn backward(kind: Pool, x: &[f32], y: &[f32], dy: &[f32], g: &Conv2dGeom) ->
             &y[p * out_plane..][..out_plane],
             &dy[p * out_plane..][..out_plane],
         );
-        windows(g, |o, cells| match kind {
-            Pool::Max => {
-                for i in cells {
-                    if x[i] == y[o] {
-                        dx[i] += dy[o];
-                        break;
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let o = oy * g.ow + ox;
+                match kind {
+                    Pool::Max => {
+                        let first_max = (0..g.kh)
+                            .flat_map(|ky| (0..g.kw).map(move |kx| (ky, kx)))
+                            .map(|(ky, kx)| cell(g, oy, ox, ky, kx))
+                            .find(|&i| x[i] == y[o]);
+                        if let Some(i) = first_max {
+                            dx[i] += dy[o];
+                        }
+                    }
+                    Pool::Avg => {
+                        for ky in 0..g.kh {
+                            for kx in 0..g.kw {
+                                dx[cell(g, oy, ox, ky, kx)] += dy[o] / area;
+                            }
+                        }
                     }
                 }
             }
-            Pool::Avg => cells.for_each(|i| dx[i] += dy[o] / area),
-        });
+        }
     });
     dx
 }
