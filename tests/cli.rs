@@ -525,16 +525,7 @@ fn linreg_fits_the_textbook_line() {
 
 #[test]
 fn mnist_mlp_reaches_the_accuracy_floor() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = train_shipped(
-        "configs/mnist_mlp.toml",
-        &dir.path().join("mlp"),
-        &["--json"],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-    let acc = v["test"]["accuracy"].as_f64().unwrap();
-    eprintln!("mnist_mlp test accuracy {acc}");
+    let acc = shipped_test_accuracy("configs/mnist_mlp.toml");
     assert!(acc >= 0.93, "test accuracy {acc}");
 }
 

@@ -238,15 +238,6 @@ fn augmented_training_is_reproducible() {
 
 #[test]
 fn mnist_cnn_reaches_the_accuracy_floor() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = train_shipped(
-        "configs/mnist_cnn.toml",
-        &dir.path().join("cnn"),
-        &["--json"],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-    let acc = v["test"]["accuracy"].as_f64().unwrap();
-    eprintln!("mnist_cnn test accuracy {acc}");
+    let acc = shipped_test_accuracy("configs/mnist_cnn.toml");
     assert!(acc >= 0.965, "test accuracy {acc}");
 }

@@ -41,6 +41,17 @@ pub fn train_shipped(config: &str, run_dir: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Train a shipped config to the end and return its test accuracy.
+pub fn shipped_test_accuracy(config: &str) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let out = train_shipped(config, &dir.path().join("run"), &["--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let acc = v["test"]["accuracy"].as_f64().unwrap();
+    eprintln!("{config}: test accuracy {acc}");
+    acc
+}
+
 pub fn run_info(run_dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json")).unwrap()).unwrap()
 }
