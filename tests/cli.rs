@@ -801,3 +801,21 @@ fn predict_gives_values_for_a_regression_run_and_reads_gzip() {
         format!("error: {gz}: no column \"x\" in the header")
     );
 }
+
+#[test]
+fn bench_times_every_layer() {
+    let p = blobs_project();
+    let out = kiln(p.path(), &["bench", "blobs.toml", "--iters", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for row in [
+        "layers.0   dense",
+        "layers.1   dropout",
+        "layers.2   dense",
+        "loss       cross_entropy",
+        "total",
+    ] {
+        assert!(text.contains(row), "{row}: {text}");
+    }
+    assert!(text.contains("samples/s for forward + backward"), "{text}");
+}

@@ -1,5 +1,6 @@
 //! The `kiln` command line: one file per subcommand, each an args struct and `exec`.
 
+mod bench;
 mod check;
 mod eval;
 mod predict;
@@ -29,6 +30,7 @@ enum Command {
     Predict(predict::Args),
     Check(check::Args),
     Runs(runs::Args),
+    Bench(bench::Args),
 }
 
 impl Cli {
@@ -39,6 +41,7 @@ impl Cli {
             Command::Predict(a) => predict::exec(a),
             Command::Check(a) => check::exec(a),
             Command::Runs(a) => runs::exec(a),
+            Command::Bench(a) => bench::exec(a),
         }
     }
 }

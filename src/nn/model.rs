@@ -76,6 +76,15 @@ impl Model {
             .fold(x.clone(), |h, layer| layer.forward(&h, mode))
     }
 
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Layer `i` alone, for per-layer timing.
+    pub fn forward_layer(&self, i: usize, x: &Tensor, mode: &mut Mode) -> Tensor {
+        self.layers[i].forward(x, mode)
+    }
+
     /// Parameters named as in checkpoints: `layers.<index>.<name>`.
     pub fn named_params(&self) -> Vec<(String, Tensor)> {
         self.layers

@@ -2,6 +2,7 @@
 //! bookkeeping around it: metrics, checkpoints, the best model, early stopping, interruption.
 
 mod evaluate;
+mod profile;
 mod report;
 mod setup;
 mod visuals;
@@ -14,6 +15,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 pub use evaluate::{evaluate, EvalSetup};
+pub use profile::{profile, LayerTime};
 pub use setup::{build_model, loss_for};
 
 use crate::config::{self, Config, OptimizerType};

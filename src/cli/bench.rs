@@ -1,0 +1,70 @@
+//! `kiln bench`
+
+use std::path::PathBuf;
+
+use crate::config;
+use crate::data;
+use crate::error::{Error, Result};
+use crate::train::{build_model, profile};
+
+/// Time each layer's forward and backward on one training batch (as `caffe time`).
+#[derive(clap::Args)]
+pub struct Args {
+    config: PathBuf,
+    /// Override a config key: KEY=VALUE (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Timed batches (after two warm-up batches).
+    #[arg(long, default_value_t = 20)]
+    iters: usize,
+    /// CPU threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+pub fn exec(a: Args) -> Result<()> {
+    super::set_threads(a.threads)?;
+    let config = config::load(&a.config, &a.set)?;
+    let prepared = data::prepare(&config.data, config.loss, config.seed)?;
+    let (model, loss) = build_model(&config, &prepared.schema)?;
+    let bs = config.train.batch_size.min(prepared.train.len());
+    if bs == 0 {
+        return Err(Error::Usage("no training rows to time".into()));
+    }
+    let idx: Vec<u32> = (0..bs as u32).collect();
+    let (x, y) = (
+        prepared.train.batch(&idx, None),
+        prepared.train.y.index_select(&idx),
+    );
+    let rows = profile(&model, loss, &x, &y, a.iters.max(1));
+    let total: f64 = rows.iter().map(|r| r.forward_ms + r.backward_ms).sum();
+    println!(
+        "batch {bs}, {} threads, mean of {} batches",
+        crate::threads(),
+        a.iters.max(1)
+    );
+    println!(
+        "{:<10} {:<14} {:<14} {:>11} {:>12} {:>7}",
+        "layer", "type", "output", "forward ms", "backward ms", "share"
+    );
+    for r in &rows {
+        let share = 100.0 * (r.forward_ms + r.backward_ms) / total.max(1e-12);
+        println!(
+            "{:<10} {:<14} {:<14} {:>11.3} {:>12.3} {:>6.1}%",
+            r.name, r.kind, r.output, r.forward_ms, r.backward_ms, share
+        );
+    }
+    let (f, b): (f64, f64) = (
+        rows.iter().map(|r| r.forward_ms).sum(),
+        rows.iter().map(|r| r.backward_ms).sum(),
+    );
+    println!(
+        "{:<10} {:<14} {:<14} {:>11.3} {:>12.3}",
+        "total", "", "", f, b
+    );
+    println!(
+        "≈ {:.0} samples/s for forward + backward (optimizer step not included)",
+        bs as f64 / (total / 1e3)
+    );
+    Ok(())
+}
