@@ -140,23 +140,10 @@ fn read_labelled(path: &std::path::Path, schema: &data::DataSchema) -> Result<da
     if let Some(image) = &schema.image {
         return Ok(data::read_image_folder("data", path, image, &schema.classes, false)?.0);
     }
-    let source = path.display().to_string();
-    let mut rdr = data::reader(data::open(path)?);
-    let header = data::header(&mut rdr, &source)?;
-    let cols = data::column_positions(&header, &schema.features, &source)?;
-    let target = data::column_positions(&header, std::slice::from_ref(&schema.target), &source)?[0];
-    let rows = data::read_rows(&mut rdr, &source, &header, &cols, Some(target), usize::MAX)?;
-    let f = schema.features.len();
+    let rows = data::read_file(path, &schema.features, &schema.target)?;
+    let (source, f) = (rows.source, schema.features.len());
     let mut x = rows.x;
-    if schema.preprocess.fill.is_none() {
-        if let Some(i) = x.iter().position(|v| v.is_nan()) {
-            return Err(Error::data(
-                format!("{source}:{}", rows.lines[i / f]),
-                format!("column \"{}\": missing value", schema.features[i % f]),
-            ));
-        }
-    }
-    schema.preprocess.apply(&mut x, f);
+    schema.prepare_rows(&mut x, &rows.lines, &source, "")?;
     let y = rows
         .target
         .iter()

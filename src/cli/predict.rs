@@ -189,6 +189,11 @@ fn predict_csv(
     let header = data::header(&mut rdr, &source)?;
     let cols = data::column_positions(&header, &schema.features, &source)?;
     let f = schema.features.len();
+    let drop_hint = if schema.preprocess.missing == Missing::Drop {
+        " (a dropped row would break input order)"
+    } else {
+        ""
+    };
     loop {
         let rows = data::read_rows(&mut rdr, &source, &header, &cols, None, batch_size.max(1))?;
         let n = rows.lines.len();
@@ -196,20 +201,7 @@ fn predict_csv(
             return Ok(());
         }
         let mut x = rows.x;
-        if schema.preprocess.fill.is_none() {
-            if let Some(i) = x.iter().position(|v| v.is_nan()) {
-                let why = if schema.preprocess.missing == Missing::Drop {
-                    " (a dropped row would break input order)"
-                } else {
-                    ""
-                };
-                return Err(Error::data(
-                    format!("{source}:{}", rows.lines[i / f]),
-                    format!("column \"{}\": missing value{why}", schema.features[i % f]),
-                ));
-            }
-        }
-        schema.preprocess.apply(&mut x, f);
+        schema.prepare_rows(&mut x, &rows.lines, &source, drop_hint)?;
         let (probs, k) = outputs(model, loss, &Tensor::from_vec(x, [n, f]));
         for row in probs.chunks_exact(k) {
             w.row(None, row).map_err(write_err)?;

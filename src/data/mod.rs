@@ -101,14 +101,15 @@ pub struct Prepared {
 }
 
 /// Rows read from one file, before encoding.
-struct RawSplit {
-    source: String,
-    x: Vec<f32>,
-    target: Vec<String>,
-    lines: Vec<u64>,
+pub(crate) struct RawSplit {
+    pub source: String,
+    pub x: Vec<f32>,
+    pub target: Vec<String>,
+    pub lines: Vec<u64>,
 }
 
-fn read_file(path: &Path, features: &[String], target: &str) -> Result<RawSplit> {
+/// The feature columns (NaN where missing) and target cells of a CSV file.
+pub(crate) fn read_file(path: &Path, features: &[String], target: &str) -> Result<RawSplit> {
     let source = path.display().to_string();
     let mut rdr = reader(open(path)?);
     let header = header(&mut rdr, &source)?;
@@ -188,6 +189,28 @@ fn class_names(targets: &[String]) -> Vec<String> {
 }
 
 impl DataSchema {
+    /// Make rows read at eval or predict time into model inputs, in place: a missing value is
+    /// an error naming file, line and column (with `hint` appended) unless the run fills it,
+    /// then the run's transform applies.
+    pub fn prepare_rows(
+        &self,
+        x: &mut [f32],
+        lines: &[u64],
+        source: &str,
+        hint: &str,
+    ) -> Result<()> {
+        let f = self.features.len();
+        if self.preprocess.fill.is_none() {
+            if let Some(i) = x.iter().position(|v| v.is_nan()) {
+                return Err(Error::data(
+                    format!("{source}:{}", lines[i / f]),
+                    format!("column \"{}\": missing value{hint}", self.features[i % f]),
+                ));
+            }
+        }
+        self.preprocess.apply(x, f);
+        Ok(())
+    }
     /// Per-sample input shape: `[features]` or `[channels, height, width]`.
     pub fn input_shape(&self) -> crate::tensor::Shape {
         match &self.image {

@@ -125,9 +125,12 @@ pub fn fit(mut config: Config, opts: &Options, stop: &AtomicBool) -> Result<Outc
     let data = data::prepare(&config.data, config.loss, config.seed)?;
     let (model, loss) = build_model(&config, &data.schema)?;
     let metrics = metrics::resolve(&config.train.metrics, data.schema.task)?;
-    let optim = optimizer(&config, &model);
-    let (run, info, progress) = match &opts.resume {
-        Some(dir) => resume_run(dir, &config)?,
+    let mut optim = optimizer(&config, &model);
+    let (run, info, progress, resumed) = match &opts.resume {
+        Some(dir) => {
+            let (run, info, progress, loaded) = resume_run(dir, &config)?;
+            (run, info, progress, Some(loaded))
+        }
         None => {
             let run = RunDir::create(&opts.runs, &config.name, opts.run_dir.as_deref())?;
             let info = RunInfo {
@@ -155,10 +158,9 @@ pub fn fit(mut config: Config, opts: &Options, stop: &AtomicBool) -> Result<Outc
                 error: None,
                 first_step_at: None,
             };
-            (run, info, Progress::default())
+            (run, info, Progress::default(), None)
         }
     };
-    let mut optim = optim;
     if let Some(init) = config
         .model
         .init_from
@@ -168,10 +170,8 @@ pub fn fit(mut config: Config, opts: &Options, stop: &AtomicBool) -> Result<Outc
         let loaded = checkpoint::load(init)?;
         checkpoint::restore(&model.named_state(), &loaded, init)?;
     }
-    if let (Some(_), Some(last)) = (&opts.resume, &info.last_checkpoint) {
-        let path = run.path.join(last);
-        let loaded = checkpoint::load(&path)?;
-        checkpoint::restore(&model.named_state(), &loaded, &path)?;
+    if let Some((path, loaded)) = &resumed {
+        checkpoint::restore(&model.named_state(), loaded, path)?;
         let steps = progress.step;
         optim
             .load_state(steps, |name| {
@@ -258,8 +258,12 @@ fn absolute_paths(config: &mut Config) {
     }
 }
 
-/// Open a run to continue: its last checkpoint's progress, with the config given now.
-fn resume_run(dir: &Path, config: &Config) -> Result<(RunDir, RunInfo, Progress)> {
+/// Open a run to continue: its last checkpoint (path and contents) and the progress saved in
+/// it, checked against the config given now.
+fn resume_run(
+    dir: &Path,
+    config: &Config,
+) -> Result<(RunDir, RunInfo, Progress, (PathBuf, checkpoint::Loaded))> {
     let run = RunDir::open(dir)?;
     let info = run.read_info()?;
     let Some(last) = &info.last_checkpoint else {
@@ -268,7 +272,8 @@ fn resume_run(dir: &Path, config: &Config) -> Result<(RunDir, RunInfo, Progress)
             dir.display()
         )));
     };
-    let loaded = checkpoint::load(&run.path.join(last))?;
+    let path = run.path.join(last);
+    let loaded = checkpoint::load(&path)?;
     let progress: Progress = loaded
         .meta("progress")
         .and_then(|p| serde_json::from_str(p).ok())
@@ -281,7 +286,7 @@ fn resume_run(dir: &Path, config: &Config) -> Result<(RunDir, RunInfo, Progress)
             config.train.epochs
         )));
     }
-    Ok((run, info, progress))
+    Ok((run, info, progress, (path, loaded)))
 }
 
 impl Session<'_> {
@@ -401,7 +406,7 @@ impl Session<'_> {
             .as_ref()
             .map(|v| evaluate(&self.eval_setup(), v));
         let seconds = self.progress.seconds + eval_started.elapsed().as_secs_f64();
-        let train = self.progress.train.clone();
+        let train = &self.progress.train;
         let mut row: Vec<(String, f64)> = vec![
             ("epoch".into(), epoch as f64),
             ("step".into(), self.progress.step as f64),
