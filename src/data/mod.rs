@@ -474,10 +474,12 @@ pub fn read_image_folder(
 
 fn prepare_images(cfg: &DataConfig, seed: u64) -> Result<Prepared> {
     let classes = images::class_folders(&cfg.train)?;
-    let first = images::labelled_files(&cfg.train, &classes)?.remove(0).0;
     let (height, width) = match cfg.size {
         Some([h, w]) => (h, w),
         None => {
+            // The first training image's size (read_image_folder below lists them again;
+            // this walk happens only when the size must be inferred).
+            let first = images::labelled_files(&cfg.train, &classes)?.remove(0).0;
             let (w, h) = image::image_dimensions(&first).map_err(|e| {
                 Error::data(
                     first.display().to_string(),
