@@ -4,7 +4,11 @@ same workloads in PyTorch (bench/pytorch/, when `import torch` works), both with
 predicts the 2,000-row MNIST test CSV in a fresh process with each. Prints a Markdown table of
 medians over --repeat runs with the kiln / PyTorch ratio of each figure.
 
+With --device cuda, the GPU half: mnist_mlp and mnist_cnn training and inference samples/s
+on the GPU, kiln (--device cuda) beside PyTorch (model and data on the GPU), no predict.
+
 Usage: python3 bench/run.py [--repeat 3] [--python PYTHON_WITH_TORCH] [--only mlp,cnn,linreg]
+                            [--device cpu|cuda] [--no-build]
 Needs GNU time (/usr/bin/time, Debian package `time`) for peak memory. Only the standard
 library is used here, so any python3 runs it.
 """
@@ -38,9 +42,10 @@ def timed(cmd, env=None, stdout=subprocess.PIPE):
         return started, float(wall), int(kib) / 1024, out.stdout
 
 
-def kiln_train(name, work):
+def kiln_train(name, work, device):
     run = work / f"kiln-{name}-{time.time_ns()}"
-    started, wall, rss, _ = timed([KILN, "train", CONFIGS[name], "--threads", "2", "--quiet", "--run-dir", run])
+    started, wall, rss, _ = timed([KILN, "train", CONFIGS[name], "--threads", "2", "--quiet", "--run-dir", run,
+                                   "--device", device])
     info = json.loads((run / "run.json").read_text())
     lines = (run / "metrics.csv").read_text().splitlines()
     header = lines[0].split(",")
@@ -48,17 +53,22 @@ def kiln_train(name, work):
     test = info.get("test") or {}
     metric = ("accuracy", test.get("accuracy")) if "accuracy" in test else ("mse", float(lines[-1].split(",")[header.index("train_loss")]))
     rows = sum(1 for _ in open(ROOT / "datasets/linreg/linreg.csv")) - 1 if name == "linreg" else 8000
-    return dict(first_step=info["first_step_at"] - started, epoch_seconds=seconds, rows=rows, wall=wall, rss=rss,
-                metric=metric, run=run)
+    result = dict(first_step=info["first_step_at"] - started, epoch_seconds=seconds, rows=rows, wall=wall, rss=rss,
+                  metric=metric, run=run)
+    if device == "cuda":
+        _, _, _, out = timed([KILN, "bench", CONFIGS[name], "--device", "cuda", "--threads", "2"])
+        line = next(l for l in out.splitlines() if l.startswith("inference:"))
+        result["inference"] = float(line.split(",")[1].split()[0])
+    return result
 
 
-def torch_train(name, work, python):
+def torch_train(name, work, python, device):
     model = work / f"torch-{name}-{time.time_ns()}.pt"
-    started, wall, rss, out = timed([python, "bench/pytorch/train.py", name, ROOT, model], env=TORCH_ENV)
+    started, wall, rss, out = timed([python, "bench/pytorch/train.py", name, ROOT, model, device], env=TORCH_ENV)
     r = json.loads(out.strip().splitlines()[-1])
     metric = next(iter(r["test"].items()))
     return dict(first_step=r["first_step_at"] - started, epoch_seconds=r["epoch_seconds"], rows=r["train_rows"],
-                wall=wall, rss=rss, metric=metric, model=model)
+                wall=wall, rss=rss, metric=metric, model=model, inference=r.get("inference_samples_per_s"))
 
 
 def summarize(runs):
@@ -66,7 +76,7 @@ def summarize(runs):
     def med(f):
         return statistics.median(f(r) for r in runs)
     later = lambda r: r["epoch_seconds"][1:] or r["epoch_seconds"]
-    return {
+    figures = {
         "samples/s": med(lambda r: r["rows"] * len(later(r)) / sum(later(r))),
         "s/epoch": med(lambda r: statistics.mean(later(r))),
         runs[0]["metric"][0]: med(lambda r: r["metric"][1]),
@@ -74,6 +84,9 @@ def summarize(runs):
         "wall s": med(lambda r: r["wall"]),
         "peak RSS MiB": med(lambda r: r["rss"]),
     }
+    if runs[0].get("inference"):
+        figures["inference samples/s (batch 1,000)"] = med(lambda r: r["inference"])
+    return figures
 
 
 def table(results):
@@ -91,9 +104,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--python", default=sys.executable, help="a python where `import torch` works")
-    ap.add_argument("--only", default="linreg,mlp,cnn")
+    ap.add_argument("--only", default=None, help="default: linreg,mlp,cnn (mlp,cnn on cuda)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--no-build", action="store_true", help="use the kiln binary already built")
     a = ap.parse_args()
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    a.only = a.only or ("mlp,cnn" if a.device == "cuda" else "linreg,mlp,cnn")
+    if not a.no_build:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     has_torch = subprocess.run([a.python, "-c", "import torch"], capture_output=True).returncode == 0
     if not has_torch:
         print(f"PyTorch not importable from {a.python}: kiln only (pip install torch numpy)", file=sys.stderr)
@@ -103,11 +120,11 @@ def main():
         work = Path(tmp)
         last = {}
         for name in a.only.split(","):
-            k = [kiln_train(name, work) for _ in range(a.repeat)]
-            t = [torch_train(name, work, a.python) for _ in range(a.repeat)] if has_torch else None
+            k = [kiln_train(name, work, a.device) for _ in range(a.repeat)]
+            t = [torch_train(name, work, a.python, a.device) for _ in range(a.repeat)] if has_torch else None
             results[name] = (summarize(k), summarize(t) if t else None)
             last[name] = (k[-1], t[-1] if t else None)
-        if "mlp" in last:
+        if "mlp" in last and a.device == "cpu":
             k_run, t_run = last["mlp"]
             kp = [timed([KILN, "predict", k_run["run"], "datasets/mnist/test.csv.gz", "--output", work / "k.csv"]) for _ in range(a.repeat)]
             kp = {"wall s": statistics.median(r[1] for r in kp), "peak RSS MiB": statistics.median(r[2] for r in kp)}
@@ -118,7 +135,12 @@ def main():
             results["predict (2,000 rows, fresh process)"] = (kp, tp)
     torch_version = subprocess.run([a.python, "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True).stdout.strip() if has_torch else "absent"
     kiln_version = subprocess.run([KILN, "--version"], capture_output=True, text=True).stdout.strip()
-    print(f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, 2 threads each, medians of {a.repeat}; "
+    gpu = ""
+    if a.device == "cuda":
+        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True).stdout.strip()
+        gpu = f"GPU {gpu}, "
+    print(f"# {time.strftime('%Y-%m-%d')}, {gpu}{os.cpu_count()} cores, 2 threads each, medians of {a.repeat}; "
           f"{kiln_version}, torch {torch_version} (OMP_WAIT_POLICY=PASSIVE); 1-min load average at start {load:.2f}\n")
     print(table(results))
 

@@ -532,7 +532,7 @@ fn mnist_mlp_reaches_the_accuracy_floor() {
 #[test]
 fn runs_lists_finished_interrupted_and_failed() {
     let p = blobs_project();
-    train_blobs(&p, "runs/ok", &[]);
+    train_blobs(&p, "runs/ok", &["--device", "cpu"]);
     // An interrupted and a failed run, as training leaves them: the same files, another status.
     for (dir, status, started) in [
         ("runs/cut", "interrupted", "2099-01-01T00:00:00Z"),
@@ -568,18 +568,6 @@ fn runs_lists_finished_interrupted_and_failed() {
     assert!(
         table.lines().nth(2).unwrap().starts_with("cut") && table.contains("interrupted"),
         "{table}"
-    );
-}
-
-#[test]
-fn cuda_without_a_backend_is_a_clear_error() {
-    let p = blobs_project();
-    let out = kiln(p.path(), &["train", "blobs.toml", "--device", "cuda"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        first_error_line(&out).contains("no CUDA backend"),
-        "{}",
-        stderr(&out)
     );
 }
 

@@ -3,8 +3,10 @@
 
 use kiln::nn::{LayerSpec, Mode, Model};
 use kiln::optim::{Optimizer, OptimizerKind};
-use kiln::{Rng, Shape, Tensor};
+use kiln::{Device, Rng, Shape, Tensor};
 use safetensors::{Dtype, SafeTensors};
+
+mod common;
 
 const FIXTURE: &[u8] = include_bytes!("fixtures/golden_mlp.safetensors");
 const CNN_FIXTURE: &[u8] = include_bytes!("fixtures/golden_cnn.safetensors");
@@ -36,11 +38,43 @@ fn relative_error(got: &Tensor, want: &Tensor) -> f64 {
     diff / scale
 }
 
-#[test]
-fn mlp_forward_and_backward_match_pytorch() {
+/// Each fixture is checked on the CPU and, where a GPU is present, on CUDA.
+macro_rules! on_each_device {
+    ($check:ident, $cpu:ident, $cuda:ident) => {
+        #[test]
+        fn $cpu() {
+            $check(Device::Cpu);
+        }
+
+        #[test]
+        fn $cuda() {
+            if common::cuda_or_skip(stringify!($cuda)) {
+                $check(Device::Cuda);
+            }
+        }
+    };
+}
+
+on_each_device!(
+    mlp_check,
+    mlp_forward_and_backward_match_pytorch,
+    mlp_forward_and_backward_match_pytorch_on_cuda
+);
+on_each_device!(
+    cnn_check,
+    cnn_forward_backward_and_adam_steps_match_pytorch,
+    cnn_forward_backward_and_adam_steps_match_pytorch_on_cuda
+);
+on_each_device!(
+    optimizer_check,
+    three_optimizer_steps_match_pytorch,
+    three_optimizer_steps_match_pytorch_on_cuda
+);
+
+fn mlp_check(device: Device) {
     let st = SafeTensors::deserialize(FIXTURE).expect("fixture parses");
-    let x = load(&st, "input");
-    let target = load(&st, "target");
+    let x = load(&st, "input").to_device(device);
+    let target = load(&st, "target").to_device(device);
     let params: Vec<(&str, Tensor)> = [
         "layers.0.weight",
         "layers.0.bias",
@@ -48,7 +82,7 @@ fn mlp_forward_and_backward_match_pytorch() {
         "layers.2.bias",
     ]
     .iter()
-    .map(|&n| (n, load(&st, n).with_requires_grad()))
+    .map(|&n| (n, load(&st, n).to_device(device).with_requires_grad()))
     .collect();
     let (w1, b1, w2, b2) = (&params[0].1, &params[1].1, &params[2].1, &params[3].1);
 
@@ -90,17 +124,18 @@ fn dense(units: usize) -> LayerSpec {
 
 /// kiln layers with the fixture's starting state (parameters and buffers, named as PyTorch's
 /// Sequential names them).
-fn model_from(st: &SafeTensors, layers: &[LayerSpec], input: &[usize]) -> Model {
+fn model_from(st: &SafeTensors, layers: &[LayerSpec], input: &[usize], device: Device) -> Model {
     let model = Model::build(layers, &Shape::from(input), &mut Rng::new(0)).expect("model builds");
     for (name, p) in model.named_state() {
         *p.storage_mut() = load(st, &name).storage().clone();
     }
+    model.to_device(device);
     model
 }
 
 /// The MLP fixture's model: dense, relu, dense (layers.0 and layers.2).
-fn fixture_model(st: &SafeTensors) -> Model {
-    model_from(st, &[dense(32), layer("relu"), dense(10)], &[784])
+fn fixture_model(st: &SafeTensors, device: Device) -> Model {
+    model_from(st, &[dense(32), layer("relu"), dense(10)], &[784], device)
 }
 
 /// The CNN fixture's model: conv (stride 2, padding 1, no bias), batchnorm, relu, maxpool, flatten,
@@ -125,11 +160,13 @@ fn cnn_layers() -> Vec<LayerSpec> {
     ]
 }
 
-#[test]
-fn cnn_forward_backward_and_adam_steps_match_pytorch() {
+fn cnn_check(device: Device) {
     let st = SafeTensors::deserialize(CNN_FIXTURE).expect("fixture parses");
-    let (x, target) = (load(&st, "input"), load(&st, "target"));
-    let model = model_from(&st, &cnn_layers(), &[1, 28, 28]);
+    let (x, target) = (
+        load(&st, "input").to_device(device),
+        load(&st, "target").to_device(device),
+    );
+    let model = model_from(&st, &cnn_layers(), &[1, 28, 28], device);
     let mut rng = Rng::new(0);
     let logits = model.forward(
         &x,
@@ -156,7 +193,7 @@ fn cnn_forward_backward_and_adam_steps_match_pytorch() {
         assert!(err < 1e-4, "cnn grad of {name}: relative error {err:e}");
     }
 
-    let model = model_from(&st, &cnn_layers(), &[1, 28, 28]);
+    let model = model_from(&st, &cnn_layers(), &[1, 28, 28], device);
     let adam = OptimizerKind::Adam {
         beta1: 0.9,
         beta2: 0.999,
@@ -193,10 +230,12 @@ fn train_steps(model: &Model, mut opt: Optimizer, lr: f32, x: &Tensor, target: &
     }
 }
 
-#[test]
-fn three_optimizer_steps_match_pytorch() {
+fn optimizer_check(device: Device) {
     let st = SafeTensors::deserialize(FIXTURE).expect("fixture parses");
-    let (x, target) = (load(&st, "input"), load(&st, "target"));
+    let (x, target) = (
+        load(&st, "input").to_device(device),
+        load(&st, "target").to_device(device),
+    );
     let adam = OptimizerKind::Adam {
         beta1: 0.9,
         beta2: 0.999,
@@ -222,7 +261,7 @@ fn three_optimizer_steps_match_pytorch() {
         ("sgd_nesterov_decay", nesterov, 0.05, 1e-3),
     ];
     for (name, kind, lr, weight_decay) in runs {
-        let model = fixture_model(&st);
+        let model = fixture_model(&st, device);
         let opt = Optimizer::new(kind, weight_decay, model.named_params());
         train_steps(&model, opt, lr, &x, &target);
         for (pname, p) in model.named_params() {

@@ -62,7 +62,7 @@ impl Tensor {
             return;
         }
         let _guard = no_grad();
-        let seed = Tensor::ones(self.shape().clone());
+        let seed = Tensor::full_on(self.shape().clone(), 1.0, self.device());
         if self.is_leaf() {
             self.accumulate_grad(seed);
             return;

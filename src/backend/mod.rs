@@ -8,6 +8,7 @@
 //! change to an op definition.
 
 pub mod cpu;
+pub mod cuda;
 
 use crate::ops::{
     binary::{Binary, BroadcastPlan},
@@ -21,17 +22,49 @@ use crate::ops::{
 use crate::optim::{AdamStep, SgdStep};
 use crate::tensor::AxisDims;
 use cpu::Cpu;
+use cuda::Cuda;
+use cudarc::driver::CudaSlice;
 
-/// Where a tensor's data lives.
+/// Where a tensor's data lives. A process uses at most one CUDA device (the one
+/// `cuda::open` opened), so the variant needs no ordinal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Device {
     Cpu,
+    Cuda,
+}
+
+impl Device {
+    /// Wait until the device has finished the work queued so far (for timing; a no-op on the
+    /// CPU, whose ops finish before they return).
+    pub fn synchronize(self) {
+        if self == Device::Cuda {
+            cuda::gpu().synchronize();
+        }
+    }
+
+    /// `cpu` or `cuda:N`, as run.json and the log name it.
+    pub fn name(self) -> String {
+        match self {
+            Device::Cpu => "cpu".into(),
+            Device::Cuda => format!("cuda:{}", cuda::gpu().ordinal),
+        }
+    }
 }
 
 /// Tensor data on one device: always dense, contiguous, row-major f32.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub enum Storage {
     Cpu(Vec<f32>),
+    Cuda(CudaSlice<f32>),
+}
+
+impl Clone for Storage {
+    fn clone(&self) -> Storage {
+        match self {
+            Storage::Cpu(v) => Storage::Cpu(v.clone()),
+            Storage::Cuda(s) => Storage::Cuda(cuda::duplicate(s)),
+        }
+    }
 }
 
 /// The primitives every backend provides. Shapes arrive already checked and reduced to the
@@ -108,14 +141,26 @@ pub trait Backend {
         v: &mut Self::Buf,
         h: &AdamStep,
     );
+
+    /// A dropout mask: 0 with probability `rate`, else 1 / (1 − rate); element i drawn from
+    /// (seed, i) alone, the same on every backend.
+    fn dropout_mask(len: usize, rate: f32, seed: u64) -> Self::Buf;
 }
 
-/// Dispatch a primitive to the backend holding the operands. With one backend every arm is the
-/// CPU's; a second backend adds its arm, and mixed devices are refused here.
+/// Operands on different devices reach a primitive only through a bug in an op (ops check
+/// devices before dispatching).
+fn mixed_devices(primitive: &str) -> ! {
+    panic!("{primitive}: operands on different devices")
+}
+
+/// Dispatch a primitive to the backend holding the operands; mixed devices are refused here.
 macro_rules! dispatch {
     ($name:ident ( $($arg:expr),* ) ; $($buf:ident = $val:expr),+) => {
+        #[allow(unreachable_patterns)] // the mixed arm, for one operand
         match ($($val,)+) {
             ($(Storage::Cpu($buf),)+) => Storage::Cpu(Cpu::$name($($arg),*)),
+            ($(Storage::Cuda($buf),)+) => Storage::Cuda(Cuda::$name($($arg),*)),
+            _ => mixed_devices(stringify!($name)),
         }
     };
 }
@@ -124,12 +169,14 @@ impl Storage {
     pub fn device(&self) -> Device {
         match self {
             Storage::Cpu(_) => Device::Cpu,
+            Storage::Cuda(_) => Device::Cuda,
         }
     }
 
     pub fn len(&self) -> usize {
         match self {
             Storage::Cpu(v) => v.len(),
+            Storage::Cuda(s) => s.len(),
         }
     }
 
@@ -140,12 +187,14 @@ impl Storage {
     pub fn full(device: Device, len: usize, value: f32) -> Storage {
         match device {
             Device::Cpu => Storage::Cpu(Cpu::full(len, value)),
+            Device::Cuda => Storage::Cuda(Cuda::full(len, value)),
         }
     }
 
     pub fn from_vec(device: Device, data: Vec<f32>) -> Storage {
         match device {
             Device::Cpu => Storage::Cpu(data),
+            Device::Cuda => Storage::Cuda(cuda::upload(&data)),
         }
     }
 
@@ -153,19 +202,23 @@ impl Storage {
     pub fn to_vec(&self) -> Vec<f32> {
         match self {
             Storage::Cpu(v) => v.clone(),
+            Storage::Cuda(s) => cuda::download(s),
         }
     }
 
-    /// Host slice of CPU data, for loops that run on the host (optimizers, metrics).
-    pub fn as_cpu(&self) -> Option<&[f32]> {
-        match self {
-            Storage::Cpu(v) => Some(v),
+    /// The same data on `device` (a copy when it moves, a clone when it is already there).
+    pub fn to_device(&self, device: Device) -> Storage {
+        match (self, device) {
+            (Storage::Cuda(s), Device::Cpu) => Storage::Cpu(cuda::download(s)),
+            (Storage::Cpu(v), Device::Cuda) => Storage::Cuda(cuda::upload(v)),
+            _ => self.clone(),
         }
     }
 
-    pub fn as_cpu_mut(&mut self) -> Option<&mut [f32]> {
-        match self {
-            Storage::Cpu(v) => Some(v),
+    pub fn dropout_mask(device: Device, len: usize, rate: f32, seed: u64) -> Storage {
+        match device {
+            Device::Cpu => Storage::Cpu(Cpu::dropout_mask(len, rate, seed)),
+            Device::Cuda => Storage::Cuda(Cuda::dropout_mask(len, rate, seed)),
         }
     }
 
@@ -234,16 +287,26 @@ impl Storage {
     }
 
     pub fn cat_axis(parts: &[&Storage], outer: usize, lens: &[usize], inner: usize) -> Storage {
-        let device = parts[0].device();
-        match device {
+        match parts[0].device() {
             Device::Cpu => {
                 let bufs: Vec<&Vec<f32>> = parts
                     .iter()
                     .map(|p| match p {
                         Storage::Cpu(v) => v,
+                        _ => mixed_devices("cat_axis"),
                     })
                     .collect();
                 Storage::Cpu(Cpu::cat_axis(&bufs, outer, lens, inner))
+            }
+            Device::Cuda => {
+                let bufs: Vec<&CudaSlice<f32>> = parts
+                    .iter()
+                    .map(|p| match p {
+                        Storage::Cuda(s) => s,
+                        _ => mixed_devices("cat_axis"),
+                    })
+                    .collect();
+                Storage::Cuda(Cuda::cat_axis(&bufs, outer, lens, inner))
             }
         }
     }
@@ -265,9 +328,18 @@ impl Storage {
             (Storage::Cpu(p), Storage::Cpu(g)) => {
                 let buf = momentum.map(|b| match b {
                     Storage::Cpu(b) => b,
+                    _ => mixed_devices("sgd_update"),
                 });
                 Cpu::sgd_update(p, g, buf, h)
             }
+            (Storage::Cuda(p), Storage::Cuda(g)) => {
+                let buf = momentum.map(|b| match b {
+                    Storage::Cuda(b) => b,
+                    _ => mixed_devices("sgd_update"),
+                });
+                Cuda::sgd_update(p, g, buf, h)
+            }
+            _ => mixed_devices("sgd_update"),
         }
     }
 
@@ -276,6 +348,10 @@ impl Storage {
             (Storage::Cpu(p), Storage::Cpu(g), Storage::Cpu(m), Storage::Cpu(v)) => {
                 Cpu::adam_update(p, g, m, v, h)
             }
+            (Storage::Cuda(p), Storage::Cuda(g), Storage::Cuda(m), Storage::Cuda(v)) => {
+                Cuda::adam_update(p, g, m, v, h)
+            }
+            _ => mixed_devices("adam_update"),
         }
     }
 

@@ -20,13 +20,20 @@ pub struct Args {
     /// CPU threads (default: every core).
     #[arg(long)]
     threads: Option<usize>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
 }
 
 pub fn exec(a: Args) -> Result<()> {
     super::set_threads(a.threads)?;
+    let device = super::select_device(&a.device)?;
+    device.warn_if_fell_back();
     let config = config::load(&a.config, &a.set)?;
-    let prepared = data::prepare(&config.data, config.loss, config.seed)?;
+    let mut prepared = data::prepare(&config.data, config.loss, config.seed)?;
     let (model, loss) = build_model(&config, &prepared.schema)?;
+    model.to_device(device.device);
+    prepared.to_device(device.device);
     let bs = config.train.batch_size.min(prepared.train.len());
     if bs == 0 {
         return Err(Error::Usage("no training rows to time".into()));
@@ -38,11 +45,11 @@ pub fn exec(a: Args) -> Result<()> {
     );
     let rows = profile(&model, loss, &x, &y, a.iters.max(1));
     let total: f64 = rows.iter().map(|r| r.forward_ms + r.backward_ms).sum();
-    println!(
-        "batch {bs}, {} threads, mean of {} batches",
-        crate::threads(),
-        a.iters.max(1)
-    );
+    let on = match device.device {
+        crate::Device::Cpu => format!("{} threads", crate::threads()),
+        d => d.name(),
+    };
+    println!("batch {bs}, {on}, mean of {} batches", a.iters.max(1));
     println!(
         "{:<10} {:<14} {:<14} {:>11} {:>12} {:>7}",
         "layer", "type", "output", "forward ms", "backward ms", "share"
@@ -66,5 +73,40 @@ pub fn exec(a: Args) -> Result<()> {
         "≈ {:.0} samples/s for forward + backward (optimizer step not included)",
         bs as f64 / (total / 1e3)
     );
+    let batch = INFERENCE_BATCH.min(prepared.train.len());
+    let x = prepared.train.rows(0, batch);
+    println!(
+        "inference: batch {batch}, {:.0} samples/s (forward without gradients, whole model)",
+        inference_rate(&model, &x, a.iters.max(1))
+    );
     Ok(())
+}
+
+/// Rows per forward pass when timing inference.
+const INFERENCE_BATCH: usize = 1000;
+
+/// Samples per second of `iters` forward passes over `x` without gradients, after two warm-up
+/// passes, waiting for the device only at the ends (as a serving loop would).
+fn inference_rate(model: &crate::nn::Model, x: &crate::Tensor, iters: usize) -> f64 {
+    let _guard = crate::no_grad();
+    let mut rng = crate::Rng::new(0);
+    let mut run = || {
+        model.forward(
+            x,
+            &mut crate::nn::Mode {
+                training: false,
+                rng: &mut rng,
+            },
+        )
+    };
+    for _ in 0..2 {
+        run();
+    }
+    x.device().synchronize();
+    let start = std::time::Instant::now();
+    for _ in 0..iters {
+        run();
+    }
+    x.device().synchronize();
+    (iters * x.dims()[0]) as f64 / start.elapsed().as_secs_f64()
 }

@@ -34,7 +34,8 @@ pub struct Args {
 }
 
 pub fn exec(a: Args) -> Result<()> {
-    super::select_device(&a.device)?;
+    let device = super::select_device(&a.device)?;
+    device.warn_if_fell_back();
     let floors: Vec<(String, f64)> = a
         .fail_under
         .iter()
@@ -49,9 +50,9 @@ pub fn exec(a: Args) -> Result<()> {
         })
         .collect::<Result<_>>()?;
     let trained = super::open_trained(&a.run)?;
-    let (model, loss) = trained.model()?;
+    let (model, loss) = trained.model(device.device)?;
     let schema = &trained.info.schema;
-    let (data, split) = match &a.data {
+    let (mut data, split) = match &a.data {
         Some(path) => (read_labelled(path, schema)?, path.display().to_string()),
         None => {
             let prepared = data::prepare(
@@ -73,6 +74,7 @@ pub fn exec(a: Args) -> Result<()> {
             (s, a.split.clone())
         }
     };
+    data.to_device(device.device);
     let setup = EvalSetup {
         model: &model,
         loss,

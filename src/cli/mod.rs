@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
+use crate::backend::{cuda, Device};
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
 use crate::run::{checkpoint, RunDir, RunInfo};
@@ -46,17 +47,72 @@ impl Cli {
     }
 }
 
-/// `--device`: `auto` (the default) or `cpu`; CUDA arrives with the CUDA backend.
-pub(crate) fn select_device(device: &str) -> Result<()> {
-    match device {
-        "auto" | "cpu" => Ok(()),
-        d if d == "cuda" || d.starts_with("cuda:") => Err(Error::Runtime(format!(
-            "--device {d}: this build of kiln has no CUDA backend yet; use --device cpu"
-        ))),
-        d => Err(Error::Usage(format!(
-            "--device {d}: expected auto, cpu, cuda or cuda:N"
-        ))),
+/// The device a command runs on, and what `--device auto` fell back from, if it did.
+pub(crate) struct DeviceChoice {
+    pub device: Device,
+    /// Why `auto` chose the CPU; `loud` when a driver is present but CUDA would not start (a
+    /// surprise worth a line on stderr, not only in the run's log).
+    pub fallback: Option<String>,
+    pub loud: bool,
+}
+
+impl DeviceChoice {
+    /// Say once why `auto` fell back to the CPU (eval and predict; train writes it to its log).
+    pub fn warn_if_fell_back(&self) {
+        if let (Some(why), true) = (&self.fallback, self.loud) {
+            eprintln!("note: {why}");
+        }
     }
+}
+
+/// `--device`: `cpu`, `cuda` / `cuda:N` (an error, exit 1, when CUDA cannot start), or `auto`
+/// (the first CUDA device when one starts, else the CPU).
+pub(crate) fn select_device(spec: &str) -> Result<DeviceChoice> {
+    let cpu = |fallback: Option<String>, loud| DeviceChoice {
+        device: Device::Cpu,
+        fallback,
+        loud,
+    };
+    let ordinal = match spec {
+        "cpu" => return Ok(cpu(None, false)),
+        "auto" => {
+            if !cuda::driver_present() {
+                return Ok(cpu(
+                    Some("device auto: no NVIDIA driver found; using the CPU".into()),
+                    false,
+                ));
+            }
+            return Ok(match cuda::open(0) {
+                Ok(_) => DeviceChoice {
+                    device: Device::Cuda,
+                    fallback: None,
+                    loud: false,
+                },
+                Err(e) => cpu(
+                    Some(format!(
+                        "device auto: CUDA is unavailable ({e}); using the CPU"
+                    )),
+                    true,
+                ),
+            });
+        }
+        "cuda" => 0,
+        d => match d.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => n,
+            _ => {
+                return Err(Error::Usage(format!(
+                    "--device {d}: expected auto, cpu, cuda or cuda:N"
+                )))
+            }
+        },
+    };
+    cuda::open(ordinal)
+        .map(|_| DeviceChoice {
+            device: Device::Cuda,
+            fallback: None,
+            loud: false,
+        })
+        .map_err(|e| Error::Runtime(format!("--device {spec}: {e}")))
 }
 
 pub(crate) fn set_threads(threads: Option<usize>) -> Result<()> {
@@ -117,10 +173,12 @@ pub(crate) fn open_trained(path: &Path) -> Result<Trained> {
 
 impl Trained {
     /// The model with the saved weights, and its loss.
-    pub fn model(&self) -> Result<(crate::nn::Model, crate::loss::Loss)> {
+    /// The trained model with its weights, on `device`.
+    pub fn model(&self, device: Device) -> Result<(crate::nn::Model, crate::loss::Loss)> {
         let (model, loss) = crate::train::build_model(&self.config, &self.info.schema)?;
         let loaded = checkpoint::load(&self.weights)?;
         checkpoint::restore(&model.named_state(), &loaded, &self.weights)?;
+        model.to_device(device);
         Ok((model, loss))
     }
 }

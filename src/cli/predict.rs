@@ -105,7 +105,7 @@ impl Writer<'_> {
 /// Class probabilities (or values) per input, row-major.
 fn outputs(model: &Model, loss: Loss, x: &Tensor) -> (Vec<f32>, usize) {
     let out = model.forward(
-        x,
+        &x.to_device(model.device()),
         &mut Mode {
             training: false,
             rng: &mut Rng::new(0),
@@ -127,9 +127,10 @@ fn outputs(model: &Model, loss: Loss, x: &Tensor) -> (Vec<f32>, usize) {
 }
 
 pub fn exec(a: Args) -> Result<()> {
-    super::select_device(&a.device)?;
+    let device = super::select_device(&a.device)?;
+    device.warn_if_fell_back();
     let trained = super::open_trained(&a.run)?;
-    let (model, loss) = trained.model()?;
+    let (model, loss) = trained.model(device.device)?;
     let schema = &trained.info.schema;
     let tmp = a.output.as_ref().map(|p| {
         p.with_file_name(format!(

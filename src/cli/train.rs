@@ -48,8 +48,8 @@ pub struct Args {
 }
 
 pub fn exec(a: Args) -> Result<()> {
-    super::select_device(&a.device)?;
     super::set_threads(a.threads)?;
+    let device = super::select_device(&a.device)?;
     let mut set = a.set.clone();
     if let Some(n) = &a.name {
         set.push(format!("name={}", toml::Value::String(n.clone())));
@@ -80,6 +80,8 @@ pub fn exec(a: Args) -> Result<()> {
         run_dir: a.run_dir,
         resume: a.resume,
         quiet: a.quiet,
+        device: device.device,
+        device_note: device.fallback,
     };
     let outcome = fit(config, &opts, &stop)?;
     if a.json {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 pub use csv_file::{column_positions, header, is_missing, open, read_rows, reader};
 pub use preprocess::{Preprocess, Transform};
 
+use crate::backend::Device;
 use crate::config::{DataConfig, DataFormat, Missing, Normalize, NormalizeSpec, OnBadImage, Task};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
@@ -59,11 +60,24 @@ impl Split {
         self.len() == 0
     }
 
+    /// Where the split's tensors live: feature tables and targets move whole, once; image
+    /// batches are decoded and augmented on the host and each batch is copied over.
+    pub fn device(&self) -> Device {
+        self.y.device()
+    }
+
+    pub fn to_device(&mut self, device: Device) {
+        if let Features::Table(x) = &mut self.features {
+            *x = x.to_device(device);
+        }
+        self.y = self.y.to_device(device);
+    }
+
     /// The inputs of rows `idx`, augmented when `augment` is given (images only).
     pub fn batch(&self, idx: &[u32], augment: Option<(&images::Augment, &mut Rng)>) -> Tensor {
         match &self.features {
             Features::Table(x) => x.index_select(idx),
-            Features::Images(set) => set.batch(idx, augment),
+            Features::Images(set) => set.batch(idx, augment).to_device(self.device()),
         }
     }
 
@@ -73,7 +87,7 @@ impl Split {
             Features::Table(x) => x.narrow(0, start, len),
             Features::Images(set) => {
                 let idx: Vec<u32> = (start as u32..(start + len) as u32).collect();
-                set.batch(&idx, None)
+                set.batch(&idx, None).to_device(self.device())
             }
         }
     }
@@ -98,6 +112,16 @@ pub struct Prepared {
     pub files: Vec<DataFile>,
     /// Things the log should say (skipped images).
     pub warnings: Vec<String>,
+}
+
+impl Prepared {
+    /// Move every split's tensors to `device`.
+    pub fn to_device(&mut self, device: Device) {
+        self.train.to_device(device);
+        for s in [&mut self.valid, &mut self.test].into_iter().flatten() {
+            s.to_device(device);
+        }
+    }
 }
 
 /// Rows read from one file, before encoding.

@@ -2,6 +2,7 @@
 //! by 1/(1 - rate); in evaluation, the identity (as PyTorch and Keras).
 
 use super::{Layer, Mode};
+use crate::backend::Storage;
 use crate::tensor::{Shape, Tensor};
 
 pub struct Dropout {
@@ -31,16 +32,8 @@ impl Layer for Dropout {
         if !mode.training || self.rate == 0.0 {
             return x.clone();
         }
-        let keep = 1.0 / (1.0 - self.rate);
-        let mask: Vec<f32> = (0..x.numel())
-            .map(|_| {
-                if mode.rng.uniform() < self.rate {
-                    0.0
-                } else {
-                    keep
-                }
-            })
-            .collect();
-        x.mul(&Tensor::from_vec(mask, x.shape().clone()))
+        // One draw from the step's stream seeds the whole mask, drawn where `x` lives.
+        let mask = Storage::dropout_mask(x.device(), x.numel(), self.rate, mode.rng.next_u64());
+        x.mul(&Tensor::from_storage(mask, x.shape().clone()))
     }
 }

@@ -1,6 +1,7 @@
 //! A sequential model: layers built in order, each from the previous one's output shape.
 
 use super::{Layer, LayerSpec, Mode};
+use crate::backend::Device;
 use crate::error::{Error, Result};
 use crate::tensor::{Rng, Shape, Tensor};
 
@@ -109,6 +110,20 @@ impl Model {
             );
         }
         state
+    }
+
+    /// Move every parameter and buffer to `device`, in place (optimizers holding them follow).
+    pub fn to_device(&self, device: Device) {
+        for (_, t) in self.named_state() {
+            t.move_to(device);
+        }
+    }
+
+    /// Where the model's weights live (the CPU for a model without any).
+    pub fn device(&self) -> Device {
+        self.named_state()
+            .first()
+            .map_or(Device::Cpu, |(_, t)| t.device())
     }
 
     pub fn num_params(&self) -> usize {

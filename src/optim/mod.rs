@@ -34,6 +34,30 @@ pub struct AdamStep {
     pub step: u64,
 }
 
+/// The per-step scalars of an Adam update that every element shares.
+#[derive(Clone, Copy, Debug)]
+pub struct AdamCorrections {
+    /// lr / (1 − β₁ᵗ).
+    pub step_size: f32,
+    /// √(1 − β₂ᵗ).
+    pub bc2_sqrt: f32,
+    /// AdamW's weight factor 1 − lr·decay.
+    pub decay: f32,
+}
+
+impl AdamStep {
+    /// Bias corrections in f64, as PyTorch computes them from a Python float step.
+    pub fn corrections(&self) -> AdamCorrections {
+        let t = self.step as i32;
+        let bc1 = 1.0 - (self.beta1 as f64).powi(t);
+        AdamCorrections {
+            step_size: (self.lr as f64 / bc1) as f32,
+            bc2_sqrt: (1.0 - (self.beta2 as f64).powi(t)).sqrt() as f32,
+            decay: 1.0 - self.lr * self.weight_decay,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OptimizerKind {
@@ -68,7 +92,7 @@ impl Optimizer {
             .map(|(_, p)| {
                 kind.slots()
                     .iter()
-                    .map(|_| Tensor::zeros(p.shape().clone()))
+                    .map(|_| Tensor::zeros_on(p.shape().clone(), p.device()))
                     .collect()
             })
             .collect();

@@ -104,12 +104,39 @@ impl Tensor {
     }
 
     pub fn full(shape: impl Into<Shape>, value: f32) -> Tensor {
+        Tensor::full_on(shape, value, Device::Cpu)
+    }
+
+    pub fn full_on(shape: impl Into<Shape>, value: f32, device: Device) -> Tensor {
         let shape = shape.into();
-        Tensor::from_storage(Storage::full(Device::Cpu, shape.numel(), value), shape)
+        Tensor::from_storage(Storage::full(device, shape.numel(), value), shape)
     }
 
     pub fn zeros(shape: impl Into<Shape>) -> Tensor {
         Tensor::full(shape, 0.0)
+    }
+
+    pub fn zeros_on(shape: impl Into<Shape>, device: Device) -> Tensor {
+        Tensor::full_on(shape, 0.0, device)
+    }
+
+    /// This tensor's data on `device`: a leaf copy (as PyTorch's `.to(device)` on data), or this
+    /// tensor itself when it is already there.
+    pub fn to_device(&self, device: Device) -> Tensor {
+        if self.device() == device {
+            return self.clone();
+        }
+        let storage = self.storage().to_device(device);
+        Tensor::build(share(storage), self.shape().clone(), false, None)
+    }
+
+    /// Move a leaf's data to `device` in place, keeping its identity (parameters that an
+    /// optimizer already holds, buffers).
+    pub fn move_to(&self, device: Device) {
+        if self.device() != device {
+            let moved = self.storage().to_device(device);
+            *self.storage_mut() = moved;
+        }
     }
 
     pub fn ones(shape: impl Into<Shape>) -> Tensor {

@@ -18,6 +18,7 @@ pub use evaluate::{evaluate, EvalSetup};
 pub use profile::{profile, LayerTime};
 pub use setup::{build_model, loss_for};
 
+use crate::backend::Device;
 use crate::config::{self, Config, OptimizerType};
 use crate::data::Features;
 use crate::data::{self, Prepared};
@@ -38,6 +39,10 @@ pub struct Options {
     /// Continue this run from its last checkpoint.
     pub resume: Option<PathBuf>,
     pub quiet: bool,
+    /// Where to train.
+    pub device: Device,
+    /// Why `--device auto` chose the CPU, for the log.
+    pub device_note: Option<String>,
 }
 
 /// Where training stands; saved in every checkpoint so a resumed run continues exactly.
@@ -122,8 +127,11 @@ struct Session<'a> {
 /// interrupted (then with `Error::Interrupted` after writing a checkpoint).
 pub fn fit(mut config: Config, opts: &Options, stop: &AtomicBool) -> Result<Outcome> {
     let report = Reporter::new(opts.quiet);
-    let data = data::prepare(&config.data, config.loss, config.seed)?;
+    let mut data = data::prepare(&config.data, config.loss, config.seed)?;
     let (model, loss) = build_model(&config, &data.schema)?;
+    // Initialised on the CPU from the seed (the same weights on every device), then moved.
+    model.to_device(opts.device);
+    data.to_device(opts.device);
     let metrics = metrics::resolve(&config.train.metrics, data.schema.task)?;
     let mut optim = optimizer(&config, &model);
     let (run, info, progress, resumed) = match &opts.resume {
@@ -141,7 +149,7 @@ pub fn fit(mut config: Config, opts: &Options, stop: &AtomicBool) -> Result<Outc
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
                 status: Status::Running,
-                device: "cpu".into(),
+                device: opts.device.name(),
                 threads: crate::threads(),
                 seed: config.seed,
                 started: crate::run::now(),
@@ -204,9 +212,22 @@ pub fn fit(mut config: Config, opts: &Options, stop: &AtomicBool) -> Result<Outc
     };
     s.info.status = Status::Running;
     s.info.ended = None;
+    s.info.device = opts.device.name();
     s.run.write_info(&s.info)?;
     s.report
         .line(&s.run, &format!("run {}", s.run.path.display()))?;
+    let device = match opts.device {
+        Device::Cpu => format!("device: cpu, {} threads", crate::threads()),
+        Device::Cuda => format!(
+            "device: {} ({})",
+            opts.device.name(),
+            crate::backend::cuda::gpu().name
+        ),
+    };
+    s.report.line(&s.run, &device)?;
+    if let Some(note) = &opts.device_note {
+        s.report.line(&s.run, &format!("note: {note}"))?;
+    }
     for w in &s.data.warnings {
         s.report.line(&s.run, &format!("warning: {w}"))?;
     }
@@ -641,7 +662,7 @@ impl Session<'_> {
             .map(|i| lo + (hi - lo) * i as f32 / 100.0)
             .collect();
         let out = self.model.forward(
-            &Tensor::from_vec(grid.clone(), [grid.len(), 1]),
+            &Tensor::from_vec(grid.clone(), [grid.len(), 1]).to_device(self.model.device()),
             &mut Mode {
                 training: false,
                 rng: &mut Rng::new(0),

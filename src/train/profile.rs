@@ -45,6 +45,7 @@ pub fn profile(model: &Model, loss: Loss, x: &Tensor, y: &Tensor, iters: usize) 
             } else {
                 loss.compute(&input, y)
             };
+            out.device().synchronize();
             let forward = start.elapsed().as_secs_f64();
             for (_, p) in &params {
                 p.zero_grad();
@@ -53,6 +54,7 @@ pub fn profile(model: &Model, loss: Loss, x: &Tensor, y: &Tensor, iters: usize) 
             if out.requires_grad() {
                 out.sum_all().backward();
             }
+            out.device().synchronize();
             let backward = start.elapsed().as_secs_f64();
             if keep {
                 fwd[i] += forward * 1e3 / iters as f64;

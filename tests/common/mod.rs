@@ -122,3 +122,18 @@ pub fn unravel(mut i: usize, dims: &[usize]) -> Vec<usize> {
 pub fn ravel(idx: &[usize], dims: &[usize]) -> usize {
     idx.iter().zip(dims).fold(0, |acc, (&i, &d)| acc * d + i)
 }
+
+/// Whether a CUDA device is open for this test binary. Where none opens, the test calling this
+/// prints one line saying it was skipped, written past the harness's output capture so it shows
+/// in a plain `cargo test`.
+pub fn cuda_or_skip(test: &str) -> bool {
+    use std::io::Write;
+    static OPEN: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    match OPEN.get_or_init(|| kiln::backend::cuda::open(0).map(|_| ())) {
+        Ok(()) => true,
+        Err(why) => {
+            let _ = writeln!(std::io::stderr(), "SKIPPED {test}: no CUDA device ({why})");
+            false
+        }
+    }
+}

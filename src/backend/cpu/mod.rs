@@ -13,6 +13,7 @@ mod loss;
 mod matmul;
 mod optim;
 mod pool;
+mod random;
 mod reduce;
 mod softmax;
 mod unary;
@@ -80,6 +81,20 @@ pub(crate) fn map1(x: &[f32], f: impl Fn(f32) -> f32 + Sync + Send) -> Vec<f32> 
     x.par_iter()
         .with_min_len(CHUNK)
         .map(|&v| f(v))
+        .collect_into_vec(&mut out);
+    out
+}
+
+/// `out[i] = f(i)`, in parallel when large.
+pub(crate) fn map_index(len: usize, f: impl Fn(usize) -> f32 + Sync + Send) -> Vec<f32> {
+    if len < PARALLEL_MIN {
+        return (0..len).map(f).collect();
+    }
+    let mut out = Vec::new();
+    (0..len)
+        .into_par_iter()
+        .with_min_len(CHUNK)
+        .map(f)
         .collect_into_vec(&mut out);
     out
 }
@@ -239,5 +254,9 @@ impl Backend for Cpu {
         h: &AdamStep,
     ) {
         optim::adam(p, g, m, v, h)
+    }
+
+    fn dropout_mask(len: usize, rate: f32, seed: u64) -> Vec<f32> {
+        random::dropout_mask(len, rate, seed)
     }
 }

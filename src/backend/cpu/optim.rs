@@ -63,13 +63,9 @@ pub fn sgd(p: &mut [f32], g: &[f32], momentum: Option<&mut [f32]>, h: &SgdStep) 
 
 pub fn adam(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: &AdamStep) {
     assert!(m.len() == p.len() && v.len() == p.len());
-    // Bias corrections in f64, as PyTorch computes them from a Python float step.
-    let t = h.step as i32;
-    let bc1 = 1.0 - (h.beta1 as f64).powi(t);
-    let bc2_sqrt = (1.0 - (h.beta2 as f64).powi(t)).sqrt() as f32;
-    let step_size = (h.lr as f64 / bc1) as f32;
+    let c = h.corrections();
+    let (step_size, bc2_sqrt, decay) = (c.step_size, c.bc2_sqrt, c.decay);
     let (b1, b2, eps, wd) = (h.beta1, h.beta2, h.eps, h.weight_decay);
-    let decay = 1.0 - h.lr * wd;
     let (m, v) = (SlotPtr(m.as_mut_ptr()), SlotPtr(v.as_mut_ptr()));
     chunked(p, g, |start, p, g| {
         // SAFETY: this task's ranges of the moments, the same as its range of `p`.

@@ -1,0 +1,44 @@
+// Elementwise binary ops with NumPy broadcasting, as src/backend/cpu/binary.rs. The plan's merged
+// dimensions and per-operand strides (0 where broadcast) arrive in one struct; MAX_RANK matches
+// `MAX_RANK` in src/backend/cuda/ops.rs.
+
+#define MAX_RANK 12
+
+struct Plan {
+    unsigned long long dims[MAX_RANK];
+    unsigned long long a_strides[MAX_RANK];
+    unsigned long long b_strides[MAX_RANK];
+    int rank;
+};
+
+__device__ __forceinline__ float apply(int op, float x, float y) {
+    switch (op) {
+    case 0: return x + y;
+    case 1: return x - y;
+    case 2: return x * y;
+    default: return x / y;
+    }
+}
+
+extern "C" __global__ void binary_fwd(const float* a, const float* b, float* out, unsigned long long n,
+                                      int op, Plan plan) {
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * blockDim.x) {
+        unsigned long long rest = i, oa = 0, ob = 0;
+        for (int d = plan.rank - 1; d >= 0; --d) {
+            unsigned long long idx = rest % plan.dims[d];
+            rest /= plan.dims[d];
+            oa += idx * plan.a_strides[d];
+            ob += idx * plan.b_strides[d];
+        }
+        out[i] = apply(op, a[oa], b[ob]);
+    }
+}
+
+// The common case with no broadcasting: both operands read in step.
+extern "C" __global__ void binary_same(const float* a, const float* b, float* out, unsigned long long n, int op) {
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * blockDim.x) {
+        out[i] = apply(op, a[i], b[i]);
+    }
+}

@@ -1,0 +1,45 @@
+// im2col and its inverse, as src/backend/cpu/conv.rs. Geom matches `Conv2dGeom` field for field
+// (src/backend/cuda/ops.rs converts it).
+
+struct Geom {
+    unsigned long long n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow;
+};
+
+// x [n, c, h, w] -> cols [n*oh*ow, c*kh*kw], one thread per patch element (zero over padding).
+extern "C" __global__ void im2col(const float* x, float* cols, Geom g) {
+    unsigned long long patch = g.c * g.kh * g.kw, total = g.n * g.oh * g.ow * patch;
+    for (unsigned long long k = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; k < total;
+         k += (unsigned long long)gridDim.x * blockDim.x) {
+        unsigned long long r = k / patch, q = k % patch;
+        unsigned long long b = r / (g.oh * g.ow), oy = (r / g.ow) % g.oh, ox = r % g.ow;
+        unsigned long long ci = q / (g.kh * g.kw), ky = (q / g.kw) % g.kh, kx = q % g.kw;
+        long long iy = (long long)(oy * g.sh + ky) - (long long)g.ph;
+        long long ix = (long long)(ox * g.sw + kx) - (long long)g.pw;
+        bool inside = iy >= 0 && ix >= 0 && iy < (long long)g.h && ix < (long long)g.w;
+        cols[k] = inside ? x[((b * g.c + ci) * g.h + iy) * g.w + ix] : 0.0f;
+    }
+}
+
+// cols -> dx [n, c, h, w]: each input pixel gathers the patch entries that read it, in the
+// CPU's order (outputs row by row), so sums match it exactly and need no atomics.
+extern "C" __global__ void col2im(const float* cols, float* dx, Geom g) {
+    unsigned long long patch = g.c * g.kh * g.kw, total = g.n * g.c * g.h * g.w;
+    for (unsigned long long k = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; k < total;
+         k += (unsigned long long)gridDim.x * blockDim.x) {
+        unsigned long long ix = k % g.w, iy = (k / g.w) % g.h, ci = (k / (g.w * g.h)) % g.c,
+                           b = k / (g.w * g.h * g.c);
+        float acc = 0.0f;
+        for (long long ky = (long long)g.kh - 1; ky >= 0; --ky) {
+            long long ty = (long long)iy + (long long)g.ph - ky;
+            if (ty < 0 || ty % (long long)g.sh != 0 || ty / (long long)g.sh >= (long long)g.oh) continue;
+            unsigned long long oy = ty / g.sh;
+            for (long long kx = (long long)g.kw - 1; kx >= 0; --kx) {
+                long long tx = (long long)ix + (long long)g.pw - kx;
+                if (tx < 0 || tx % (long long)g.sw != 0 || tx / (long long)g.sw >= (long long)g.ow) continue;
+                unsigned long long ox = tx / g.sw;
+                acc += cols[((b * g.oh + oy) * g.ow + ox) * patch + (ci * g.kh + ky) * g.kw + kx];
+            }
+        }
+        dx[k] = acc;
+    }
+}

@@ -1,0 +1,54 @@
+// 2-D max and average pooling, as src/backend/cpu/pool.rs. kind: 0 max, 1 avg.
+
+struct Geom {
+    unsigned long long n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow;
+};
+
+extern "C" __global__ void pool2d_fwd(const float* x, float* y, Geom g, int kind) {
+    unsigned long long total = g.n * g.c * g.oh * g.ow;
+    float area = (float)(g.kh * g.kw);
+    for (unsigned long long k = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; k < total;
+         k += (unsigned long long)gridDim.x * blockDim.x) {
+        unsigned long long ox = k % g.ow, oy = (k / g.ow) % g.oh, p = k / (g.ow * g.oh);
+        const float* plane = x + p * g.h * g.w;
+        float acc = kind == 0 ? -__int_as_float(0x7f800000) : 0.0f;
+        for (unsigned long long ky = 0; ky < g.kh; ++ky)
+            for (unsigned long long kx = 0; kx < g.kw; ++kx) {
+                float v = plane[(oy * g.sh + ky) * g.w + ox * g.sw + kx];
+                acc = kind == 0 ? fmaxf(acc, v) : acc + v;
+            }
+        y[k] = kind == 0 ? acc : acc / area;
+    }
+}
+
+// One thread per input pixel, gathering from the windows that cover it in output order. Max:
+// the pixel gets a window's dy only if it is the window's first maximum.
+extern "C" __global__ void pool2d_bwd(const float* x, const float* y, const float* dy, float* dx, Geom g,
+                                      int kind) {
+    unsigned long long total = g.n * g.c * g.h * g.w;
+    float area = (float)(g.kh * g.kw);
+    for (unsigned long long k = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; k < total;
+         k += (unsigned long long)gridDim.x * blockDim.x) {
+        unsigned long long ix = k % g.w, iy = (k / g.w) % g.h, p = k / (g.w * g.h);
+        const float* plane = x + p * g.h * g.w;
+        unsigned long long oy0 = iy + 1 > g.kh ? (iy + 1 - g.kh + g.sh - 1) / g.sh : 0;
+        unsigned long long ox0 = ix + 1 > g.kw ? (ix + 1 - g.kw + g.sw - 1) / g.sw : 0;
+        float acc = 0.0f;
+        for (unsigned long long oy = oy0; oy <= iy / g.sh && oy < g.oh; ++oy)
+            for (unsigned long long ox = ox0; ox <= ix / g.sw && ox < g.ow; ++ox) {
+                unsigned long long o = p * g.oh * g.ow + oy * g.ow + ox;
+                if (kind == 1) {
+                    acc += dy[o] / area;
+                    continue;
+                }
+                unsigned long long first = ~0ull;
+                for (unsigned long long ky = 0; ky < g.kh && first == ~0ull; ++ky)
+                    for (unsigned long long kx = 0; kx < g.kw; ++kx) {
+                        unsigned long long at = (oy * g.sh + ky) * g.w + ox * g.sw + kx;
+                        if (plane[at] == y[o]) { first = at; break; }
+                    }
+                if (first == iy * g.w + ix) acc += dy[o];
+            }
+        dx[k] = acc;
+    }
+}

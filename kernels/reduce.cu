@@ -1,0 +1,71 @@
+// Reductions over the middle axis of [outer, len, inner], the max gradient and the broadcast
+// back, as src/backend/cpu/reduce.rs. op: 0 sum, 1 mean, 2 max.
+
+#define BLOCK 256
+
+__device__ __forceinline__ float combine(int op, float acc, float v) {
+    return op == 2 ? (v > acc ? v : acc) : acc + v;
+}
+
+// One thread per output: for short reductions with many outputs.
+extern "C" __global__ void reduce_thread(const float* x, float* y, unsigned long long outer,
+                                         unsigned long long len, unsigned long long inner, int op) {
+    unsigned long long n = outer * inner;
+    for (unsigned long long j = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; j < n;
+         j += (unsigned long long)gridDim.x * blockDim.x) {
+        unsigned long long o = j / inner, i = j % inner;
+        const float* src = x + o * len * inner + i;
+        float acc = op == 2 ? -__int_as_float(0x7f800000) : 0.0f;
+        for (unsigned long long l = 0; l < len; ++l) acc = combine(op, acc, src[l * inner]);
+        y[j] = op == 1 ? acc / (float)len : acc;
+    }
+}
+
+// One block per output: for long reductions (a loss over a batch, a bias gradient). Each thread
+// folds a strided share in a fixed order, then a fixed tree: the result does not vary run to run.
+extern "C" __global__ void reduce_block(const float* x, float* y, unsigned long long outer,
+                                        unsigned long long len, unsigned long long inner, int op) {
+    __shared__ float part[BLOCK];
+    for (unsigned long long j = blockIdx.x; j < outer * inner; j += gridDim.x) {
+        unsigned long long o = j / inner, i = j % inner;
+        const float* src = x + o * len * inner + i;
+        float acc = op == 2 ? -__int_as_float(0x7f800000) : 0.0f;
+        for (unsigned long long l = threadIdx.x; l < len; l += BLOCK) acc = combine(op, acc, src[l * inner]);
+        part[threadIdx.x] = acc;
+        __syncthreads();
+        for (int s = BLOCK / 2; s > 0; s >>= 1) {
+            if (threadIdx.x < s) part[threadIdx.x] = combine(op, part[threadIdx.x], part[threadIdx.x + s]);
+            __syncthreads();
+        }
+        if (threadIdx.x == 0) y[j] = op == 1 ? part[0] / (float)len : part[0];
+        __syncthreads();
+    }
+}
+
+// dy routed to the first position along the axis that holds the maximum; zeros elsewhere.
+extern "C" __global__ void max_bwd(const float* x, const float* y, const float* dy, float* dx,
+                                   unsigned long long outer, unsigned long long len, unsigned long long inner) {
+    unsigned long long n = outer * inner;
+    for (unsigned long long j = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; j < n;
+         j += (unsigned long long)gridDim.x * blockDim.x) {
+        unsigned long long o = j / inner, i = j % inner;
+        unsigned long long base = o * len * inner + i;
+        bool routed = false;
+        for (unsigned long long l = 0; l < len; ++l) {
+            unsigned long long at = base + l * inner;
+            bool here = !routed && x[at] == y[j];
+            dx[at] = here ? dy[j] : 0.0f;
+            routed = routed || here;
+        }
+    }
+}
+
+extern "C" __global__ void expand_axis(const float* x, float* y, unsigned long long outer,
+                                       unsigned long long len, unsigned long long inner) {
+    unsigned long long n = outer * len * inner;
+    for (unsigned long long k = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; k < n;
+         k += (unsigned long long)gridDim.x * blockDim.x) {
+        unsigned long long i = k % inner, o = k / (len * inner);
+        y[k] = x[o * inner + i];
+    }
+}

@@ -1,0 +1,38 @@
+// Softmax and log-softmax along the middle axis of [outer, len, inner], max-shifted, as
+// src/backend/cpu/softmax.rs. kind: 0 softmax, 1 log-softmax. One thread per (outer, inner).
+
+extern "C" __global__ void softmax_fwd(const float* x, float* y, unsigned long long outer,
+                                       unsigned long long len, unsigned long long inner, int kind) {
+    unsigned long long n = outer * inner;
+    for (unsigned long long j = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; j < n;
+         j += (unsigned long long)gridDim.x * blockDim.x) {
+        unsigned long long base = (j / inner) * len * inner + j % inner;
+        float max = -__int_as_float(0x7f800000), sum = 0.0f;
+        for (unsigned long long l = 0; l < len; ++l) max = fmaxf(max, x[base + l * inner]);
+        for (unsigned long long l = 0; l < len; ++l) sum += expf(x[base + l * inner] - max);
+        float lse = logf(sum);
+        for (unsigned long long l = 0; l < len; ++l) {
+            float v = x[base + l * inner] - max;
+            y[base + l * inner] = kind == 0 ? expf(v) / sum : v - lse;
+        }
+    }
+}
+
+// softmax: dx = y (dy - sum dy y); log-softmax: dx = dy - exp(y) sum dy.
+extern "C" __global__ void softmax_bwd(const float* y, const float* dy, float* dx, unsigned long long outer,
+                                       unsigned long long len, unsigned long long inner, int kind) {
+    unsigned long long n = outer * inner;
+    for (unsigned long long j = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; j < n;
+         j += (unsigned long long)gridDim.x * blockDim.x) {
+        unsigned long long base = (j / inner) * len * inner + j % inner;
+        float dot = 0.0f;
+        for (unsigned long long l = 0; l < len; ++l) {
+            unsigned long long at = base + l * inner;
+            dot += kind == 0 ? dy[at] * y[at] : dy[at];
+        }
+        for (unsigned long long l = 0; l < len; ++l) {
+            unsigned long long at = base + l * inner;
+            dx[at] = kind == 0 ? y[at] * (dy[at] - dot) : dy[at] - expf(y[at]) * dot;
+        }
+    }
+}

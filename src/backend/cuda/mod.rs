@@ -1,0 +1,203 @@
+//! The CUDA backend: one device per process, opened by `open`, with every kernel compiled once by
+//! NVRTC, launched on one stream, and matrix products through cuBLAS.
+//!
+//! The driver, NVRTC and cuBLAS are loaded at run time (cudarc's dynamic loading), so kiln builds
+//! and runs on machines without CUDA; `open` probes for each library first, because cudarc
+//! panics when one is missing, and turns every failure into an error that says what is absent.
+//!
+//! Memory comes from the driver's stream-ordered pool (`cuMemAllocAsync`), told to keep what is
+//! freed: the per-step buffers of a training step are reused without going back to the driver.
+
+mod kernels;
+mod ops;
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use cudarc::cublas::CudaBlas;
+use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig};
+
+pub use kernels::{compile_options, declared_kernels, KernelFile, FILES as KERNEL_FILES};
+pub use ops::{download, duplicate, upload, Cuda};
+
+/// The open device: its stream, cuBLAS handle and compiled kernels.
+pub struct Gpu {
+    pub ordinal: usize,
+    pub name: String,
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    blas: CudaBlas,
+    kernels: HashMap<&'static str, CudaFunction>,
+}
+
+static GPU: OnceLock<Gpu> = OnceLock::new();
+
+/// Whether the CUDA driver library can be loaded at all (no device is touched).
+pub fn driver_present() -> bool {
+    // SAFETY: only tries to dlopen the library by its usual names.
+    unsafe { cudarc::driver::sys::is_culib_present() }
+}
+
+/// Open device `ordinal` for this process (once; a second call with the same ordinal returns the
+/// open device).
+pub fn open(ordinal: usize) -> Result<&'static Gpu, String> {
+    if let Some(g) = GPU.get() {
+        return if g.ordinal == ordinal {
+            Ok(g)
+        } else {
+            Err(format!(
+                "cuda:{ordinal}: this process already uses cuda:{}",
+                g.ordinal
+            ))
+        };
+    }
+    let gpu = Gpu::open(ordinal)?;
+    Ok(GPU.get_or_init(|| gpu))
+}
+
+/// The open device. Only reachable through CUDA storage, which exists only after `open`.
+pub(crate) fn gpu() -> &'static Gpu {
+    GPU.get()
+        .expect("CUDA storage exists only after the device was opened")
+}
+
+/// A failure on an open device (out of memory, a faulting kernel): nothing sensible can go on,
+/// so say what failed and exit with the runtime-error code. The last checkpoint stays valid.
+pub(crate) fn fatal(what: &str, err: impl std::fmt::Display) -> ! {
+    use std::io::Write;
+    // Straight to the stream (not `eprintln!`, which a test harness captures and would lose).
+    let _ = writeln!(std::io::stderr(), "error: CUDA: {what}: {err}");
+    std::process::exit(1)
+}
+
+impl Gpu {
+    fn open(ordinal: usize) -> Result<Gpu, String> {
+        // SAFETY (the three probes): each only tries to dlopen a library by its usual names.
+        if !driver_present() {
+            return Err("the NVIDIA driver library (libcuda.so) was not found: this machine has no usable NVIDIA GPU driver".into());
+        }
+        if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+            return Err("NVRTC (libnvrtc.so) was not found: install the CUDA runtime compiler (e.g. `pip install nvidia-cuda-nvrtc`) and add its lib folder to LD_LIBRARY_PATH".into());
+        }
+        if !unsafe { cudarc::cublas::sys::is_culib_present() } {
+            return Err("cuBLAS (libcublas.so) was not found: install it (e.g. `pip install nvidia-cublas`) and add its lib folder to LD_LIBRARY_PATH".into());
+        }
+        let count =
+            CudaContext::device_count().map_err(|e| format!("cannot count devices: {e}"))?;
+        if ordinal >= count.max(0) as usize {
+            return Err(format!(
+                "cuda:{ordinal}: no such device ({count} CUDA device(s) found)"
+            ));
+        }
+        let ctx = CudaContext::new(ordinal).map_err(|e| format!("cuda:{ordinal}: {e}"))?;
+        // SAFETY: kiln uses one stream, so cudarc's cross-stream event tracking is unneeded;
+        // disabling it before any allocation saves two events per buffer.
+        unsafe { ctx.disable_event_tracking() };
+        let name = ctx.name().unwrap_or_else(|_| "unknown GPU".into());
+        let stream = ctx
+            .new_stream()
+            .map_err(|e| format!("cuda:{ordinal}: cannot create a stream: {e}"))?;
+        keep_freed_memory(&ctx);
+        let blas = CudaBlas::new(stream.clone())
+            .map_err(|e| format!("cuda:{ordinal}: cannot start cuBLAS: {e}"))?;
+        let (major, minor) = ctx
+            .compute_capability()
+            .map_err(|e| format!("cuda:{ordinal}: {e}"))?;
+        let arch = format!("compute_{major}{minor}");
+        let mut kernels = HashMap::new();
+        for f in KERNEL_FILES {
+            let module = compile(f, &arch).and_then(|ptx| {
+                ctx.load_module(ptx)
+                    .map_err(|e| format!("{}: cannot load the compiled module: {e}", f.file))
+            })?;
+            for &name in f.kernels {
+                let func = module
+                    .load_function(name)
+                    .map_err(|e| format!("{}: kernel {name}: {e}", f.file))?;
+                kernels.insert(name, func);
+            }
+        }
+        Ok(Gpu {
+            ordinal,
+            name,
+            ctx,
+            stream,
+            blas,
+            kernels,
+        })
+    }
+
+    fn function(&self, name: &str) -> &CudaFunction {
+        self.kernels
+            .get(name)
+            .unwrap_or_else(|| fatal("launch", format!("no kernel named {name}")))
+    }
+
+    /// Wait for every queued kernel (for timing).
+    pub fn synchronize(&self) {
+        if let Err(e) = self.stream.synchronize() {
+            fatal("synchronize", e)
+        }
+    }
+
+    /// Free and total device memory in bytes.
+    pub fn memory(&self) -> Option<(usize, usize)> {
+        self.ctx.mem_get_info().ok()
+    }
+
+    fn alloc(&self, len: usize) -> CudaSlice<f32> {
+        let r = if len == 0 {
+            self.stream.null()
+        } else {
+            // SAFETY: every caller writes all `len` elements (a kernel or a copy) before reading.
+            unsafe { self.stream.alloc::<f32>(len) }
+        };
+        r.unwrap_or_else(|e| fatal(&format!("allocate {len} floats"), e))
+    }
+}
+
+/// Compile one kernel file to PTX for `arch`, quoting the compiler's log on failure.
+pub fn compile(f: &KernelFile, arch: &str) -> Result<cudarc::nvrtc::Ptx, String> {
+    let opts = cudarc::nvrtc::CompileOptions {
+        options: compile_options(arch),
+        name: Some(f.file.to_string()),
+        ..Default::default()
+    };
+    cudarc::nvrtc::compile_ptx_with_opts(f.source, opts).map_err(|e| match e {
+        cudarc::nvrtc::CompileError::CompileError { log, .. } => {
+            format!("{} does not compile:\n{}", f.file, log.to_string_lossy())
+        }
+        other => format!("{}: NVRTC: {other}", f.file),
+    })
+}
+
+/// Raise the default memory pool's release threshold so freed blocks stay cached in the pool
+/// instead of returning to the driver at every synchronization (a training step synchronizes
+/// once, to read its loss). Best effort: without it allocation is slower, not wrong.
+fn keep_freed_memory(ctx: &CudaContext) {
+    use cudarc::driver::sys;
+    let mut pool = std::ptr::null_mut();
+    // SAFETY: plain driver calls on the current device with valid out-pointers.
+    unsafe {
+        if sys::cuDeviceGetDefaultMemPool(&mut pool, ctx.cu_device()) == sys::CUresult::CUDA_SUCCESS
+        {
+            let mut threshold = u64::MAX;
+            sys::cuMemPoolSetAttribute(
+                pool,
+                sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+                (&mut threshold as *mut u64).cast(),
+            );
+        }
+    }
+}
+
+/// A launch shape for `n` independent elements: 256 threads a block, at most 65,535 blocks
+/// (the kernels loop over the rest).
+fn grid_for(n: usize) -> LaunchConfig {
+    let blocks = n.div_ceil(256).clamp(1, 65_535) as u32;
+    LaunchConfig {
+        grid_dim: (blocks, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}

@@ -1,0 +1,559 @@
+//! `Backend` for CUDA: each primitive launches its kernel from `kernels/<family>.cu` (the same
+//! family names as `src/backend/cpu/`), or cuBLAS for matrix products.
+
+use cudarc::cublas::sys::cublasOperation_t;
+use cudarc::cublas::{Gemm, GemmConfig, StridedBatchedConfig};
+use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
+
+use super::{fatal, gpu, grid_for};
+use crate::backend::Backend;
+use crate::ops::{
+    binary::{Binary, BroadcastPlan},
+    conv::Conv2dGeom,
+    matmul::MatmulSpec,
+    pool::Pool,
+    reduce::Reduce,
+    softmax::SoftmaxKind,
+    unary::Unary,
+};
+use crate::optim::{AdamStep, SgdStep};
+use crate::tensor::AxisDims;
+
+pub struct Cuda;
+
+/// Most dimensions a broadcast plan or permutation may have (`MAX_RANK` in the kernels).
+const MAX_RANK: usize = 12;
+
+/// Launch `kernel` with the given arguments (references to values that outlive the call).
+macro_rules! launch {
+    ($kernel:literal, $cfg:expr; $($arg:expr),* $(,)?) => {{
+        let g = gpu();
+        let mut builder = g.stream.launch_builder(g.function($kernel));
+        $( builder.arg($arg); )*
+        // SAFETY: the arguments match the kernel's parameter list in kernels/*.cu in number,
+        // order and type, every buffer holds the elements the sizes passed beside it say, and
+        // the kernels index only below those sizes.
+        if let Err(e) = unsafe { builder.launch($cfg) } {
+            fatal(concat!("launch ", $kernel), e)
+        }
+    }};
+}
+
+fn alloc(len: usize) -> CudaSlice<f32> {
+    gpu().alloc(len)
+}
+
+/// Host data into a new device buffer.
+pub fn upload<T: DeviceRepr>(data: &[T]) -> CudaSlice<T> {
+    let g = gpu();
+    if data.is_empty() {
+        return g.stream.null().unwrap_or_else(|e| fatal("allocate", e));
+    }
+    g.stream
+        .clone_htod(data)
+        .unwrap_or_else(|e| fatal("copy to the device", e))
+}
+
+/// A device buffer back on the host (waits for the queued work that writes it).
+pub fn download(x: &CudaSlice<f32>) -> Vec<f32> {
+    if x.is_empty() {
+        return Vec::new();
+    }
+    gpu()
+        .stream
+        .clone_dtoh(x)
+        .unwrap_or_else(|e| fatal("copy to the host", e))
+}
+
+/// A device-side copy of a buffer.
+pub fn duplicate(x: &CudaSlice<f32>) -> CudaSlice<f32> {
+    if x.is_empty() {
+        return alloc(0);
+    }
+    gpu()
+        .stream
+        .clone_dtod(x)
+        .unwrap_or_else(|e| fatal("copy on the device", e))
+}
+
+fn fill(y: &mut CudaSlice<f32>, value: f32) {
+    let (n, len) = (y.len() as u64, y.len());
+    if n > 0 {
+        launch!("fill", grid_for(len); y, &n, &value);
+    }
+}
+
+/// The kernel's op code and constants for a unary op (`unary_value` in kernels/unary.cu).
+fn unary_code(op: Unary) -> (i32, f32, f32) {
+    match op {
+        Unary::Neg => (0, 0.0, 0.0),
+        Unary::Abs => (1, 0.0, 0.0),
+        Unary::Exp => (2, 0.0, 0.0),
+        Unary::Log => (3, 0.0, 0.0),
+        Unary::Sqrt => (4, 0.0, 0.0),
+        Unary::Relu => (5, 0.0, 0.0),
+        Unary::LeakyRelu(s) => (6, s, 0.0),
+        Unary::Gelu => (7, 0.0, 0.0),
+        Unary::Sigmoid => (8, 0.0, 0.0),
+        Unary::Tanh => (9, 0.0, 0.0),
+        Unary::Softplus => (10, 0.0, 0.0),
+        Unary::Clamp(lo, hi) => (11, lo, hi),
+        Unary::Pow(p) => (12, p, 0.0),
+        Unary::AddScalar(c) => (13, c, 0.0),
+        Unary::MulScalar(c) => (14, c, 0.0),
+    }
+}
+
+fn binary_code(op: Binary) -> i32 {
+    match op {
+        Binary::Add => 0,
+        Binary::Sub => 1,
+        Binary::Mul => 2,
+        Binary::Div => 3,
+    }
+}
+
+fn reduce_code(op: Reduce) -> i32 {
+    match op {
+        Reduce::Sum => 0,
+        Reduce::Mean => 1,
+        Reduce::Max => 2,
+    }
+}
+
+fn softmax_code(kind: SoftmaxKind) -> i32 {
+    match kind {
+        SoftmaxKind::Softmax => 0,
+        SoftmaxKind::LogSoftmax => 1,
+    }
+}
+
+fn pool_code(kind: Pool) -> i32 {
+    match kind {
+        Pool::Max => 0,
+        Pool::Avg => 1,
+    }
+}
+
+/// `struct Plan` of kernels/binary.cu.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Plan {
+    dims: [u64; MAX_RANK],
+    a_strides: [u64; MAX_RANK],
+    b_strides: [u64; MAX_RANK],
+    rank: i32,
+}
+// SAFETY: plain old data laid out as the kernel's struct.
+unsafe impl DeviceRepr for Plan {}
+
+/// `struct Permutation` of kernels/layout.cu.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Permutation {
+    out_dims: [u64; MAX_RANK],
+    in_strides: [u64; MAX_RANK],
+    rank: i32,
+}
+// SAFETY: plain old data laid out as the kernel's struct.
+unsafe impl DeviceRepr for Permutation {}
+
+/// `struct Geom` of kernels/conv.cu and kernels/pool.cu.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Geom([u64; 12]);
+// SAFETY: plain old data laid out as the kernels' struct.
+unsafe impl DeviceRepr for Geom {}
+
+impl From<&Conv2dGeom> for Geom {
+    fn from(g: &Conv2dGeom) -> Geom {
+        Geom(
+            [
+                g.n, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.oh, g.ow,
+            ]
+            .map(|v| v as u64),
+        )
+    }
+}
+
+fn check_rank(rank: usize, what: &str) {
+    if rank > MAX_RANK {
+        fatal(
+            what,
+            format!("{rank} dimensions; the CUDA kernels handle at most {MAX_RANK}"),
+        )
+    }
+}
+
+fn dims3(d: AxisDims) -> (u64, u64, u64) {
+    (d.outer as u64, d.len as u64, d.inner as u64)
+}
+
+impl Backend for Cuda {
+    type Buf = CudaSlice<f32>;
+
+    fn full(len: usize, value: f32) -> Self::Buf {
+        let mut y = alloc(len);
+        fill(&mut y, value);
+        y
+    }
+
+    fn unary_fwd(op: Unary, x: &Self::Buf) -> Self::Buf {
+        let mut y = alloc(x.len());
+        let (code, a, b) = unary_code(op);
+        let n = x.len() as u64;
+        if n > 0 {
+            launch!("unary_fwd", grid_for(x.len()); x, &mut y, &n, &code, &a, &b);
+        }
+        y
+    }
+
+    fn unary_bwd(op: Unary, x: &Self::Buf, y: &Self::Buf, dy: &Self::Buf) -> Self::Buf {
+        let mut dx = alloc(x.len());
+        let (code, a, b) = unary_code(op);
+        let n = x.len() as u64;
+        if n > 0 {
+            launch!("unary_bwd", grid_for(x.len()); x, y, dy, &mut dx, &n, &code, &a, &b);
+        }
+        dx
+    }
+
+    fn binary_fwd(op: Binary, a: &Self::Buf, b: &Self::Buf, plan: &BroadcastPlan) -> Self::Buf {
+        let mut out = alloc(plan.out_len);
+        let (n, code) = (plan.out_len as u64, binary_code(op));
+        if n == 0 {
+            return out;
+        }
+        if plan.is_elementwise() {
+            launch!("binary_same", grid_for(plan.out_len); a, b, &mut out, &n, &code);
+            return out;
+        }
+        check_rank(plan.dims.len(), "broadcast");
+        let mut p = Plan {
+            dims: [1; MAX_RANK],
+            a_strides: [0; MAX_RANK],
+            b_strides: [0; MAX_RANK],
+            rank: plan.dims.len() as i32,
+        };
+        for (i, ((&d, &sa), &sb)) in plan
+            .dims
+            .iter()
+            .zip(&plan.a_strides)
+            .zip(&plan.b_strides)
+            .enumerate()
+        {
+            (p.dims[i], p.a_strides[i], p.b_strides[i]) = (d as u64, sa as u64, sb as u64);
+        }
+        launch!("binary_fwd", grid_for(plan.out_len); a, b, &mut out, &n, &code, &p);
+        out
+    }
+
+    fn reduce_fwd(op: Reduce, x: &Self::Buf, d: AxisDims) -> Self::Buf {
+        let outputs = d.outer * d.inner;
+        let mut y = alloc(outputs);
+        let ((outer, len, inner), code) = (dims3(d), reduce_code(op));
+        if outputs == 0 {
+            return y;
+        }
+        // Long reductions get a block each; short ones a thread each.
+        if d.len >= 256 {
+            let cfg = LaunchConfig {
+                grid_dim: (outputs.min(65_535) as u32, 1, 1),
+                block_dim: (256, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            launch!("reduce_block", cfg; x, &mut y, &outer, &len, &inner, &code);
+        } else {
+            launch!("reduce_thread", grid_for(outputs); x, &mut y, &outer, &len, &inner, &code);
+        }
+        y
+    }
+
+    fn max_bwd(x: &Self::Buf, y: &Self::Buf, dy: &Self::Buf, d: AxisDims) -> Self::Buf {
+        let mut dx = alloc(x.len());
+        let (outer, len, inner) = dims3(d);
+        if !x.is_empty() {
+            launch!("max_bwd", grid_for(d.outer * d.inner); x, y, dy, &mut dx, &outer, &len, &inner);
+        }
+        dx
+    }
+
+    fn expand_axis(x: &Self::Buf, d: AxisDims) -> Self::Buf {
+        let mut y = alloc(d.numel());
+        let (outer, len, inner) = dims3(d);
+        if d.numel() > 0 {
+            launch!("expand_axis", grid_for(d.numel()); x, &mut y, &outer, &len, &inner);
+        }
+        y
+    }
+
+    fn softmax_fwd(kind: SoftmaxKind, x: &Self::Buf, d: AxisDims) -> Self::Buf {
+        let mut y = alloc(x.len());
+        let ((outer, len, inner), code) = (dims3(d), softmax_code(kind));
+        if !x.is_empty() {
+            launch!("softmax_fwd", grid_for(d.outer * d.inner); x, &mut y, &outer, &len, &inner, &code);
+        }
+        y
+    }
+
+    fn softmax_bwd(kind: SoftmaxKind, y: &Self::Buf, dy: &Self::Buf, d: AxisDims) -> Self::Buf {
+        let mut dx = alloc(y.len());
+        let ((outer, len, inner), code) = (dims3(d), softmax_code(kind));
+        if !y.is_empty() {
+            launch!("softmax_bwd", grid_for(d.outer * d.inner); y, dy, &mut dx, &outer, &len, &inner, &code);
+        }
+        dx
+    }
+
+    /// Row-major `C = op(A)·op(B)` is column-major `Cᵀ = op(B)ᵀ·op(A)ᵀ`: cuBLAS gets the
+    /// operands swapped and reads each row-major buffer as its transpose.
+    fn matmul(a: &Self::Buf, b: &Self::Buf, s: &MatmulSpec) -> Self::Buf {
+        let mut c = alloc(s.batch * s.m * s.n);
+        if c.is_empty() {
+            return c;
+        }
+        if s.k == 0 {
+            fill(&mut c, 0.0);
+            return c;
+        }
+        let op = |t: bool| {
+            if t {
+                cublasOperation_t::CUBLAS_OP_T
+            } else {
+                cublasOperation_t::CUBLAS_OP_N
+            }
+        };
+        let (m, n, k) = (s.m as i32, s.n as i32, s.k as i32);
+        let gemm = GemmConfig {
+            transa: op(s.trans_b),
+            transb: op(s.trans_a),
+            m: n,
+            n: m,
+            k,
+            alpha: 1.0f32,
+            lda: if s.trans_b { k } else { n },
+            ldb: if s.trans_a { m } else { k },
+            beta: 0.0f32,
+            ldc: n,
+        };
+        let blas = &gpu().blas;
+        // SAFETY: the spec's sizes and strides describe buffers of at least the extents cuBLAS
+        // reads (checked by the op that built the spec); `c` holds batch·m·n elements.
+        let r = unsafe {
+            if s.batch == 1 {
+                blas.gemm(gemm, b, a, &mut c)
+            } else {
+                let cfg = StridedBatchedConfig {
+                    gemm,
+                    batch_size: s.batch as i32,
+                    stride_a: s.b_batch_stride as i64,
+                    stride_b: s.a_batch_stride as i64,
+                    stride_c: (s.m * s.n) as i64,
+                };
+                blas.gemm_strided_batched(cfg, b, a, &mut c)
+            }
+        };
+        if let Err(e) = r {
+            fatal("cuBLAS sgemm", e)
+        }
+        c
+    }
+
+    fn im2col(x: &Self::Buf, g: &Conv2dGeom) -> Self::Buf {
+        let len = g.rows() * g.patch_len();
+        let mut cols = alloc(len);
+        let geom = Geom::from(g);
+        if len > 0 {
+            launch!("im2col", grid_for(len); x, &mut cols, &geom);
+        }
+        cols
+    }
+
+    fn col2im(cols: &Self::Buf, g: &Conv2dGeom) -> Self::Buf {
+        let len = g.n * g.c * g.h * g.w;
+        let mut dx = alloc(len);
+        let geom = Geom::from(g);
+        if len > 0 {
+            launch!("col2im", grid_for(len); cols, &mut dx, &geom);
+        }
+        dx
+    }
+
+    fn pool2d_fwd(kind: Pool, x: &Self::Buf, g: &Conv2dGeom) -> Self::Buf {
+        let len = g.n * g.c * g.oh * g.ow;
+        let mut y = alloc(len);
+        let (geom, code) = (Geom::from(g), pool_code(kind));
+        if len > 0 {
+            launch!("pool2d_fwd", grid_for(len); x, &mut y, &geom, &code);
+        }
+        y
+    }
+
+    fn pool2d_bwd(
+        kind: Pool,
+        x: &Self::Buf,
+        y: &Self::Buf,
+        dy: &Self::Buf,
+        g: &Conv2dGeom,
+    ) -> Self::Buf {
+        let mut dx = alloc(x.len());
+        let (geom, code) = (Geom::from(g), pool_code(kind));
+        if !x.is_empty() {
+            launch!("pool2d_bwd", grid_for(x.len()); x, y, dy, &mut dx, &geom, &code);
+        }
+        dx
+    }
+
+    fn permute(x: &Self::Buf, dims: &[usize], perm: &[usize]) -> Self::Buf {
+        let mut y = alloc(x.len());
+        if x.is_empty() {
+            return y;
+        }
+        check_rank(dims.len(), "permute");
+        let mut in_strides = vec![1usize; dims.len()];
+        for i in (0..dims.len().saturating_sub(1)).rev() {
+            in_strides[i] = in_strides[i + 1] * dims[i + 1];
+        }
+        let mut p = Permutation {
+            out_dims: [1; MAX_RANK],
+            in_strides: [0; MAX_RANK],
+            rank: perm.len() as i32,
+        };
+        for (i, &axis) in perm.iter().enumerate() {
+            p.out_dims[i] = dims[axis] as u64;
+            p.in_strides[i] = in_strides[axis] as u64;
+        }
+        let n = x.len() as u64;
+        launch!("permute", grid_for(x.len()); x, &mut y, &n, &p);
+        y
+    }
+
+    fn slice_axis(x: &Self::Buf, d: AxisDims, start: usize, len: usize) -> Self::Buf {
+        let out_len = d.outer * len * d.inner;
+        let mut y = alloc(out_len);
+        let (outer, full, inner) = dims3(d);
+        let (start, len) = (start as u64, len as u64);
+        if out_len > 0 {
+            launch!("slice_axis", grid_for(out_len); x, &mut y, &outer, &len, &inner, &start, &full);
+        }
+        y
+    }
+
+    fn pad_axis(x: &Self::Buf, d: AxisDims, start: usize, full_len: usize) -> Self::Buf {
+        let out_len = d.outer * full_len * d.inner;
+        let mut y = alloc(out_len);
+        let (outer, len, inner) = dims3(d);
+        let (start, full) = (start as u64, full_len as u64);
+        if out_len > 0 {
+            launch!("pad_axis", grid_for(out_len); x, &mut y, &outer, &len, &inner, &start, &full);
+        }
+        y
+    }
+
+    fn cat_axis(parts: &[&Self::Buf], outer: usize, lens: &[usize], inner: usize) -> Self::Buf {
+        let total: usize = lens.iter().sum();
+        let mut y = alloc(outer * total * inner);
+        let (outer64, inner64, total64) = (outer as u64, inner as u64, total as u64);
+        let mut offset = 0u64;
+        for (&part, &len) in parts.iter().zip(lens) {
+            let (len64, n) = (len as u64, outer * len * inner);
+            if n > 0 {
+                launch!("cat_part", grid_for(n); part, &mut y, &outer64, &len64, &inner64, &offset, &total64);
+            }
+            offset += len64;
+        }
+        y
+    }
+
+    fn gather_rows(x: &Self::Buf, row_len: usize, idx: &[u32]) -> Self::Buf {
+        let len = idx.len() * row_len;
+        let mut y = alloc(len);
+        if len == 0 {
+            return y;
+        }
+        let idx = upload(idx);
+        let (row_len, count) = (row_len as u64, idx.len() as u64);
+        launch!("gather_rows", grid_for(len); x, &idx, &mut y, &row_len, &count);
+        y
+    }
+
+    fn scatter_add_rows(dy: &Self::Buf, rows: usize, row_len: usize, idx: &[u32]) -> Self::Buf {
+        let mut out = Self::full(rows * row_len, 0.0);
+        if idx.is_empty() || row_len == 0 {
+            return out;
+        }
+        let idx = upload(idx);
+        let (row_len64, count) = (row_len as u64, idx.len() as u64);
+        launch!("scatter_add_rows", grid_for(row_len); dy, &idx, &mut out, &row_len64, &count);
+        out
+    }
+
+    fn cross_entropy_fwd(logits: &Self::Buf, targets: &Self::Buf, n: usize, c: usize) -> Self::Buf {
+        let mut out = alloc(1);
+        let (n, c) = (n as u64, c as u64);
+        let cfg = LaunchConfig {
+            grid_dim: (1, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        launch!("cross_entropy_fwd", cfg; logits, targets, &mut out, &n, &c);
+        out
+    }
+
+    fn cross_entropy_bwd(
+        logits: &Self::Buf,
+        targets: &Self::Buf,
+        dloss: &Self::Buf,
+        n: usize,
+        c: usize,
+    ) -> Self::Buf {
+        let mut dx = alloc(n * c);
+        let (rows, n64, c64) = (n, n as u64, c as u64);
+        if rows * c > 0 {
+            launch!("cross_entropy_bwd", grid_for(rows); logits, targets, dloss, &mut dx, &n64, &c64);
+        }
+        dx
+    }
+
+    fn sgd_update(p: &mut Self::Buf, g: &Self::Buf, momentum: Option<&mut Self::Buf>, h: &SgdStep) {
+        let (n, len) = (p.len() as u64, p.len());
+        if len == 0 {
+            return;
+        }
+        match momentum {
+            None => launch!("sgd_update", grid_for(len); p, g, &n, &h.lr, &h.weight_decay),
+            Some(buf) => {
+                let (nesterov, first) = (h.nesterov as i32, h.first_step as i32);
+                launch!("sgd_momentum_update", grid_for(len);
+                    p, g, buf, &n, &h.lr, &h.weight_decay, &h.momentum, &nesterov, &first)
+            }
+        }
+    }
+
+    fn adam_update(
+        p: &mut Self::Buf,
+        g: &Self::Buf,
+        m: &mut Self::Buf,
+        v: &mut Self::Buf,
+        h: &AdamStep,
+    ) {
+        let (n, len) = (p.len() as u64, p.len());
+        if len == 0 {
+            return;
+        }
+        let c = h.corrections();
+        let decoupled = h.decoupled as i32;
+        launch!("adam_update", grid_for(len);
+            p, g, m, v, &n, &c.step_size, &h.beta1, &h.beta2, &h.eps, &h.weight_decay,
+            &c.decay, &c.bc2_sqrt, &decoupled);
+    }
+
+    fn dropout_mask(len: usize, rate: f32, seed: u64) -> Self::Buf {
+        let mut mask = alloc(len);
+        let (n, keep) = (len as u64, 1.0 / (1.0 - rate));
+        if len > 0 {
+            launch!("dropout_mask", grid_for(len); &mut mask, &n, &seed, &rate, &keep);
+        }
+        mask
+    }
+}
