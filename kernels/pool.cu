@@ -4,11 +4,14 @@ struct Geom {
     unsigned long long n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow;
 };
 
+#define GRID_STRIDE(k, total)                                                                   \
+    for (unsigned long long k = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; k < (total); \
+         k += (unsigned long long)gridDim.x * blockDim.x)
+
+// Without gradients (inference, average pooling): the pooled value alone.
 extern "C" __global__ void pool2d_fwd(const float* x, float* y, Geom g, int kind) {
-    unsigned long long total = g.n * g.c * g.oh * g.ow;
     float area = (float)(g.kh * g.kw);
-    for (unsigned long long k = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; k < total;
-         k += (unsigned long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(k, g.n * g.c * g.oh * g.ow) {
         unsigned long long ox = k % g.ow, oy = (k / g.ow) % g.oh, p = k / (g.ow * g.oh);
         const float* plane = x + p * g.h * g.w;
         float acc = kind == 0 ? -__int_as_float(0x7f800000) : 0.0f;
@@ -21,34 +24,53 @@ extern "C" __global__ void pool2d_fwd(const float* x, float* y, Geom g, int kind
     }
 }
 
-// One thread per input pixel, gathering from the windows that cover it in output order. Max:
-// the pixel gets a window's dy only if it is the window's first maximum.
-extern "C" __global__ void pool2d_bwd(const float* x, const float* y, const float* dy, float* dx, Geom g,
-                                      int kind) {
-    unsigned long long total = g.n * g.c * g.h * g.w;
-    float area = (float)(g.kh * g.kw);
-    for (unsigned long long k = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; k < total;
-         k += (unsigned long long)gridDim.x * blockDim.x) {
-        unsigned long long ix = k % g.w, iy = (k / g.w) % g.h, p = k / (g.w * g.h);
+// Max pooling for training: the maximum and the index in the window of its first occurrence
+// (NaN never wins; -1 when the window holds no number).
+extern "C" __global__ void max_pool2d_fwd(const float* x, float* y, float* argmax, Geom g) {
+    GRID_STRIDE(k, g.n * g.c * g.oh * g.ow) {
+        unsigned long long ox = k % g.ow, oy = (k / g.ow) % g.oh, p = k / (g.ow * g.oh);
         const float* plane = x + p * g.h * g.w;
+        float best = -__int_as_float(0x7f800000), at = -1.0f;
+        for (unsigned long long ky = 0; ky < g.kh; ++ky)
+            for (unsigned long long kx = 0; kx < g.kw; ++kx) {
+                float v = plane[(oy * g.sh + ky) * g.w + ox * g.sw + kx];
+                if (v > best || (at < 0.0f && v == v)) {
+                    best = v;
+                    at = (float)(ky * g.kw + kx);
+                }
+            }
+        y[k] = best;
+        argmax[k] = at;
+    }
+}
+
+// One thread per input pixel, gathering from the windows that cover it in output order.
+extern "C" __global__ void max_pool2d_bwd(const float* argmax, const float* dy, float* dx, Geom g) {
+    GRID_STRIDE(k, g.n * g.c * g.h * g.w) {
+        unsigned long long ix = k % g.w, iy = (k / g.w) % g.h, p = k / (g.w * g.h);
         unsigned long long oy0 = iy + 1 > g.kh ? (iy + 1 - g.kh + g.sh - 1) / g.sh : 0;
         unsigned long long ox0 = ix + 1 > g.kw ? (ix + 1 - g.kw + g.sw - 1) / g.sw : 0;
         float acc = 0.0f;
         for (unsigned long long oy = oy0; oy <= iy / g.sh && oy < g.oh; ++oy)
             for (unsigned long long ox = ox0; ox <= ix / g.sw && ox < g.ow; ++ox) {
                 unsigned long long o = p * g.oh * g.ow + oy * g.ow + ox;
-                if (kind == 1) {
-                    acc += dy[o] / area;
-                    continue;
-                }
-                unsigned long long first = ~0ull;
-                for (unsigned long long ky = 0; ky < g.kh && first == ~0ull; ++ky)
-                    for (unsigned long long kx = 0; kx < g.kw; ++kx) {
-                        unsigned long long at = (oy * g.sh + ky) * g.w + ox * g.sw + kx;
-                        if (plane[at] == y[o]) { first = at; break; }
-                    }
-                if (first == iy * g.w + ix) acc += dy[o];
+                float here = (float)((iy - oy * g.sh) * g.kw + (ix - ox * g.sw));
+                if (argmax[o] == here) acc += dy[o];
             }
+        dx[k] = acc;
+    }
+}
+
+extern "C" __global__ void avg_pool2d_bwd(const float* dy, float* dx, Geom g) {
+    float area = (float)(g.kh * g.kw);
+    GRID_STRIDE(k, g.n * g.c * g.h * g.w) {
+        unsigned long long ix = k % g.w, iy = (k / g.w) % g.h, p = k / (g.w * g.h);
+        unsigned long long oy0 = iy + 1 > g.kh ? (iy + 1 - g.kh + g.sh - 1) / g.sh : 0;
+        unsigned long long ox0 = ix + 1 > g.kw ? (ix + 1 - g.kw + g.sw - 1) / g.sw : 0;
+        float acc = 0.0f;
+        for (unsigned long long oy = oy0; oy <= iy / g.sh && oy < g.oh; ++oy)
+            for (unsigned long long ox = ox0; ox <= ix / g.sw && ox < g.ow; ++ox)
+                acc += dy[p * g.oh * g.ow + oy * g.ow + ox] / area;
         dx[k] = acc;
     }
 }

@@ -239,6 +239,27 @@ fn reductions_match_the_cpu() {
 }
 
 #[test]
+fn bias_relu_matches_the_cpu() {
+    if !cuda_or_skip("bias_relu_matches_the_cpu") {
+        return;
+    }
+    for (dims, axis) in [
+        (vec![7usize, 5], 1),
+        (vec![2, 3, 4, 5], 1),
+        (vec![64, 32, 30], 1),
+    ] {
+        let c = dims[axis];
+        compare_tol(
+            &format!("bias_relu {dims:?}"),
+            &[random(&dims, 12), random(&[c], 13)],
+            1e-5,
+            1e-5,
+            |t| t[0].bias_relu(&t[1], axis),
+        );
+    }
+}
+
+#[test]
 fn softmax_matches_the_cpu() {
     if !cuda_or_skip("softmax_matches_the_cpu") {
         return;
@@ -273,6 +294,9 @@ fn matmul_matches_the_cpu() {
         (&[2, 3, 7, 5], &[5, 6], false, false),
         (&[2, 3, 7, 5], &[6, 5], false, true),
         (&[64, 784], &[128, 784], false, true),
+        (&[7, 5], &[4, 5, 3], false, false),
+        (&[5, 7], &[4, 3, 5], true, true),
+        (&[4, 5, 7], &[5, 3], true, false),
     ];
     for (k, &(a, b, ta, tb)) in cases.iter().enumerate() {
         let inputs = [random(a, 20 + k as u64), random(b, 40 + k as u64)];

@@ -190,3 +190,61 @@ fn large_convolution_takes_the_parallel_paths() {
         tensor(distinct(8 * 3 * 40 * 40, &mut rng), &[8, 3, 40, 40]).max_pool2d((2, 2), (2, 2));
     assert_eq!(pooled.dims(), &[8, 3, 20, 20]);
 }
+
+/// Ties: the gradient of a max window goes to its first maximum (row by row), as PyTorch's
+/// does, on the 2×2 stride-2 fast path and on the general path alike; an all-NaN window passes
+/// none.
+#[test]
+fn max_pool_gradient_goes_to_the_first_maximum() {
+    let x = vec![
+        1.0,
+        3.0,
+        3.0,
+        0.0, //
+        3.0,
+        2.0,
+        3.0,
+        3.0, //
+        5.0,
+        5.0,
+        f32::NAN,
+        f32::NAN, //
+        5.0,
+        5.0,
+        f32::NAN,
+        f32::NAN,
+    ];
+    for (k, s, want) in [
+        // 2×2 windows, stride 2: maxima 3 (first at (0,1)), 3 (at (0,2)), 5 (at (2,0)), none.
+        (
+            (2, 2),
+            (2, 2),
+            vec![
+                0.0, 1.0, 1.0, 0.0, //
+                0.0, 0.0, 0.0, 0.0, //
+                1.0, 0.0, 0.0, 0.0, //
+                0.0, 0.0, 0.0, 0.0,
+            ],
+        ),
+        // 2×2 windows, stride 1 (general path, overlapping): each of the 9 windows sends 1 to
+        // its first maximum; NaN cells are skipped where a window also holds numbers.
+        (
+            (2, 2),
+            (1, 1),
+            vec![
+                0.0, 2.0, 1.0, 0.0, //
+                0.0, 0.0, 1.0, 0.0, //
+                2.0, 2.0, 0.0, 0.0, //
+                0.0, 0.0, 0.0, 0.0,
+            ],
+        ),
+    ] {
+        let t = tensor(x.clone(), &[1, 1, 4, 4]).with_requires_grad();
+        t.max_pool2d(k, s).sum_all().backward();
+        assert_eq!(
+            t.grad().unwrap().to_vec(),
+            want,
+            "kernel {k:?} stride {s:?}"
+        );
+    }
+}

@@ -190,3 +190,81 @@ fn operators_are_the_binary_ops() {
     assert_eq!((-&a).to_vec(), vec![-1.0, -2.0]);
     assert_eq!(Tensor::scalar(3.0).dims(), &[] as &[usize]);
 }
+
+/// The fused `relu(x + bias)` (dense and convolution epilogues): the forward against an f64
+/// reference and the backward (input and bias) against finite differences, for the bias on
+/// each kind of axis, size-1 dimensions included; inputs kept clear of the kink at 0.
+#[test]
+fn bias_relu_matches_reference_and_finite_differences() {
+    let mut rng = Rng::new(31);
+    let cases: &[(&[usize], usize)] = &[
+        (&[7, 5], 1),
+        (&[2, 3, 4, 5], 1),
+        (&[3, 4], 0),
+        (&[6, 1], 1),
+        (&[1, 3, 1, 1], 1),
+        (&[2, 2, 3], 2),
+    ];
+    for &(dims, axis) in cases {
+        let c = dims[axis];
+        let inner: usize = dims[axis + 1..].iter().product();
+        let x = away_from_zero(numel(dims), &mut rng);
+        // Bias values on a 0.05 grid and x two decimal places off it: x + b is never within
+        // the finite-difference step of 0.
+        let b: Vec<f32> = (0..c).map(|i| 0.05 * (i as f32) - 0.1).collect();
+        let x: Vec<f32> = x
+            .iter()
+            .map(|v| (v * 20.0).round() / 20.0 + 0.025)
+            .collect();
+        let y = tensor(x.clone(), dims).bias_relu(&tensor(b.clone(), &[c]), axis);
+        let want: Vec<f64> = x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (v as f64 + b[(i / inner) % c] as f64).max(0.0))
+            .collect();
+        assert_close(
+            &format!("bias_relu {dims:?} axis {axis}"),
+            &y.to_vec(),
+            &want,
+            1e-6,
+        );
+        check_grads(
+            &format!("bias_relu {dims:?} axis {axis}"),
+            &[tensor(x, dims), tensor(b, &[c])],
+            |t| t[0].bias_relu(&t[1], axis),
+        );
+    }
+}
+
+/// Large enough for the parallel path: the same values and gradients as `relu(x + bias)` built
+/// from separate ops (the bias sum may round differently, so within 1e-5).
+#[test]
+fn bias_relu_large_input_matches_the_unfused_ops() {
+    let mut rng = Rng::new(32);
+    let dims = [64, 32, 30];
+    let x = uniform(numel(&dims), -1.0, 1.0, &mut rng);
+    let b = uniform(32, -0.5, 0.5, &mut rng);
+    let w = uniform(numel(&dims), -1.0, 1.0, &mut rng);
+    let run = |fused: bool| {
+        let (xt, bt) = (
+            tensor(x.clone(), &dims).with_requires_grad(),
+            tensor(b.clone(), &[32]).with_requires_grad(),
+        );
+        let y = if fused {
+            xt.bias_relu(&bt, 1)
+        } else {
+            xt.add(&bt.reshape([32, 1])).relu()
+        };
+        y.mul(&tensor(w.clone(), &dims)).sum_all().backward();
+        (
+            y.to_vec(),
+            xt.grad().unwrap().to_vec(),
+            bt.grad().unwrap().to_vec(),
+        )
+    };
+    let (fused, unfused) = (run(true), run(false));
+    assert_eq!(fused.0, unfused.0, "forward");
+    assert_eq!(fused.1, unfused.1, "input gradient");
+    let want: Vec<f64> = unfused.2.iter().map(|&v| v as f64).collect();
+    assert_close("bias gradient", &fused.2, &want, 1e-5);
+}

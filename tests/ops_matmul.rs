@@ -138,3 +138,41 @@ fn large_matmul_matches_reference() {
         }
     }
 }
+
+/// One 2-D operand shared by every matrix of a batched one, either side, every transpose flag:
+/// the forward against the reference with the shared matrix repeated, the backward (the shared
+/// operand's gradient summed over the batch) against finite differences.
+#[test]
+fn matmul_with_a_shared_2d_operand_on_either_side() {
+    let mut rng = Rng::new(23);
+    let (batch, m, k, n) = ([2usize, 3], 4, 5, 2);
+    let repeat = |v: &[f32]| v.repeat(numel(&batch));
+    for (ta, tb) in FLAGS {
+        for shared_left in [true, false] {
+            let (ab, bb): (&[usize], &[usize]) = if shared_left {
+                (&[], &batch)
+            } else {
+                (&batch, &[])
+            };
+            let (ad, bd) = (stored(ab, m, k, ta), stored(bb, k, n, tb));
+            let a = uniform(numel(&ad), -1.0, 1.0, &mut rng);
+            let b = uniform(numel(&bd), -1.0, 1.0, &mut rng);
+            let what = format!(
+                "shared {} {ta} {tb}",
+                if shared_left { "left" } else { "right" }
+            );
+            let y = tensor(a.clone(), &ad).matmul_t(&tensor(b.clone(), &bd), ta, tb);
+            assert_eq!(y.dims(), &[2, 3, m, n], "{what}");
+            let (fa, fb) = if shared_left {
+                (repeat(&a), b.clone())
+            } else {
+                (a.clone(), repeat(&b))
+            };
+            let want = matmul_reference(&fa, &fb, numel(&batch), m, k, n, ta, tb);
+            assert_close(&what, &y.to_vec(), &want, 1e-5);
+            check_grads(&what, &[tensor(a, &ad), tensor(b, &bd)], |t| {
+                t[0].matmul_t(&t[1], ta, tb)
+            });
+        }
+    }
+}

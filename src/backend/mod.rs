@@ -92,18 +92,19 @@ pub trait Backend {
 
     fn matmul(a: &Self::Buf, b: &Self::Buf, spec: &MatmulSpec) -> Self::Buf;
 
-    /// `[n, c, h, w]` → `[n·oh·ow, c·kh·kw]` patches (zeros over padding).
+    /// `[n, c, h, w]` → `[n, c·kh·kw, oh·ow]`: per image, one row per kernel cell (channel, ky,
+    /// kx) holding the input under it at every output position (zeros over padding).
     fn im2col(x: &Self::Buf, g: &Conv2dGeom) -> Self::Buf;
-    /// Inverse of `im2col`: patches added back into `[n, c, h, w]`.
+    /// Inverse of `im2col`: every entry added back into `[n, c, h, w]` where it was read.
     fn col2im(cols: &Self::Buf, g: &Conv2dGeom) -> Self::Buf;
     fn pool2d_fwd(kind: Pool, x: &Self::Buf, g: &Conv2dGeom) -> Self::Buf;
-    fn pool2d_bwd(
-        kind: Pool,
-        x: &Self::Buf,
-        y: &Self::Buf,
-        dy: &Self::Buf,
-        g: &Conv2dGeom,
-    ) -> Self::Buf;
+    /// Max pooling for training: the output and each window's argmax (the first position
+    /// holding the maximum, as an index into the window; −1 when the window holds no number).
+    fn max_pool2d_fwd(x: &Self::Buf, g: &Conv2dGeom) -> (Self::Buf, Self::Buf);
+    /// dx of max pooling: each window's dy at its argmax.
+    fn max_pool2d_bwd(argmax: &Self::Buf, dy: &Self::Buf, g: &Conv2dGeom) -> Self::Buf;
+    /// dx of average pooling: each window's dy spread evenly over it.
+    fn avg_pool2d_bwd(dy: &Self::Buf, g: &Conv2dGeom) -> Self::Buf;
 
     /// Copy `x` of shape `dims` into the axis order `perm` (output axis i = input axis perm[i]).
     fn permute(x: &Self::Buf, dims: &[usize], perm: &[usize]) -> Self::Buf;
@@ -141,6 +142,11 @@ pub trait Backend {
         v: &mut Self::Buf,
         h: &AdamStep,
     );
+
+    /// `relu(x + bias)`, `bias` `[d.len]` along the middle axis of `[outer, len, inner]`.
+    fn bias_relu_fwd(x: &Self::Buf, bias: &Self::Buf, d: AxisDims) -> Self::Buf;
+    /// From `y = relu(x + bias)` and dy: dx (dy where y > 0) and dbias (dx summed per channel).
+    fn bias_relu_bwd(y: &Self::Buf, dy: &Self::Buf, d: AxisDims) -> (Self::Buf, Self::Buf);
 
     /// A dropout mask: 0 with probability `rate`, else 1 / (1 − rate); element i drawn from
     /// (seed, i) alone, the same on every backend.
@@ -270,8 +276,45 @@ impl Storage {
         dispatch!(pool2d_fwd(kind, x, g); x = self)
     }
 
-    pub fn pool2d_bwd(&self, kind: Pool, y: &Storage, dy: &Storage, g: &Conv2dGeom) -> Storage {
-        dispatch!(pool2d_bwd(kind, x, y, dy, g); x = self, y = y, dy = dy)
+    /// (output, argmax) of max pooling.
+    pub fn max_pool2d_fwd(&self, g: &Conv2dGeom) -> (Storage, Storage) {
+        match self {
+            Storage::Cpu(x) => {
+                let (y, a) = Cpu::max_pool2d_fwd(x, g);
+                (Storage::Cpu(y), Storage::Cpu(a))
+            }
+            Storage::Cuda(x) => {
+                let (y, a) = Cuda::max_pool2d_fwd(x, g);
+                (Storage::Cuda(y), Storage::Cuda(a))
+            }
+        }
+    }
+
+    pub fn bias_relu_fwd(&self, bias: &Storage, d: AxisDims) -> Storage {
+        dispatch!(bias_relu_fwd(x, b, d); x = self, b = bias)
+    }
+
+    /// (dx, dbias) of `relu(x + bias)` from its output `self` and dy.
+    pub fn bias_relu_bwd(&self, dy: &Storage, d: AxisDims) -> (Storage, Storage) {
+        match (self, dy) {
+            (Storage::Cpu(y), Storage::Cpu(dy)) => {
+                let (dx, db) = Cpu::bias_relu_bwd(y, dy, d);
+                (Storage::Cpu(dx), Storage::Cpu(db))
+            }
+            (Storage::Cuda(y), Storage::Cuda(dy)) => {
+                let (dx, db) = Cuda::bias_relu_bwd(y, dy, d);
+                (Storage::Cuda(dx), Storage::Cuda(db))
+            }
+            _ => mixed_devices("bias_relu_bwd"),
+        }
+    }
+
+    pub fn max_pool2d_bwd(&self, dy: &Storage, g: &Conv2dGeom) -> Storage {
+        dispatch!(max_pool2d_bwd(a, dy, g); a = self, dy = dy)
+    }
+
+    pub fn avg_pool2d_bwd(&self, g: &Conv2dGeom) -> Storage {
+        dispatch!(avg_pool2d_bwd(dy, g); dy = self)
     }
 
     pub fn permute(&self, dims: &[usize], perm: &[usize]) -> Storage {

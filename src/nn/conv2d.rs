@@ -53,11 +53,8 @@ impl Layer for Conv2d {
     }
 
     fn forward(&self, x: &Tensor, _mode: &mut Mode) -> Tensor {
-        let y = x.conv2d(&self.weight, self.bias.as_ref(), self.stride, self.pad);
-        match self.activation {
-            Some(a) => a.apply(&y),
-            None => y,
-        }
+        let y = x.conv2d(&self.weight, None, self.stride, self.pad);
+        super::bias_activation(y, self.bias.as_ref(), 1, self.activation)
     }
 
     fn params(&self) -> Vec<(&'static str, &Tensor)> {

@@ -39,14 +39,9 @@ impl Layer for Dense {
     }
 
     fn forward(&self, x: &Tensor, _mode: &mut Mode) -> Tensor {
-        let mut y = x.matmul_t(&self.weight, false, true);
-        if let Some(b) = &self.bias {
-            y = y.add(b);
-        }
-        match self.activation {
-            Some(a) => a.apply(&y),
-            None => y,
-        }
+        let y = x.matmul_t(&self.weight, false, true);
+        let last = y.rank() - 1;
+        super::bias_activation(y, self.bias.as_ref(), last, self.activation)
     }
 
     fn params(&self) -> Vec<(&'static str, &Tensor)> {

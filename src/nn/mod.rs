@@ -44,6 +44,31 @@ pub trait Layer: Send + Sync {
 }
 
 /// `weight` and, when present, `bias`: the parameters of dense and conv layers.
+/// `activation(y + bias)` with the bias along `axis` of `y` (a dense layer's last axis, a
+/// convolution's channel axis). A ReLU after a bias, the common case, runs as one fused op.
+pub(crate) fn bias_activation(
+    y: Tensor,
+    bias: Option<&Tensor>,
+    axis: usize,
+    activation: Option<Activation>,
+) -> Tensor {
+    if let (Some(b), Some(Activation::Relu)) = (bias, activation) {
+        return y.bias_relu(b, axis);
+    }
+    let y = match bias {
+        Some(b) => {
+            let mut dims = vec![1; y.rank() - axis];
+            dims[0] = b.numel();
+            y.add(&b.reshape(dims))
+        }
+        None => y,
+    };
+    match activation {
+        Some(a) => a.apply(&y),
+        None => y,
+    }
+}
+
 pub(crate) fn weight_and_bias<'a>(
     weight: &'a Tensor,
     bias: &'a Option<Tensor>,

@@ -1,7 +1,8 @@
-//! Convolution by im2col: the patches under every output position become rows of a matrix, so
-//! a convolution is one matrix product with the weights (PyTorch layout `[out, in, kh, kw]`).
-//! `im2col` is the op with a gradient rule (`col2im`: each patch gradient added back where it
-//! came from); `conv2d` composes it with matmul, bias and a permute.
+//! Convolution by im2col: per image, the input under each kernel cell at every output position
+//! becomes a row of a matrix, so a convolution is one matrix product per image with the shared
+//! weights (PyTorch layout `[out, in, kh, kw]`), landing directly in `[n, out, oh, ow]`.
+//! `im2col` is the op with a gradient rule (`col2im`: each entry's gradient added back where it
+//! was read); `conv2d` composes it with the shared-weight matmul and the bias.
 
 use crate::autograd::Backward;
 use crate::tensor::{Shape, Tensor};
@@ -76,8 +77,9 @@ impl Conv2dGeom {
 }
 
 impl Tensor {
-    /// `[n, c, h, w]` → `[n·oh·ow, c·kh·kw]`: one row per output position holding its patch
-    /// (zeros where the window covers padding).
+    /// `[n, c, h, w]` → `[n, c·kh·kw, oh·ow]`: per image, one row per kernel cell (channel,
+    /// ky, kx) holding the input under that cell at every output position (zeros where the
+    /// window covers padding).
     pub fn im2col(
         &self,
         kernel: (usize, usize),
@@ -93,7 +95,7 @@ impl Tensor {
         let cols = self.storage().im2col(&g);
         Tensor::from_op(
             cols,
-            Shape::from([g.rows(), g.patch_len()]),
+            Shape::from([g.n, g.patch_len(), g.oh * g.ow]),
             &[self],
             || Im2colBackward { g },
         )
@@ -124,11 +126,12 @@ impl Tensor {
             )
         });
         let cols = self.im2col((g.kh, g.kw), (g.sh, g.sw), (g.ph, g.pw));
-        let mut y = cols.matmul_t(&weight.reshape([f, g.patch_len()]), false, true); // [n·oh·ow, f]
+        // One product per image with the shared weights, landing in [n, f, oh·ow]: NCHW as is.
+        let mut y = weight.reshape([f, g.patch_len()]).matmul(&cols);
         if let Some(b) = bias {
-            y = y.add(b);
+            y = y.add(&b.reshape([f, 1]));
         }
-        y.reshape([g.n, g.oh, g.ow, f]).permute(&[0, 3, 1, 2])
+        y.reshape([g.n, f, g.oh, g.ow])
     }
 }
 

@@ -5,6 +5,7 @@
 //! Errors: ops check shapes and panic with both shapes on a mismatch. Models check shapes once
 //! when they are built, so a mismatch reaching an op is a bug, not bad input.
 
+pub mod bias;
 pub mod binary;
 pub mod conv;
 pub mod layout;

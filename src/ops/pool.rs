@@ -3,7 +3,8 @@
 
 use super::conv::Conv2dGeom;
 use crate::autograd::Backward;
-use crate::tensor::{SharedStorage, Tensor};
+use crate::backend::Storage;
+use crate::tensor::Tensor;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pool {
@@ -23,12 +24,17 @@ impl Tensor {
                 self.shape()
             )
         });
-        let y = crate::tensor::share(self.storage().pool2d_fwd(kind, &g));
-        Tensor::from_op_shared(y.clone(), g.output_shape(g.c), &[self], || PoolBackward {
-            kind,
-            g,
-            y,
-        })
+        let shape = g.output_shape(g.c);
+        let recording = crate::autograd::is_grad_enabled() && self.requires_grad();
+        if kind == Pool::Max && recording {
+            let (y, argmax) = self.storage().max_pool2d_fwd(&g);
+            return Tensor::from_op(y, shape, &[self], || PoolBackward {
+                g,
+                argmax: Some(argmax),
+            });
+        }
+        let y = self.storage().pool2d_fwd(kind, &g);
+        Tensor::from_op(y, shape, &[self], || PoolBackward { g, argmax: None })
     }
 
     pub fn max_pool2d(&self, kernel: (usize, usize), stride: (usize, usize)) -> Tensor {
@@ -40,19 +46,20 @@ impl Tensor {
     }
 }
 
+/// Max pooling keeps each window's argmax from the forward pass (a recorded max pool always
+/// has one); average pooling (`None`) needs nothing.
 struct PoolBackward {
-    kind: Pool,
     g: Conv2dGeom,
-    y: SharedStorage,
+    argmax: Option<Storage>,
 }
 
 impl Backward for PoolBackward {
     fn backward(&self, dy: &Tensor, inputs: &[Tensor]) -> Vec<Option<Tensor>> {
-        let x = &inputs[0];
-        let y = self.y.read().expect("storage lock");
-        let dx = x
-            .storage()
-            .pool2d_bwd(self.kind, &y, &dy.storage(), &self.g);
-        vec![Some(Tensor::from_storage(dx, x.shape().clone()))]
+        let dy = dy.storage();
+        let dx = match &self.argmax {
+            Some(argmax) => argmax.max_pool2d_bwd(&dy, &self.g),
+            None => dy.avg_pool2d_bwd(&self.g),
+        };
+        vec![Some(Tensor::from_storage(dx, inputs[0].shape().clone()))]
     }
 }

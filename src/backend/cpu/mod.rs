@@ -6,6 +6,7 @@
 //! run to run (and across thread counts, except inside `gemm`, which splits by thread count but
 //! never splits a dot product).
 
+mod bias;
 mod binary;
 mod conv;
 mod layout;
@@ -194,14 +195,16 @@ impl Backend for Cpu {
         pool::forward(kind, x, g)
     }
 
-    fn pool2d_bwd(
-        kind: Pool,
-        x: &Vec<f32>,
-        y: &Vec<f32>,
-        dy: &Vec<f32>,
-        g: &Conv2dGeom,
-    ) -> Vec<f32> {
-        pool::backward(kind, x, y, dy, g)
+    fn max_pool2d_fwd(x: &Vec<f32>, g: &Conv2dGeom) -> (Vec<f32>, Vec<f32>) {
+        pool::max_forward_with_argmax(x, g)
+    }
+
+    fn max_pool2d_bwd(argmax: &Vec<f32>, dy: &Vec<f32>, g: &Conv2dGeom) -> Vec<f32> {
+        pool::max_backward(argmax, dy, g)
+    }
+
+    fn avg_pool2d_bwd(dy: &Vec<f32>, g: &Conv2dGeom) -> Vec<f32> {
+        pool::avg_backward(dy, g)
     }
 
     fn permute(x: &Vec<f32>, dims: &[usize], perm: &[usize]) -> Vec<f32> {
@@ -254,6 +257,14 @@ impl Backend for Cpu {
         h: &AdamStep,
     ) {
         optim::adam(p, g, m, v, h)
+    }
+
+    fn bias_relu_fwd(x: &Vec<f32>, bias: &Vec<f32>, d: AxisDims) -> Vec<f32> {
+        bias::forward(x, bias, d)
+    }
+
+    fn bias_relu_bwd(y: &Vec<f32>, dy: &Vec<f32>, d: AxisDims) -> (Vec<f32>, Vec<f32>) {
+        bias::backward(y, dy, d)
     }
 
     fn dropout_mask(len: usize, rate: f32, seed: u64) -> Vec<f32> {

@@ -29,7 +29,15 @@ pub const FILES: &[KernelFile] = &[
     kernel_file!("softmax", ["softmax_fwd", "softmax_bwd"]),
     kernel_file!("loss", ["cross_entropy_fwd", "cross_entropy_bwd"]),
     kernel_file!("conv", ["im2col", "col2im"]),
-    kernel_file!("pool", ["pool2d_fwd", "pool2d_bwd"]),
+    kernel_file!(
+        "pool",
+        [
+            "pool2d_fwd",
+            "max_pool2d_fwd",
+            "max_pool2d_bwd",
+            "avg_pool2d_bwd"
+        ]
+    ),
     kernel_file!(
         "layout",
         [
@@ -46,6 +54,10 @@ pub const FILES: &[KernelFile] = &[
         ["sgd_update", "sgd_momentum_update", "adam_update"]
     ),
     kernel_file!("random", ["dropout_mask"]),
+    kernel_file!(
+        "bias",
+        ["bias_relu_fwd", "bias_relu_bwd_dx", "bias_relu_bwd_bias"]
+    ),
 ];
 
 /// NVRTC options for `arch` (`compute_90` at run time: PTX the driver finishes for the card in

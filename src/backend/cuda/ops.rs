@@ -389,17 +389,32 @@ impl Backend for Cuda {
         y
     }
 
-    fn pool2d_bwd(
-        kind: Pool,
-        x: &Self::Buf,
-        y: &Self::Buf,
-        dy: &Self::Buf,
-        g: &Conv2dGeom,
-    ) -> Self::Buf {
-        let mut dx = alloc(x.len());
-        let (geom, code) = (Geom::from(g), pool_code(kind));
-        if !x.is_empty() {
-            launch!("pool2d_bwd", grid_for(x.len()); x, y, dy, &mut dx, &geom, &code);
+    fn max_pool2d_fwd(x: &Self::Buf, g: &Conv2dGeom) -> (Self::Buf, Self::Buf) {
+        let len = g.n * g.c * g.oh * g.ow;
+        let (mut y, mut argmax) = (alloc(len), alloc(len));
+        let geom = Geom::from(g);
+        if len > 0 {
+            launch!("max_pool2d_fwd", grid_for(len); x, &mut y, &mut argmax, &geom);
+        }
+        (y, argmax)
+    }
+
+    fn max_pool2d_bwd(argmax: &Self::Buf, dy: &Self::Buf, g: &Conv2dGeom) -> Self::Buf {
+        let len = g.n * g.c * g.h * g.w;
+        let mut dx = alloc(len);
+        let geom = Geom::from(g);
+        if len > 0 {
+            launch!("max_pool2d_bwd", grid_for(len); argmax, dy, &mut dx, &geom);
+        }
+        dx
+    }
+
+    fn avg_pool2d_bwd(dy: &Self::Buf, g: &Conv2dGeom) -> Self::Buf {
+        let len = g.n * g.c * g.h * g.w;
+        let mut dx = alloc(len);
+        let geom = Geom::from(g);
+        if len > 0 {
+            launch!("avg_pool2d_bwd", grid_for(len); dy, &mut dx, &geom);
         }
         dx
     }
@@ -546,6 +561,35 @@ impl Backend for Cuda {
         launch!("adam_update", grid_for(len);
             p, g, m, v, &n, &c.step_size, &h.beta1, &h.beta2, &h.eps, &h.weight_decay,
             &c.decay, &c.bc2_sqrt, &decoupled);
+    }
+
+    fn bias_relu_fwd(x: &Self::Buf, bias: &Self::Buf, d: AxisDims) -> Self::Buf {
+        let mut y = alloc(x.len());
+        let (outer, c, inner) = dims3(d);
+        if !x.is_empty() {
+            launch!("bias_relu_fwd", grid_for(x.len()); x, bias, &mut y, &outer, &c, &inner);
+        }
+        y
+    }
+
+    fn bias_relu_bwd(y: &Self::Buf, dy: &Self::Buf, d: AxisDims) -> (Self::Buf, Self::Buf) {
+        let (mut dx, mut dbias) = (alloc(y.len()), alloc(d.len));
+        let (outer, c, inner) = dims3(d);
+        let n = y.len() as u64;
+        if y.is_empty() {
+            fill(&mut dbias, 0.0);
+            return (dx, dbias);
+        }
+        launch!("bias_relu_bwd_dx", grid_for(y.len()); y, dy, &mut dx, &n);
+        let cfg = LaunchConfig {
+            grid_dim: (d.len.clamp(1, 65_535) as u32, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        if d.len > 0 {
+            launch!("bias_relu_bwd_bias", cfg; &dx, &mut dbias, &outer, &c, &inner);
+        }
+        (dx, dbias)
     }
 
     fn dropout_mask(len: usize, rate: f32, seed: u64) -> Self::Buf {
