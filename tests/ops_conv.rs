@@ -24,6 +24,8 @@ const CONV_CASES: &[ConvCase] = &[
     ([3, 1, 4, 4], 2, (1, 1), (1, 1), (0, 0)),
     ([1, 2, 5, 5], 1, (5, 5), (1, 1), (2, 2)),
     ([2, 1, 9, 8], 2, (3, 2), (3, 2), (1, 0)),
+    // More images than the CPU's weight-gradient groups: several images summed per group.
+    ([37, 2, 4, 3], 3, (3, 3), (1, 1), (1, 1)),
 ];
 
 fn conv_reference(case: ConvCase, x: &[f32], w: &[f32], b: &[f32]) -> (Vec<f64>, [usize; 4]) {

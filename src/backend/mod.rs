@@ -12,7 +12,7 @@ pub mod cuda;
 
 use crate::ops::{
     binary::{Binary, BroadcastPlan},
-    conv::Conv2dGeom,
+    conv::{Conv2dGeom, ConvGrads},
     matmul::MatmulSpec,
     pool::Pool,
     reduce::Reduce,
@@ -97,6 +97,36 @@ pub trait Backend {
     fn im2col(x: &Self::Buf, g: &Conv2dGeom) -> Self::Buf;
     /// Inverse of `im2col`: every entry added back into `[n, c, h, w]` where it was read.
     fn col2im(cols: &Self::Buf, g: &Conv2dGeom) -> Self::Buf;
+    /// 2-D convolution: x `[n, c, h, w]`, w `[f, c·kh·kw]` → `[n, f, oh·ow]`. By default
+    /// im2col over the whole batch, then one product per image with the shared weights.
+    fn conv2d_fwd(x: &Self::Buf, w: &Self::Buf, g: &Conv2dGeom, filters: usize) -> Self::Buf {
+        Self::matmul(w, &Self::im2col(x, g), &g.forward_spec(filters))
+    }
+    /// Gradients of `conv2d_fwd` from dy `[n, f, oh·ow]`: dx `[n, c, h, w]` when `want_dx`, dw
+    /// `[f, c·kh·kw]` (summed over the batch) when `want_dw`. By default composed of im2col,
+    /// per-image products, col2im and a sum over the batch.
+    fn conv2d_bwd(
+        x: &Self::Buf,
+        w: &Self::Buf,
+        dy: &Self::Buf,
+        g: &Conv2dGeom,
+        filters: usize,
+        want: ConvGrads,
+    ) -> (Option<Self::Buf>, Option<Self::Buf>) {
+        let dx = want
+            .dx
+            .then(|| Self::col2im(&Self::matmul(w, dy, &g.input_grad_spec(filters)), g));
+        let dw = want.dw.then(|| {
+            let per_image = Self::matmul(dy, &Self::im2col(x, g), &g.weight_grad_spec(filters));
+            let d = AxisDims {
+                outer: 1,
+                len: g.n,
+                inner: filters * g.patch_len(),
+            };
+            Self::reduce_fwd(Reduce::Sum, &per_image, d)
+        });
+        (dx, dw)
+    }
     fn pool2d_fwd(kind: Pool, x: &Self::Buf, g: &Conv2dGeom) -> Self::Buf;
     /// Max pooling for training: the output and each window's argmax (the first position
     /// holding the maximum, as an index into the window; −1 when the window holds no number).
@@ -270,6 +300,32 @@ impl Storage {
 
     pub fn col2im(&self, g: &Conv2dGeom) -> Storage {
         dispatch!(col2im(c, g); c = self)
+    }
+
+    pub fn conv2d_fwd(&self, w: &Storage, g: &Conv2dGeom, filters: usize) -> Storage {
+        dispatch!(conv2d_fwd(x, w, g, filters); x = self, w = w)
+    }
+
+    /// (dx, dw) of a convolution of `self` by `w`, each when `want` asks for it.
+    pub fn conv2d_bwd(
+        &self,
+        w: &Storage,
+        dy: &Storage,
+        g: &Conv2dGeom,
+        filters: usize,
+        want: ConvGrads,
+    ) -> (Option<Storage>, Option<Storage>) {
+        match (self, w, dy) {
+            (Storage::Cpu(x), Storage::Cpu(w), Storage::Cpu(dy)) => {
+                let (dx, dw) = Cpu::conv2d_bwd(x, w, dy, g, filters, want);
+                (dx.map(Storage::Cpu), dw.map(Storage::Cpu))
+            }
+            (Storage::Cuda(x), Storage::Cuda(w), Storage::Cuda(dy)) => {
+                let (dx, dw) = Cuda::conv2d_bwd(x, w, dy, g, filters, want);
+                (dx.map(Storage::Cuda), dw.map(Storage::Cuda))
+            }
+            _ => mixed_devices("conv2d_bwd"),
+        }
     }
 
     pub fn pool2d_fwd(&self, kind: Pool, g: &Conv2dGeom) -> Storage {

@@ -1,10 +1,12 @@
 //! Convolution by im2col: per image, the input under each kernel cell at every output position
-//! becomes a row of a matrix, so a convolution is one matrix product per image with the shared
-//! weights (PyTorch layout `[out, in, kh, kw]`), landing directly in `[n, out, oh, ow]`.
-//! `im2col` is the op with a gradient rule (`col2im`: each entry's gradient added back where it
-//! was read); `conv2d` composes it with the shared-weight matmul and the bias.
+//! becomes a row of a matrix `[c·kh·kw, oh·ow]`, so a convolution is one matrix product per
+//! image with the shared weights (PyTorch layout `[out, in, kh, kw]`), landing directly in
+//! `[n, out, oh, ow]`. `im2col` is an op of its own (gradient: `col2im`, each entry added back
+//! where it was read); `conv2d` is one primitive per backend, so a backend may fuse the steps
+//! (the CPU unfolds one image at a time into a cache-sized buffer instead of the whole batch).
 
 use crate::autograd::Backward;
+use crate::ops::matmul::MatmulSpec;
 use crate::tensor::{Shape, Tensor};
 
 /// Where a 2-D window slides over `[n, c, h, w]`: kernel, stride, zero padding, output size.
@@ -74,6 +76,58 @@ impl Conv2dGeom {
     pub fn output_shape(&self, channels: usize) -> Shape {
         Shape::from([self.n, channels, self.oh, self.ow])
     }
+
+    /// Per image: y `[f, oh·ow]` = w `[f, c·kh·kw]` · cols `[c·kh·kw, oh·ow]`, w shared.
+    pub fn forward_spec(&self, filters: usize) -> MatmulSpec {
+        let (patch, plane) = (self.patch_len(), self.oh * self.ow);
+        MatmulSpec {
+            batch: self.n,
+            m: filters,
+            n: plane,
+            k: patch,
+            trans_a: false,
+            trans_b: false,
+            a_batch_stride: 0,
+            b_batch_stride: patch * plane,
+        }
+    }
+
+    /// Per image: dcols `[c·kh·kw, oh·ow]` = wᵀ · dy `[f, oh·ow]`, w shared.
+    pub fn input_grad_spec(&self, filters: usize) -> MatmulSpec {
+        let (patch, plane) = (self.patch_len(), self.oh * self.ow);
+        MatmulSpec {
+            batch: self.n,
+            m: patch,
+            n: plane,
+            k: filters,
+            trans_a: true,
+            trans_b: false,
+            a_batch_stride: 0,
+            b_batch_stride: filters * plane,
+        }
+    }
+
+    /// Per image: dw `[f, c·kh·kw]` = dy `[f, oh·ow]` · colsᵀ (summed over images after).
+    pub fn weight_grad_spec(&self, filters: usize) -> MatmulSpec {
+        let (patch, plane) = (self.patch_len(), self.oh * self.ow);
+        MatmulSpec {
+            batch: self.n,
+            m: filters,
+            n: patch,
+            k: plane,
+            trans_a: false,
+            trans_b: true,
+            a_batch_stride: filters * plane,
+            b_batch_stride: patch * plane,
+        }
+    }
+}
+
+/// Which gradients a convolution's backward computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGrads {
+    pub dx: bool,
+    pub dw: bool,
 }
 
 impl Tensor {
@@ -125,13 +179,37 @@ impl Tensor {
                 self.shape()
             )
         });
-        let cols = self.im2col((g.kh, g.kw), (g.sh, g.sw), (g.ph, g.pw));
-        // One product per image with the shared weights, landing in [n, f, oh·ow]: NCHW as is.
-        let mut y = weight.reshape([f, g.patch_len()]).matmul(&cols);
-        if let Some(b) = bias {
-            y = y.add(&b.reshape([f, 1]));
+        let y = self.storage().conv2d_fwd(&weight.storage(), &g, f);
+        let y = Tensor::from_op(y, g.output_shape(f), &[self, weight], || Conv2dBackward {
+            g,
+            filters: f,
+        });
+        match bias {
+            Some(b) => y.add(&b.reshape([f, 1, 1])),
+            None => y,
         }
-        y.reshape([g.n, f, g.oh, g.ow])
+    }
+}
+
+struct Conv2dBackward {
+    g: Conv2dGeom,
+    filters: usize,
+}
+
+impl Backward for Conv2dBackward {
+    fn backward(&self, dy: &Tensor, inputs: &[Tensor]) -> Vec<Option<Tensor>> {
+        let (x, w) = (&inputs[0], &inputs[1]);
+        let want = ConvGrads {
+            dx: x.requires_grad(),
+            dw: w.requires_grad(),
+        };
+        let (dx, dw) =
+            x.storage()
+                .conv2d_bwd(&w.storage(), &dy.storage(), &self.g, self.filters, want);
+        vec![
+            dx.map(|d| Tensor::from_storage(d, x.shape().clone())),
+            dw.map(|d| Tensor::from_storage(d, w.shape().clone())),
+        ]
     }
 }
 

@@ -3,10 +3,14 @@
 //! a run of contiguous input segments (plain copies), and `W · cols` yields `[n, f, oh·ow]`
 //! with no transpose.
 
+use std::mem::MaybeUninit;
+
+use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::{CHUNK, PARALLEL_MIN};
-use crate::ops::conv::Conv2dGeom;
+use super::matmul::{product_into, product_parallelism, product_uninit};
+use super::{filled, CHUNK, PARALLEL_MIN};
+use crate::ops::conv::{Conv2dGeom, ConvGrads};
 
 /// Input columns `ix = ox·sw + kx − pw` that fall inside `[0, w)`: the first and one past the
 /// last output column `ox` that read a real pixel.
@@ -17,10 +21,11 @@ fn inside_columns(g: &Conv2dGeom, kx: usize) -> (usize, usize) {
     (first.min(end), end)
 }
 
-/// One im2col row: kernel cell (ci, ky, kx) of image `b` at every output position.
-fn fill_row(x: &[f32], g: &Conv2dGeom, b: usize, q: usize, row: &mut [f32]) {
+/// One im2col row: kernel cell `q` = (ci, ky, kx) of one image `[c, h, w]` at every output
+/// position.
+fn fill_row(image: &[f32], g: &Conv2dGeom, q: usize, row: &mut [f32]) {
     let (ci, ky, kx) = (q / (g.kh * g.kw), (q / g.kw) % g.kh, q % g.kw);
-    let plane = &x[(b * g.c + ci) * g.h * g.w..][..g.h * g.w];
+    let plane = &image[ci * g.h * g.w..][..g.h * g.w];
     let (first, end) = inside_columns(g, kx);
     for (oy, out) in row.chunks_exact_mut(g.ow).enumerate() {
         let iy = (oy * g.sh + ky) as isize - g.ph as isize;
@@ -42,14 +47,52 @@ fn fill_row(x: &[f32], g: &Conv2dGeom, b: usize, q: usize, row: &mut [f32]) {
     }
 }
 
+/// One image `[c, h, w]` → its columns `[c·kh·kw, oh·ow]`.
+fn unfold_image(image: &[f32], g: &Conv2dGeom, cols: &mut [f32]) {
+    for (q, row) in cols.chunks_exact_mut(g.oh * g.ow).enumerate() {
+        fill_row(image, g, q, row);
+    }
+}
+
+/// One image's columns `[c·kh·kw, oh·ow]` added back into its `dx` `[c, h, w]` where each
+/// entry was read, in a fixed order (kernel cell, then output row).
+fn fold_image(cols: &[f32], g: &Conv2dGeom, dx: &mut [f32]) {
+    for (q, row) in cols.chunks_exact(g.oh * g.ow).enumerate() {
+        let (ci, ky, kx) = (q / (g.kh * g.kw), (q / g.kw) % g.kh, q % g.kw);
+        let (first, end) = inside_columns(g, kx);
+        if first >= end {
+            continue;
+        }
+        let dplane = &mut dx[ci * g.h * g.w..][..g.h * g.w];
+        let ix0 = first * g.sw + kx - g.pw;
+        for (oy, src) in row.chunks_exact(g.ow).enumerate() {
+            let iy = (oy * g.sh + ky) as isize - g.ph as isize;
+            if iy < 0 || iy as usize >= g.h {
+                continue;
+            }
+            let dst = &mut dplane[iy as usize * g.w..][..g.w];
+            if g.sw == 1 {
+                let dst = &mut dst[ix0..ix0 + (end - first)];
+                for (d, &v) in dst.iter_mut().zip(&src[first..end]) {
+                    *d += v;
+                }
+            } else {
+                for (i, &v) in src[first..end].iter().enumerate() {
+                    dst[ix0 + i * g.sw] += v;
+                }
+            }
+        }
+    }
+}
+
 /// x `[n, c, h, w]` → cols `[n, c·kh·kw, oh·ow]` (zeros where a window covers padding).
 pub fn im2col(x: &[f32], g: &Conv2dGeom) -> Vec<f32> {
-    let (patch, plane) = (g.patch_len(), g.oh * g.ow);
+    let (image, patch, plane) = (g.c * g.h * g.w, g.patch_len(), g.oh * g.ow);
     let mut cols = vec![0.0; g.n * patch * plane];
     if cols.is_empty() {
         return cols;
     }
-    let fill = |r: usize, row: &mut [f32]| fill_row(x, g, r / patch, r % patch, row);
+    let fill = |r: usize, row: &mut [f32]| fill_row(&x[r / patch * image..], g, r % patch, row);
     if cols.len() < PARALLEL_MIN {
         cols.chunks_mut(plane)
             .enumerate()
@@ -68,40 +111,12 @@ pub fn im2col(x: &[f32], g: &Conv2dGeom) -> Vec<f32> {
 }
 
 /// cols `[n, c·kh·kw, oh·ow]` → dx `[n, c, h, w]`, adding every patch entry back where it was
-/// read. Images are independent, so each is summed by one task in a fixed order (kernel cell,
-/// then output row).
+/// read. Images are independent, so each is summed by one task.
 pub fn col2im(cols: &[f32], g: &Conv2dGeom) -> Vec<f32> {
     let (image, patch, plane) = (g.c * g.h * g.w, g.patch_len(), g.oh * g.ow);
     let mut dx = vec![0.0; g.n * image];
-    let one = |b: usize, dx: &mut [f32]| {
-        for q in 0..patch {
-            let (ci, ky, kx) = (q / (g.kh * g.kw), (q / g.kw) % g.kh, q % g.kw);
-            let (first, end) = inside_columns(g, kx);
-            if first >= end {
-                continue;
-            }
-            let row = &cols[(b * patch + q) * plane..][..plane];
-            let dplane = &mut dx[ci * g.h * g.w..][..g.h * g.w];
-            for (oy, src) in row.chunks_exact(g.ow).enumerate() {
-                let iy = (oy * g.sh + ky) as isize - g.ph as isize;
-                if iy < 0 || iy as usize >= g.h {
-                    continue;
-                }
-                let dst = &mut dplane[iy as usize * g.w..][..g.w];
-                let ix0 = first * g.sw + kx - g.pw;
-                if g.sw == 1 {
-                    let dst = &mut dst[ix0..ix0 + (end - first)];
-                    for (d, &v) in dst.iter_mut().zip(&src[first..end]) {
-                        *d += v;
-                    }
-                } else {
-                    for (i, &v) in src[first..end].iter().enumerate() {
-                        dst[ix0 + i * g.sw] += v;
-                    }
-                }
-            }
-        }
-    };
+    let one =
+        |b: usize, dx: &mut [f32]| fold_image(&cols[b * patch * plane..][..patch * plane], g, dx);
     if cols.len() < PARALLEL_MIN {
         dx.chunks_mut(image.max(1))
             .enumerate()
@@ -112,4 +127,121 @@ pub fn col2im(cols: &[f32], g: &Conv2dGeom) -> Vec<f32> {
             .for_each(|(b, d)| one(b, d));
     }
     dx
+}
+
+/// Images whose weight-gradient products are summed into one partial. A count fixed by the
+/// batch size alone, so the sum of partials adds in the same order on any number of threads.
+const WEIGHT_GRAD_GROUPS: usize = 16;
+
+/// A 1×1 window with stride 1 and no padding reads every pixel once in place: an image is its
+/// own columns, so nothing needs unfolding.
+fn is_pointwise(g: &Conv2dGeom) -> bool {
+    (g.kh, g.kw, g.sh, g.sw, g.ph, g.pw) == (1, 1, 1, 1, 0, 0)
+}
+
+/// The columns of image `b`: unfolded into `scratch`, or the image itself when pointwise.
+fn columns<'a>(x: &'a [f32], g: &Conv2dGeom, b: usize, scratch: &'a mut [f32]) -> &'a [f32] {
+    let image = &x[b * g.c * g.h * g.w..][..g.c * g.h * g.w];
+    if is_pointwise(g) {
+        return image;
+    }
+    unfold_image(image, g, scratch);
+    scratch
+}
+
+/// Convolution x `[n, c, h, w]` by w `[f, c·kh·kw]` → `[n, f, oh·ow]`, one image at a time:
+/// its columns are unfolded into a buffer the size of one image's patches, which stays in
+/// cache for the product that reads it, instead of the whole batch's columns crossing memory.
+pub fn conv2d_fwd(x: &[f32], w: &[f32], g: &Conv2dGeom, filters: usize) -> Vec<f32> {
+    let spec = g.forward_spec(filters);
+    let (out, cols_len) = (spec.m * spec.n, spec.k * spec.n);
+    let par = product_parallelism(&spec);
+    let one = |b: usize, y: &mut [MaybeUninit<f32>], scratch: &mut Vec<f32>| {
+        let cols = columns(x, g, b, scratch);
+        product_uninit(w, cols, y, &spec, par);
+    };
+    filled(g.n * out, |y| {
+        if out == 0 {
+            return;
+        }
+        let serial = !matches!(par, Parallelism::None) || g.n * out * spec.k < PARALLEL_MIN;
+        if serial {
+            let mut scratch = vec![0.0; cols_len];
+            for (b, y) in y.chunks_mut(out).enumerate() {
+                one(b, y, &mut scratch);
+            }
+        } else {
+            y.par_chunks_mut(out)
+                .enumerate()
+                .for_each_init(|| vec![0.0; cols_len], |scratch, (b, y)| one(b, y, scratch));
+        }
+    })
+}
+
+/// Gradients of `conv2d_fwd`, one image at a time as the forward: the image's columns are
+/// unfolded again (cheaper than keeping the batch's), dw accumulates `dy · colsᵀ` per group of
+/// images, and dx folds `wᵀ · dy` back image by image.
+pub fn conv2d_bwd(
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    g: &Conv2dGeom,
+    filters: usize,
+    want: ConvGrads,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let (wspec, ispec) = (g.weight_grad_spec(filters), g.input_grad_spec(filters));
+    let (image, out, cols_len) = (g.c * g.h * g.w, filters * g.oh * g.ow, ispec.m * ispec.n);
+    let par = product_parallelism(&ispec);
+    let per_group = g.n.div_ceil(WEIGHT_GRAD_GROUPS).max(1);
+    let groups = g.n.div_ceil(per_group);
+    let mut dx = vec![0.0; if want.dx { g.n * image } else { 0 }];
+    let mut dx_groups: Vec<&mut [f32]> = if want.dx && image > 0 {
+        dx.chunks_mut(per_group * image).collect()
+    } else {
+        (0..groups).map(|_| &mut [][..]).collect()
+    };
+    // One group: its images' dw summed into a partial, and their dx.
+    let group = |t: usize, dx: &mut [f32]| -> Vec<f32> {
+        let mut dw = vec![0.0; if want.dw { w.len() } else { 0 }];
+        let mut scratch = vec![0.0; cols_len];
+        let first = t * per_group;
+        for b in first..(first + per_group).min(g.n) {
+            let dy = &dy[b * out..][..out];
+            if want.dw {
+                let cols = columns(x, g, b, &mut scratch);
+                product_into(dy, cols, &mut dw, &wspec, b > first, par);
+            }
+            if want.dx {
+                let dx = &mut dx[(b - first) * image..][..image];
+                if is_pointwise(g) {
+                    product_into(w, dy, dx, &ispec, false, par);
+                } else {
+                    product_into(w, dy, &mut scratch, &ispec, false, par);
+                    fold_image(&scratch, g, dx);
+                }
+            }
+        }
+        dw
+    };
+    let partials: Vec<Vec<f32>> = if !matches!(par, Parallelism::None) {
+        dx_groups
+            .iter_mut()
+            .enumerate()
+            .map(|(t, dx)| group(t, dx))
+            .collect()
+    } else {
+        dx_groups
+            .par_iter_mut()
+            .enumerate()
+            .map(|(t, dx)| group(t, dx))
+            .collect()
+    };
+    let dw = want.dw.then(|| {
+        let mut dw = vec![0.0; w.len()];
+        for p in &partials {
+            dw.iter_mut().zip(p).for_each(|(s, &v)| *s += v);
+        }
+        dw
+    });
+    (want.dx.then_some(dx), dw)
 }

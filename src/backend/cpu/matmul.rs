@@ -24,11 +24,11 @@ pub fn matmul(a: &[f32], b: &[f32], s: &MatmulSpec) -> Vec<f32> {
     let one = |i: usize, dst: &mut [MaybeUninit<f32>], par: Parallelism| {
         let a = &a[i * s.a_batch_stride..];
         let b = &b[i * s.b_batch_stride..];
-        gemm_one(a, b, dst, s, par);
+        product_uninit(a, b, dst, s, par);
     };
     if s.m * s.n * s.k >= THREADED_PRODUCT {
         for (i, dst) in slots.chunks_mut(size).enumerate() {
-            one(i, dst, Parallelism::Rayon(0));
+            one(i, dst, product_parallelism(s));
         }
     } else if s.batch > 1 {
         slots
@@ -43,31 +43,79 @@ pub fn matmul(a: &[f32], b: &[f32], s: &MatmulSpec) -> Vec<f32> {
     out
 }
 
-/// `dst[m, n] = op(a) · op(b)`, op = transpose when the spec says so.
-fn gemm_one(a: &[f32], b: &[f32], dst: &mut [MaybeUninit<f32>], s: &MatmulSpec, par: Parallelism) {
+/// `dst[m, n] = op(a) · op(b)`, op = transpose when the spec says so (one product of a
+/// batch; `s.batch` is ignored).
+pub fn product_uninit(
+    a: &[f32],
+    b: &[f32],
+    dst: &mut [MaybeUninit<f32>],
+    s: &MatmulSpec,
+    par: Parallelism,
+) {
+    assert!(dst.len() == s.m * s.n);
+    // SAFETY: `dst` is exclusively borrowed and holds m·n slots; with read_dst = false gemm
+    // only writes them, so they may start uninitialised.
+    unsafe { gemm_raw(a, b, dst.as_mut_ptr().cast::<f32>(), s, false, par) }
+}
+
+/// One product of a batch (`s.batch` is ignored) into an initialised `dst[m, n]`: written
+/// over, or added to when `accumulate` (a convolution's weight gradient summed over images).
+pub fn product_into(
+    a: &[f32],
+    b: &[f32],
+    dst: &mut [f32],
+    s: &MatmulSpec,
+    accumulate: bool,
+    par: Parallelism,
+) {
+    assert!(dst.len() == s.m * s.n);
+    // SAFETY: `dst` is exclusively borrowed, initialised and holds m·n elements.
+    unsafe { gemm_raw(a, b, dst.as_mut_ptr(), s, accumulate, par) }
+}
+
+/// The parallelism for one product of the spec's size (see `THREADED_PRODUCT`).
+pub fn product_parallelism(s: &MatmulSpec) -> Parallelism {
+    if s.m * s.n * s.k >= THREADED_PRODUCT {
+        Parallelism::Rayon(0)
+    } else {
+        Parallelism::None
+    }
+}
+
+/// # Safety
+/// `dst` must point to m·n writable f32 slots, not aliasing `a` or `b`, initialised when
+/// `read_dst`.
+unsafe fn gemm_raw(
+    a: &[f32],
+    b: &[f32],
+    dst: *mut f32,
+    s: &MatmulSpec,
+    read_dst: bool,
+    par: Parallelism,
+) {
     // Row and column strides of op(a) [m, k] and op(b) [k, n] within their row-major storage.
     let (a_rs, a_cs) = if s.trans_a { (1, s.m) } else { (s.k, 1) };
     let (b_rs, b_cs) = if s.trans_b { (1, s.k) } else { (s.n, 1) };
-    assert!(a.len() >= s.m * s.k && b.len() >= s.k * s.n && dst.len() == s.m * s.n);
+    assert!(a.len() >= s.m * s.k && b.len() >= s.k * s.n);
     // SAFETY: the assert above bounds every index the strides reach: op(a) spans m·k elements
-    // of `a`, op(b) k·n of `b`, dst m·n; `dst` is exclusively borrowed and does not alias them.
-    // With read_dst = false gemm only writes `dst`, so its slots may start uninitialised.
+    // of `a`, op(b) k·n of `b`; the caller vouches for `dst`. gemm computes
+    // dst = alpha·dst + beta·op(a)·op(b), reading dst only when read_dst.
     unsafe {
         gemm::gemm(
             s.m,
             s.n,
             s.k,
-            dst.as_mut_ptr().cast::<f32>(),
+            dst,
             1,
             s.n as isize,
-            false,
+            read_dst,
             a.as_ptr(),
             a_cs as isize,
             a_rs as isize,
             b.as_ptr(),
             b_cs as isize,
             b_rs as isize,
-            0.0,
+            1.0,
             1.0,
             false,
             false,

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use super::Backend;
 use crate::ops::{
     binary::{Binary, BroadcastPlan},
-    conv::Conv2dGeom,
+    conv::{Conv2dGeom, ConvGrads},
     matmul::MatmulSpec,
     pool::Pool,
     reduce::Reduce,
@@ -189,6 +189,21 @@ impl Backend for Cpu {
 
     fn col2im(cols: &Vec<f32>, g: &Conv2dGeom) -> Vec<f32> {
         conv::col2im(cols, g)
+    }
+
+    fn conv2d_fwd(x: &Vec<f32>, w: &Vec<f32>, g: &Conv2dGeom, filters: usize) -> Vec<f32> {
+        conv::conv2d_fwd(x, w, g, filters)
+    }
+
+    fn conv2d_bwd(
+        x: &Vec<f32>,
+        w: &Vec<f32>,
+        dy: &Vec<f32>,
+        g: &Conv2dGeom,
+        filters: usize,
+        want: ConvGrads,
+    ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+        conv::conv2d_bwd(x, w, dy, g, filters, want)
     }
 
     fn pool2d_fwd(kind: Pool, x: &Vec<f32>, g: &Conv2dGeom) -> Vec<f32> {
