@@ -19,14 +19,13 @@ pub struct Args {
     iters: usize,
     /// CPU threads (default: every core).
     #[arg(long)]
-    threads: Option<usize>,
+    pub(super) threads: Option<usize>,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
 }
 
 pub fn exec(a: Args) -> Result<()> {
-    super::set_threads(a.threads)?;
     let device = super::select_device(&a.device)?;
     device.warn_if_fell_back();
     let config = config::load(&a.config, &a.set)?;

@@ -36,14 +36,22 @@ enum Command {
 
 impl Cli {
     pub fn exec(self) -> Result<()> {
-        match self.command {
+        let threads = match &self.command {
+            Command::Train(a) => a.threads,
+            Command::Bench(a) => a.threads,
+            _ => None,
+        };
+        if let Some(n) = threads {
+            crate::set_threads(n).map_err(Error::Usage)?;
+        }
+        crate::backend::cpu::on_pool(|| match self.command {
             Command::Train(a) => train::exec(a),
             Command::Eval(a) => eval::exec(a),
             Command::Predict(a) => predict::exec(a),
             Command::Check(a) => check::exec(a),
             Command::Runs(a) => runs::exec(a),
             Command::Bench(a) => bench::exec(a),
-        }
+        })
     }
 }
 
@@ -113,13 +121,6 @@ pub(crate) fn select_device(spec: &str) -> Result<DeviceChoice> {
             loud: false,
         })
         .map_err(|e| Error::Runtime(format!("--device {spec}: {e}")))
-}
-
-pub(crate) fn set_threads(threads: Option<usize>) -> Result<()> {
-    if let Some(n) = threads {
-        crate::set_threads(n).map_err(Error::Usage)?;
-    }
-    Ok(())
 }
 
 /// A trained model ready to use: the run's config and info, and the weights file.

@@ -23,7 +23,7 @@ pub struct Args {
     device: String,
     /// CPU threads (default: every core).
     #[arg(long)]
-    threads: Option<usize>,
+    pub(super) threads: Option<usize>,
     /// Folder for new runs.
     #[arg(long, default_value = "runs", conflicts_with = "run_dir")]
     runs: PathBuf,
@@ -48,7 +48,6 @@ pub struct Args {
 }
 
 pub fn exec(a: Args) -> Result<()> {
-    super::set_threads(a.threads)?;
     let device = super::select_device(&a.device)?;
     let mut set = a.set.clone();
     if let Some(n) = &a.name {

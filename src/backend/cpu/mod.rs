@@ -62,6 +62,15 @@ pub fn threads() -> usize {
     rayon::current_num_threads()
 }
 
+/// Run `f` on a worker of the CPU thread pool, so the parallel loops it starts split their work
+/// with the calling thread. Called from outside the pool, each loop instead hands its work over,
+/// wakes the workers and puts the caller to sleep until they finish: on 2 cores that costs
+/// about 3% of mnist_cnn's epoch (and 4x the context switches).
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    // The closure given to `rayon::scope` runs in the pool.
+    rayon::scope(|_| f())
+}
+
 /// A buffer of `len` values each written exactly once by `fill`, without zeroing it first:
 /// `fill` receives the uninitialised slots (chunked by `row_len` for parallel fills) and must
 /// write every one.
