@@ -336,6 +336,13 @@ fn convolution_and_pooling_match_the_cpu() {
             1e-4,
             |t| t[0].conv2d(&t[1], Some(&t[2]), stride, pad),
         );
+        compare_tol(
+            &format!("conv2d_bias_relu {x:?} {w:?} {stride:?} {pad:?}"),
+            &inputs,
+            1e-4,
+            1e-4,
+            |t| t[0].conv2d_bias_relu(&t[1], &t[2], stride, pad),
+        );
     }
     let mut rng = Rng::new(5);
     for (dims, kernel, stride) in [

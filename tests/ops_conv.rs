@@ -102,6 +102,77 @@ fn conv2d_backward_matches_finite_differences() {
     }
 }
 
+/// The fused `relu(conv2d + bias)`: forward against the direct loops and backward against
+/// finite differences with each filter's bias far enough from zero (±(c·kh·kw + 1), inputs in
+/// [−1, 1]) that it is wholly on or wholly off, so no output sits near the ReLU's kink and both
+/// sides of the mask are covered.
+#[test]
+fn conv2d_bias_relu_matches_reference_and_finite_differences() {
+    let mut rng = Rng::new(54);
+    for &(xd, f, k, s, p) in CONV_CASES {
+        let wd = [f, xd[1], k.0, k.1];
+        let x = uniform(numel(&xd), -1.0, 1.0, &mut rng);
+        let w = uniform(numel(&wd), -1.0, 1.0, &mut rng);
+        let far = (xd[1] * k.0 * k.1 + 1) as f32;
+        let b: Vec<f32> = (0..f)
+            .map(|i| if i % 2 == 0 { far } else { -far })
+            .collect();
+        let what = format!("conv+bias+relu {xd:?} k{k:?} s{s:?} p{p:?}");
+        let y = tensor(x.clone(), &xd).conv2d_bias_relu(
+            &tensor(w.clone(), &wd),
+            &tensor(b.clone(), &[f]),
+            s,
+            p,
+        );
+        let (want, od) = conv_reference((xd, f, k, s, p), &x, &w, &b);
+        assert_eq!(y.dims(), od, "{what}");
+        let want: Vec<f64> = want.iter().map(|v| v.max(0.0)).collect();
+        assert_close(&what, &y.to_vec(), &want, 1e-5);
+        check_grads(
+            &what,
+            &[tensor(x, &xd), tensor(w, &wd), tensor(b, &[f])],
+            |t| t[0].conv2d_bias_relu(&t[1], &t[2], s, p),
+        );
+    }
+}
+
+/// With random biases (outputs on both sides of the kink within one filter), the fused op
+/// gives the values and gradients of `relu(conv2d(x, w, b))` built from separate ops.
+#[test]
+fn conv2d_bias_relu_matches_the_unfused_ops() {
+    let mut rng = Rng::new(55);
+    for &(xd, f, k, s, p) in CONV_CASES {
+        let wd = [f, xd[1], k.0, k.1];
+        let x = uniform(numel(&xd), -1.0, 1.0, &mut rng);
+        let w = uniform(numel(&wd), -1.0, 1.0, &mut rng);
+        let b = uniform(f, -0.5, 0.5, &mut rng);
+        let run = |fused: bool| {
+            let leaves = [
+                tensor(x.clone(), &xd).with_requires_grad(),
+                tensor(w.clone(), &wd).with_requires_grad(),
+                tensor(b.clone(), &[f]).with_requires_grad(),
+            ];
+            let [xt, wt, bt] = &leaves;
+            let y = if fused {
+                xt.conv2d_bias_relu(wt, bt, s, p)
+            } else {
+                xt.conv2d(wt, Some(bt), s, p).relu()
+            };
+            let weights = tensor(uniform(y.numel(), -1.0, 1.0, &mut Rng::new(7)), y.dims());
+            y.mul(&weights).sum_all().backward();
+            let grads = leaves.map(|l| l.grad().unwrap().to_vec());
+            (y.to_vec(), grads)
+        };
+        let ((fused, fg), (plain, pg)) = (run(true), run(false));
+        let what = format!("{xd:?} k{k:?} s{s:?} p{p:?}");
+        assert_eq!(fused, plain, "forward {what}");
+        for (name, (got, want)) in ["dx", "dw", "dbias"].iter().zip(fg.iter().zip(&pg)) {
+            let want: Vec<f64> = want.iter().map(|&v| v as f64).collect();
+            assert_close(&format!("{name} {what}"), got, &want, 1e-5);
+        }
+    }
+}
+
 fn pool_reference(
     kind: Pool,
     x: &[f32],

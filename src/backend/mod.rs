@@ -97,22 +97,44 @@ pub trait Backend {
     fn im2col(x: &Self::Buf, g: &Conv2dGeom) -> Self::Buf;
     /// Inverse of `im2col`: every entry added back into `[n, c, h, w]` where it was read.
     fn col2im(cols: &Self::Buf, g: &Conv2dGeom) -> Self::Buf;
-    /// 2-D convolution: x `[n, c, h, w]`, w `[f, c·kh·kw]` → `[n, f, oh·ow]`. By default
-    /// im2col over the whole batch, then one product per image with the shared weights.
-    fn conv2d_fwd(x: &Self::Buf, w: &Self::Buf, g: &Conv2dGeom, filters: usize) -> Self::Buf {
-        Self::matmul(w, &Self::im2col(x, g), &g.forward_spec(filters))
+    /// 2-D convolution: x `[n, c, h, w]`, w `[f, c·kh·kw]` → `[n, f, oh·ow]`, followed by
+    /// `relu(y + bias)` when `bias_relu` holds a bias `[f]`. By default im2col over the whole
+    /// batch, one product per image with the shared weights, then the bias and ReLU.
+    fn conv2d_fwd(
+        x: &Self::Buf,
+        w: &Self::Buf,
+        bias_relu: Option<&Self::Buf>,
+        g: &Conv2dGeom,
+        filters: usize,
+    ) -> Self::Buf {
+        let y = Self::matmul(w, &Self::im2col(x, g), &g.forward_spec(filters));
+        match bias_relu {
+            Some(b) => Self::bias_relu_fwd(&y, b, g.channel_dims(filters)),
+            None => y,
+        }
     }
-    /// Gradients of `conv2d_fwd` from dy `[n, f, oh·ow]`: dx `[n, c, h, w]` when `want_dx`, dw
-    /// `[f, c·kh·kw]` (summed over the batch) when `want_dw`. By default composed of im2col,
-    /// per-image products, col2im and a sum over the batch.
+    /// Gradients of `conv2d_fwd` from dy `[n, f, oh·ow]`, each when `want` asks for it: dx
+    /// `[n, c, h, w]`, dw `[f, c·kh·kw]` and (with the epilogue, whose output `relu_out` is)
+    /// dbias `[f]`, both summed over the batch. By default composed of the ReLU's gradient,
+    /// im2col, per-image products, col2im and a sum over the batch.
+    #[allow(clippy::type_complexity)]
     fn conv2d_bwd(
         x: &Self::Buf,
         w: &Self::Buf,
         dy: &Self::Buf,
+        relu_out: Option<&Self::Buf>,
         g: &Conv2dGeom,
         filters: usize,
         want: ConvGrads,
-    ) -> (Option<Self::Buf>, Option<Self::Buf>) {
+    ) -> (Option<Self::Buf>, Option<Self::Buf>, Option<Self::Buf>) {
+        let (masked, dbias) = match relu_out {
+            Some(y) => {
+                let (m, db) = Self::bias_relu_bwd(y, dy, g.channel_dims(filters));
+                (Some(m), Some(db))
+            }
+            None => (None, None),
+        };
+        let dy = masked.as_ref().unwrap_or(dy);
         let dx = want
             .dx
             .then(|| Self::col2im(&Self::matmul(w, dy, &g.input_grad_spec(filters)), g));
@@ -125,7 +147,7 @@ pub trait Backend {
             };
             Self::reduce_fwd(Reduce::Sum, &per_image, d)
         });
-        (dx, dw)
+        (dx, dw, dbias.filter(|_| want.dbias))
     }
     fn pool2d_fwd(kind: Pool, x: &Self::Buf, g: &Conv2dGeom) -> Self::Buf;
     /// Max pooling for training: the output and each window's argmax (the first position
@@ -302,27 +324,57 @@ impl Storage {
         dispatch!(col2im(c, g); c = self)
     }
 
-    pub fn conv2d_fwd(&self, w: &Storage, g: &Conv2dGeom, filters: usize) -> Storage {
-        dispatch!(conv2d_fwd(x, w, g, filters); x = self, w = w)
+    pub fn conv2d_fwd(
+        &self,
+        w: &Storage,
+        bias_relu: Option<&Storage>,
+        g: &Conv2dGeom,
+        filters: usize,
+    ) -> Storage {
+        match (self, w, bias_relu) {
+            (Storage::Cpu(x), Storage::Cpu(w), None) => {
+                Storage::Cpu(Cpu::conv2d_fwd(x, w, None, g, filters))
+            }
+            (Storage::Cpu(x), Storage::Cpu(w), Some(Storage::Cpu(b))) => {
+                Storage::Cpu(Cpu::conv2d_fwd(x, w, Some(b), g, filters))
+            }
+            (Storage::Cuda(x), Storage::Cuda(w), None) => {
+                Storage::Cuda(Cuda::conv2d_fwd(x, w, None, g, filters))
+            }
+            (Storage::Cuda(x), Storage::Cuda(w), Some(Storage::Cuda(b))) => {
+                Storage::Cuda(Cuda::conv2d_fwd(x, w, Some(b), g, filters))
+            }
+            _ => mixed_devices("conv2d_fwd"),
+        }
     }
 
-    /// (dx, dw) of a convolution of `self` by `w`, each when `want` asks for it.
+    /// (dx, dw, dbias) of a convolution of `self` by `w`, each when `want` asks for it;
+    /// `relu_out` is the output when the bias + ReLU epilogue ran.
     pub fn conv2d_bwd(
         &self,
         w: &Storage,
         dy: &Storage,
+        relu_out: Option<&Storage>,
         g: &Conv2dGeom,
         filters: usize,
         want: ConvGrads,
-    ) -> (Option<Storage>, Option<Storage>) {
-        match (self, w, dy) {
-            (Storage::Cpu(x), Storage::Cpu(w), Storage::Cpu(dy)) => {
-                let (dx, dw) = Cpu::conv2d_bwd(x, w, dy, g, filters, want);
-                (dx.map(Storage::Cpu), dw.map(Storage::Cpu))
+    ) -> [Option<Storage>; 3] {
+        match (self, w, dy, relu_out) {
+            (Storage::Cpu(x), Storage::Cpu(w), Storage::Cpu(dy), y) => {
+                let y = y.map(|y| match y {
+                    Storage::Cpu(y) => y,
+                    _ => mixed_devices("conv2d_bwd"),
+                });
+                let (dx, dw, db) = Cpu::conv2d_bwd(x, w, dy, y, g, filters, want);
+                [dx, dw, db].map(|b| b.map(Storage::Cpu))
             }
-            (Storage::Cuda(x), Storage::Cuda(w), Storage::Cuda(dy)) => {
-                let (dx, dw) = Cuda::conv2d_bwd(x, w, dy, g, filters, want);
-                (dx.map(Storage::Cuda), dw.map(Storage::Cuda))
+            (Storage::Cuda(x), Storage::Cuda(w), Storage::Cuda(dy), y) => {
+                let y = y.map(|y| match y {
+                    Storage::Cuda(y) => y,
+                    _ => mixed_devices("conv2d_bwd"),
+                });
+                let (dx, dw, db) = Cuda::conv2d_bwd(x, w, dy, y, g, filters, want);
+                [dx, dw, db].map(|b| b.map(Storage::Cuda))
             }
             _ => mixed_devices("conv2d_bwd"),
         }

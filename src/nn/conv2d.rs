@@ -53,6 +53,9 @@ impl Layer for Conv2d {
     }
 
     fn forward(&self, x: &Tensor, _mode: &mut Mode) -> Tensor {
+        if let (Some(b), Some(Activation::Relu)) = (&self.bias, self.activation) {
+            return x.conv2d_bias_relu(&self.weight, b, self.stride, self.pad);
+        }
         let y = x.conv2d(&self.weight, None, self.stride, self.pad);
         super::bias_activation(y, self.bias.as_ref(), 1, self.activation)
     }

@@ -7,7 +7,7 @@
 
 use crate::autograd::Backward;
 use crate::ops::matmul::MatmulSpec;
-use crate::tensor::{Shape, Tensor};
+use crate::tensor::{share, AxisDims, Shape, SharedStorage, Tensor};
 
 /// Where a 2-D window slides over `[n, c, h, w]`: kernel, stride, zero padding, output size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +77,15 @@ impl Conv2dGeom {
         Shape::from([self.n, channels, self.oh, self.ow])
     }
 
+    /// The output `[n, f, oh·ow]` as `[outer, len, inner]` around its channel axis.
+    pub fn channel_dims(&self, filters: usize) -> AxisDims {
+        AxisDims {
+            outer: self.n,
+            len: filters,
+            inner: self.oh * self.ow,
+        }
+    }
+
     /// Per image: y `[f, oh·ow]` = w `[f, c·kh·kw]` · cols `[c·kh·kw, oh·ow]`, w shared.
     pub fn forward_spec(&self, filters: usize) -> MatmulSpec {
         let (patch, plane) = (self.patch_len(), self.oh * self.ow);
@@ -128,6 +137,8 @@ impl Conv2dGeom {
 pub struct ConvGrads {
     pub dx: bool,
     pub dw: bool,
+    /// The epilogue's bias (only with the bias + ReLU epilogue).
+    pub dbias: bool,
 }
 
 impl Tensor {
@@ -164,6 +175,32 @@ impl Tensor {
         stride: (usize, usize),
         pad: (usize, usize),
     ) -> Tensor {
+        let y = self.conv2d_with(weight, None, stride, pad);
+        match bias {
+            Some(b) => y.add(&b.reshape([b.numel(), 1, 1])),
+            None => y,
+        }
+    }
+
+    /// `relu(conv2d(self, weight, bias))` as one op: the bias and ReLU run on each image's
+    /// output while it is in cache, and the backward masks dy there too.
+    pub fn conv2d_bias_relu(
+        &self,
+        weight: &Tensor,
+        bias: &Tensor,
+        stride: (usize, usize),
+        pad: (usize, usize),
+    ) -> Tensor {
+        self.conv2d_with(weight, Some(bias), stride, pad)
+    }
+
+    fn conv2d_with(
+        &self,
+        weight: &Tensor,
+        bias_relu: Option<&Tensor>,
+        stride: (usize, usize),
+        pad: (usize, usize),
+    ) -> Tensor {
         let wd = weight.dims();
         assert!(
             wd.len() == 4 && self.rank() == 4 && wd[1] == self.dims()[1],
@@ -179,37 +216,61 @@ impl Tensor {
                 self.shape()
             )
         });
-        let y = self.storage().conv2d_fwd(&weight.storage(), &g, f);
-        let y = Tensor::from_op(y, g.output_shape(f), &[self, weight], || Conv2dBackward {
+        let y = match bias_relu {
+            None => self.storage().conv2d_fwd(&weight.storage(), None, &g, f),
+            Some(b) => {
+                assert_eq!(b.dims(), [f], "conv2d: bias {} for {f} filters", b.shape());
+                let b = b.storage();
+                self.storage()
+                    .conv2d_fwd(&weight.storage(), Some(&b), &g, f)
+            }
+        };
+        let y = share(y);
+        let relu_out = bias_relu.map(|_| y.clone());
+        let inputs: Vec<&Tensor> = [self, weight].into_iter().chain(bias_relu).collect();
+        Tensor::from_op_shared(y, g.output_shape(f), &inputs, || Conv2dBackward {
             g,
             filters: f,
-        });
-        match bias {
-            Some(b) => y.add(&b.reshape([f, 1, 1])),
-            None => y,
-        }
+            relu_out,
+        })
     }
 }
 
 struct Conv2dBackward {
     g: Conv2dGeom,
     filters: usize,
+    /// The output, when the bias + ReLU epilogue ran: its positive entries pass the gradient.
+    relu_out: Option<SharedStorage>,
 }
 
 impl Backward for Conv2dBackward {
     fn backward(&self, dy: &Tensor, inputs: &[Tensor]) -> Vec<Option<Tensor>> {
-        let (x, w) = (&inputs[0], &inputs[1]);
+        let (x, w, bias) = (&inputs[0], &inputs[1], inputs.get(2));
         let want = ConvGrads {
             dx: x.requires_grad(),
             dw: w.requires_grad(),
+            dbias: bias.is_some_and(Tensor::requires_grad),
         };
-        let (dx, dw) =
-            x.storage()
-                .conv2d_bwd(&w.storage(), &dy.storage(), &self.g, self.filters, want);
-        vec![
+        let relu_out = self
+            .relu_out
+            .as_ref()
+            .map(|y| y.read().expect("storage lock"));
+        let [dx, dw, db] = x.storage().conv2d_bwd(
+            &w.storage(),
+            &dy.storage(),
+            relu_out.as_deref(),
+            &self.g,
+            self.filters,
+            want,
+        );
+        let mut grads = vec![
             dx.map(|d| Tensor::from_storage(d, x.shape().clone())),
             dw.map(|d| Tensor::from_storage(d, w.shape().clone())),
-        ]
+        ];
+        if let Some(b) = bias {
+            grads.push(db.map(|d| Tensor::from_storage(d, b.shape().clone())));
+        }
+        grads
     }
 }
 

@@ -39,45 +39,72 @@ pub fn forward(x: &[f32], bias: &[f32], d: AxisDims) -> Vec<f32> {
     })
 }
 
+/// `row[i] = relu(row[i] + b)` (a comparison, not `max`, so NaN stays NaN as in `relu`).
+pub fn relu_in_place(row: &mut [f32], b: f32) {
+    for v in row {
+        let s = *v + b;
+        *v = if s < 0.0 { 0.0 } else { s };
+    }
+}
+
+/// `dy` where `y > 0`, else 0, as a bit mask rather than a branch, so loops over it vectorise
+/// (with a branch the compiler kept a conditional load per element).
+#[inline(always)]
+fn pass_if_positive(y: f32, dy: f32) -> f32 {
+    let keep = ((y > 0.0) as u32).wrapping_neg();
+    f32::from_bits(dy.to_bits() & keep)
+}
+
+/// One row of a ReLU's backward: `out[i] = dy[i]` where `y[i] > 0`, else 0; returns the sum of
+/// `out` (a bias's gradient share), added in eight running sums so the adds vectorise.
+pub fn relu_grad_row(y: &[f32], dy: &[f32], out: &mut [f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let whole = y.len() / 8 * 8;
+    let blocks = out[..whole]
+        .chunks_exact_mut(8)
+        .zip(y.chunks_exact(8))
+        .zip(dy.chunks_exact(8));
+    for ((o, y), dy) in blocks {
+        for i in 0..8 {
+            o[i] = pass_if_positive(y[i], dy[i]);
+            lanes[i] += o[i];
+        }
+    }
+    let mut tail = 0.0;
+    for ((o, &y), &dy) in out[whole..].iter_mut().zip(&y[whole..]).zip(&dy[whole..]) {
+        *o = pass_if_positive(y, dy);
+        tail += *o;
+    }
+    let [a, b, c, d, e, f, g, h] = lanes;
+    (((a + e) + (b + f)) + ((c + g) + (d + h))) + tail
+}
+
 /// dx = dy where y > 0 (else 0), and dbias[c] = Σ dx over outer and inner: each task sums its
 /// blocks into its own partial, and the partials are added in task order.
 pub fn backward(y: &[f32], dy: &[f32], d: AxisDims) -> (Vec<f32>, Vec<f32>) {
     let block = d.len * d.inner;
-    let mut partials: Vec<Vec<f32>> = Vec::new();
-    let dx = filled(y.len(), |dx| {
-        if block == 0 {
-            return;
+    let mut dx = vec![0.0; y.len()];
+    if block == 0 {
+        return (dx, vec![0.0; d.len]);
+    }
+    let run = |first: usize, dx: &mut [f32]| {
+        let mut part = vec![0.0f32; d.len];
+        for (r, out) in dx.chunks_mut(d.inner.max(1)).enumerate() {
+            let row = first * d.len + r;
+            let span = row * d.inner..(row + 1) * d.inner;
+            part[row % d.len] += relu_grad_row(&y[span.clone()], &dy[span], out);
         }
-        let run = |first: usize, dx: &mut [std::mem::MaybeUninit<f32>]| {
-            let mut part = vec![0.0f32; d.len];
-            for (r, out) in dx.chunks_mut(d.inner.max(1)).enumerate() {
-                let row = first * d.len + r;
-                let (ys, gs) = (
-                    &y[row * d.inner..][..d.inner],
-                    &dy[row * d.inner..][..d.inner],
-                );
-                // Eight running sums, so the adds do not wait on each other and vectorise.
-                let mut lanes = [0.0f32; 8];
-                for (i, ((o, &yv), &g)) in out.iter_mut().zip(ys).zip(gs).enumerate() {
-                    let v = if yv > 0.0 { g } else { 0.0 };
-                    o.write(v);
-                    lanes[i % 8] += v;
-                }
-                let [a, b, c, e, f, g, h, k] = lanes;
-                part[row % d.len] += ((a + f) + (b + g)) + ((c + h) + (e + k));
-            }
-            part
-        };
-        partials = if y.len() < PARALLEL_MIN {
-            vec![run(0, dx)]
-        } else {
-            let per = blocks_per_task(d);
-            dx.par_chunks_mut(per * block)
-                .enumerate()
-                .map(|(t, dx)| run(t * per, dx))
-                .collect()
-        };
-    });
+        part
+    };
+    let partials = if y.len() < PARALLEL_MIN {
+        vec![run(0, &mut dx)]
+    } else {
+        let per = blocks_per_task(d);
+        dx.par_chunks_mut(per * block)
+            .enumerate()
+            .map(|(t, dx)| run(t * per, dx))
+            .collect()
+    };
     let mut dbias = vec![0.0; d.len];
     for p in &partials {
         for (s, &v) in dbias.iter_mut().zip(p) {

@@ -9,7 +9,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::matmul::{product_into, product_parallelism, product_uninit};
-use super::{filled, CHUNK, PARALLEL_MIN};
+use super::{bias, filled, CHUNK, PARALLEL_MIN};
 use crate::ops::conv::{Conv2dGeom, ConvGrads};
 
 /// Input columns `ix = ox·sw + kx − pw` that fall inside `[0, w)`: the first and one past the
@@ -152,13 +152,27 @@ fn columns<'a>(x: &'a [f32], g: &Conv2dGeom, b: usize, scratch: &'a mut [f32]) -
 /// Convolution x `[n, c, h, w]` by w `[f, c·kh·kw]` → `[n, f, oh·ow]`, one image at a time:
 /// its columns are unfolded into a buffer the size of one image's patches, which stays in
 /// cache for the product that reads it, instead of the whole batch's columns crossing memory.
-pub fn conv2d_fwd(x: &[f32], w: &[f32], g: &Conv2dGeom, filters: usize) -> Vec<f32> {
+/// With `bias_relu`, each image's output becomes `relu(y + bias)` while still in cache.
+pub fn conv2d_fwd(
+    x: &[f32],
+    w: &[f32],
+    bias_relu: Option<&[f32]>,
+    g: &Conv2dGeom,
+    filters: usize,
+) -> Vec<f32> {
     let spec = g.forward_spec(filters);
     let (out, cols_len) = (spec.m * spec.n, spec.k * spec.n);
     let par = product_parallelism(&spec);
     let one = |b: usize, y: &mut [MaybeUninit<f32>], scratch: &mut Vec<f32>| {
         let cols = columns(x, g, b, scratch);
         product_uninit(w, cols, y, &spec, par);
+        if let Some(bias) = bias_relu {
+            // SAFETY: the product above wrote every slot of `y`.
+            let y = unsafe { &mut *(y as *mut [MaybeUninit<f32>] as *mut [f32]) };
+            for (row, &b) in y.chunks_exact_mut(spec.n).zip(bias) {
+                bias::relu_in_place(row, b);
+            }
+        }
     };
     filled(g.n * out, |y| {
         if out == 0 {
@@ -178,19 +192,28 @@ pub fn conv2d_fwd(x: &[f32], w: &[f32], g: &Conv2dGeom, filters: usize) -> Vec<f
     })
 }
 
-/// Gradients of `conv2d_fwd`, one image at a time as the forward: the image's columns are
-/// unfolded again (cheaper than keeping the batch's), dw accumulates `dy · colsᵀ` per group of
-/// images, and dx folds `wᵀ · dy` back image by image.
+/// A group's share of the parameter gradients: dw and dbias summed over its images.
+struct GroupGrads {
+    dw: Vec<f32>,
+    dbias: Vec<f32>,
+}
+
+/// Gradients of `conv2d_fwd`, one image at a time as the forward: with the epilogue, the
+/// image's dy is masked by the ReLU (and summed for dbias) into a cache-sized buffer; its
+/// columns are unfolded again (cheaper than keeping the batch's); dw accumulates
+/// `dy · colsᵀ` per group of images, and dx folds `wᵀ · dy` back image by image.
 pub fn conv2d_bwd(
     x: &[f32],
     w: &[f32],
     dy: &[f32],
+    relu_out: Option<&[f32]>,
     g: &Conv2dGeom,
     filters: usize,
     want: ConvGrads,
-) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+) -> [Option<Vec<f32>>; 3] {
     let (wspec, ispec) = (g.weight_grad_spec(filters), g.input_grad_spec(filters));
     let (image, out, cols_len) = (g.c * g.h * g.w, filters * g.oh * g.ow, ispec.m * ispec.n);
+    let plane = g.oh * g.ow;
     let par = product_parallelism(&ispec);
     let per_group = g.n.div_ceil(WEIGHT_GRAD_GROUPS).max(1);
     let groups = g.n.div_ceil(per_group);
@@ -200,16 +223,31 @@ pub fn conv2d_bwd(
     } else {
         (0..groups).map(|_| &mut [][..]).collect()
     };
-    // One group: its images' dw summed into a partial, and their dx.
-    let group = |t: usize, dx: &mut [f32]| -> Vec<f32> {
-        let mut dw = vec![0.0; if want.dw { w.len() } else { 0 }];
+    let group = |t: usize, dx: &mut [f32]| -> GroupGrads {
+        let mut sums = GroupGrads {
+            dw: vec![0.0; if want.dw { w.len() } else { 0 }],
+            dbias: vec![0.0; if relu_out.is_some() { filters } else { 0 }],
+        };
         let mut scratch = vec![0.0; cols_len];
+        let mut masked = vec![0.0; if relu_out.is_some() { out } else { 0 }];
         let first = t * per_group;
         for b in first..(first + per_group).min(g.n) {
-            let dy = &dy[b * out..][..out];
+            let mut dy = &dy[b * out..][..out];
+            if let Some(y) = relu_out {
+                let y = &y[b * out..][..out];
+                let rows = y.chunks_exact(plane).zip(dy.chunks_exact(plane));
+                for ((m, (y, dy)), s) in masked
+                    .chunks_exact_mut(plane)
+                    .zip(rows)
+                    .zip(&mut sums.dbias)
+                {
+                    *s += bias::relu_grad_row(y, dy, m);
+                }
+                dy = &masked;
+            }
             if want.dw {
                 let cols = columns(x, g, b, &mut scratch);
-                product_into(dy, cols, &mut dw, &wspec, b > first, par);
+                product_into(dy, cols, &mut sums.dw, &wspec, b > first, par);
             }
             if want.dx {
                 let dx = &mut dx[(b - first) * image..][..image];
@@ -221,9 +259,9 @@ pub fn conv2d_bwd(
                 }
             }
         }
-        dw
+        sums
     };
-    let partials: Vec<Vec<f32>> = if !matches!(par, Parallelism::None) {
+    let partials: Vec<GroupGrads> = if !matches!(par, Parallelism::None) {
         dx_groups
             .iter_mut()
             .enumerate()
@@ -236,12 +274,15 @@ pub fn conv2d_bwd(
             .map(|(t, dx)| group(t, dx))
             .collect()
     };
-    let dw = want.dw.then(|| {
-        let mut dw = vec![0.0; w.len()];
+    // The groups' partials, added in group order.
+    let total = |len: usize, part: fn(&GroupGrads) -> &[f32]| {
+        let mut sum = vec![0.0; len];
         for p in &partials {
-            dw.iter_mut().zip(p).for_each(|(s, &v)| *s += v);
+            sum.iter_mut().zip(part(p)).for_each(|(s, &v)| *s += v);
         }
-        dw
-    });
-    (want.dx.then_some(dx), dw)
+        sum
+    };
+    let dw = want.dw.then(|| total(w.len(), |p| &p.dw));
+    let dbias = (want.dbias && relu_out.is_some()).then(|| total(filters, |p| &p.dbias));
+    [want.dx.then_some(dx), dw, dbias]
 }

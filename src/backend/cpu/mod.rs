@@ -200,19 +200,28 @@ impl Backend for Cpu {
         conv::col2im(cols, g)
     }
 
-    fn conv2d_fwd(x: &Vec<f32>, w: &Vec<f32>, g: &Conv2dGeom, filters: usize) -> Vec<f32> {
-        conv::conv2d_fwd(x, w, g, filters)
+    fn conv2d_fwd(
+        x: &Vec<f32>,
+        w: &Vec<f32>,
+        bias_relu: Option<&Vec<f32>>,
+        g: &Conv2dGeom,
+        filters: usize,
+    ) -> Vec<f32> {
+        conv::conv2d_fwd(x, w, bias_relu.map(|b| b.as_slice()), g, filters)
     }
 
     fn conv2d_bwd(
         x: &Vec<f32>,
         w: &Vec<f32>,
         dy: &Vec<f32>,
+        relu_out: Option<&Vec<f32>>,
         g: &Conv2dGeom,
         filters: usize,
         want: ConvGrads,
-    ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
-        conv::conv2d_bwd(x, w, dy, g, filters, want)
+    ) -> (Option<Vec<f32>>, Option<Vec<f32>>, Option<Vec<f32>>) {
+        let [dx, dw, dbias] =
+            conv::conv2d_bwd(x, w, dy, relu_out.map(|y| y.as_slice()), g, filters, want);
+        (dx, dw, dbias)
     }
 
     fn pool2d_fwd(kind: Pool, x: &Vec<f32>, g: &Conv2dGeom) -> Vec<f32> {
