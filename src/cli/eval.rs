@@ -143,22 +143,18 @@ fn read_labelled(path: &std::path::Path, schema: &data::DataSchema) -> Result<da
         return Ok(data::read_image_folder("data", path, image, &schema.classes, false)?.0);
     }
     let rows = data::read_file(path, &schema.features, &schema.target)?;
-    let (source, f) = (rows.source, schema.features.len());
-    let mut x = rows.x;
-    schema.prepare_rows(&mut x, &rows.lines, &source, "")?;
+    let source = rows.source;
+    let x = rows.x;
+    if let data::FeatureValues::Floats(values) = &x {
+        schema.check_missing(values, &rows.lines, &source, "")?;
+    }
     let y = rows
         .target
         .iter()
         .zip(&rows.lines)
         .map(|(cell, line)| schema.encode_target(cell, || format!("{source}:{line}")))
         .collect::<Result<Vec<f32>>>()?;
-    let n = y.len();
-    Ok(data::Split {
-        name: "data",
-        source,
-        features: data::Features::Table(crate::Tensor::from_vec(x, [n, f])),
-        y: crate::Tensor::from_vec(y, [n]),
-    })
+    Ok(data::Split::from_values("data", source, x, y, schema))
 }
 
 fn print_report(

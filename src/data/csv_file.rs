@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
+use super::FeatureValues;
 use crate::config::did_you_mean;
 use crate::error::{Error, Result};
 
@@ -67,7 +68,7 @@ pub fn column_positions(header: &[String], wanted: &[String], source: &str) -> R
 
 /// Rows of a CSV read as numeric features (NaN where missing) and, optionally, a target cell.
 pub struct Rows {
-    pub x: Vec<f32>,
+    pub x: FeatureValues,
     pub target: Vec<String>,
     /// 1-based line number of each row in its file, for errors found later.
     pub lines: Vec<u64>,
@@ -84,7 +85,7 @@ pub fn read_rows(
     limit: usize,
 ) -> Result<Rows> {
     let mut rows = Rows {
-        x: Vec::new(),
+        x: FeatureValues::default(),
         target: Vec::new(),
         lines: Vec::new(),
     };

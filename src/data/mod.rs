@@ -5,6 +5,7 @@ mod csv_file;
 pub mod images;
 mod preprocess;
 mod split;
+mod values;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use csv_file::{column_positions, header, is_missing, open, read_rows, reader};
 pub use preprocess::{Preprocess, Transform};
+pub use values::{ByteTable, FeatureValues};
 
 use crate::backend::Device;
 use crate::config::{DataConfig, DataFormat, Missing, Normalize, NormalizeSpec, OnBadImage, Task};
@@ -37,9 +39,11 @@ pub struct DataSchema {
     pub image: Option<images::ImageSchema>,
 }
 
-/// A split's inputs: a feature table `[n, f]`, or images kept as u8 until batched.
+/// A split's inputs: a feature table `[n, f]` (preprocessed f32, or bytes preprocessed per
+/// batch), or images kept as u8 until batched.
 pub enum Features {
     Table(Tensor),
+    Bytes(ByteTable),
     Images(images::ImageSet),
 }
 
@@ -60,8 +64,8 @@ impl Split {
         self.len() == 0
     }
 
-    /// Where the split's tensors live: feature tables and targets move whole, once; image
-    /// batches are decoded and augmented on the host and each batch is copied over.
+    /// Where the split's tensors live: f32 feature tables and targets move whole, once; byte
+    /// tables and images stay on the host and each batch is copied over.
     pub fn device(&self) -> Device {
         self.y.device()
     }
@@ -73,10 +77,42 @@ impl Split {
         self.y = self.y.to_device(device);
     }
 
+    /// A split of CSV rows whose missing values the run's policy has dealt with: f32 features
+    /// preprocessed once, bytes kept as they are and preprocessed per batch.
+    pub fn from_values(
+        name: &'static str,
+        source: String,
+        x: FeatureValues,
+        y: Vec<f32>,
+        schema: &DataSchema,
+    ) -> Split {
+        let (n, f) = (y.len(), schema.features.len());
+        let features = match x {
+            FeatureValues::Floats(mut x) => {
+                schema.preprocess.apply(&mut x, f);
+                Features::Table(Tensor::from_vec(x, [n, f]))
+            }
+            FeatureValues::Bytes(values) => Features::Bytes(ByteTable {
+                values,
+                features: f,
+                preprocess: schema.preprocess.clone(),
+            }),
+        };
+        Split {
+            name,
+            source,
+            features,
+            y: Tensor::from_vec(y, [n]),
+        }
+    }
+
     /// The inputs of rows `idx`, augmented when `augment` is given (images only).
     pub fn batch(&self, idx: &[u32], augment: Option<(&images::Augment, &mut Rng)>) -> Tensor {
         match &self.features {
             Features::Table(x) => x.index_select(idx),
+            Features::Bytes(t) => t
+                .batch(idx.iter().map(|&i| i as usize))
+                .to_device(self.device()),
             Features::Images(set) => set.batch(idx, augment).to_device(self.device()),
         }
     }
@@ -85,6 +121,7 @@ impl Split {
     pub fn rows(&self, start: usize, len: usize) -> Tensor {
         match &self.features {
             Features::Table(x) => x.narrow(0, start, len),
+            Features::Bytes(t) => t.batch(start..start + len).to_device(self.device()),
             Features::Images(set) => {
                 let idx: Vec<u32> = (start as u32..(start + len) as u32).collect();
                 set.batch(&idx, None).to_device(self.device())
@@ -127,7 +164,7 @@ impl Prepared {
 /// Rows read from one file, before encoding.
 pub(crate) struct RawSplit {
     pub source: String,
-    pub x: Vec<f32>,
+    pub x: FeatureValues,
     pub target: Vec<String>,
     pub lines: Vec<u64>,
 }
@@ -213,9 +250,8 @@ fn class_names(targets: &[String]) -> Vec<String> {
 }
 
 impl DataSchema {
-    /// Make rows read at eval or predict time into model inputs, in place: a missing value is
-    /// an error naming file, line and column (with `hint` appended) unless the run fills it,
-    /// then the run's transform applies.
+    /// Make rows read at predict time into model inputs, in place: `check_missing`, then the
+    /// run's transform.
     pub fn prepare_rows(
         &self,
         x: &mut [f32],
@@ -223,6 +259,14 @@ impl DataSchema {
         source: &str,
         hint: &str,
     ) -> Result<()> {
+        self.check_missing(x, lines, source, hint)?;
+        self.preprocess.apply(x, self.features.len());
+        Ok(())
+    }
+
+    /// A missing value is an error naming file, line and column (with `hint` appended) unless
+    /// the run fills missing values.
+    pub fn check_missing(&self, x: &[f32], lines: &[u64], source: &str, hint: &str) -> Result<()> {
         let f = self.features.len();
         if self.preprocess.fill.is_none() {
             if let Some(i) = x.iter().position(|v| v.is_nan()) {
@@ -232,9 +276,9 @@ impl DataSchema {
                 ));
             }
         }
-        self.preprocess.apply(x, f);
         Ok(())
     }
+
     /// Per-sample input shape: `[features]` or `[channels, height, width]`.
     pub fn input_shape(&self) -> crate::tensor::Shape {
         match &self.image {
@@ -271,23 +315,28 @@ impl DataSchema {
 }
 
 /// Apply the missing-value policy and encode targets; returns row-major features and targets.
-fn encode(raw: RawSplit, schema: &DataSchema) -> Result<(Vec<f32>, Vec<f32>, String)> {
+/// The features are copied only when rows are dropped.
+fn encode(raw: RawSplit, schema: &DataSchema) -> Result<(FeatureValues, Vec<f32>, String)> {
     let f = schema.features.len();
-    let (mut x, mut y) = (
-        Vec::with_capacity(raw.x.len()),
+    let (mut kept, mut y) = (
+        Vec::with_capacity(raw.lines.len()),
         Vec::with_capacity(raw.lines.len()),
     );
     for (i, line) in raw.lines.iter().enumerate() {
-        let row = &raw.x[i * f..(i + 1) * f];
         let cell = &raw.target[i];
         let place = || format!("{}:{line}", raw.source);
+        // Bytes hold no missing values (NaN is not a byte).
+        let missing_feature = match &raw.x {
+            FeatureValues::Floats(x) => x[i * f..(i + 1) * f].iter().position(|v| v.is_nan()),
+            FeatureValues::Bytes(_) => None,
+        };
         if schema.preprocess.missing == Missing::Drop
-            && (is_missing(cell) || row.iter().any(|v| v.is_nan()))
+            && (is_missing(cell) || missing_feature.is_some())
         {
             continue;
         }
         if schema.preprocess.missing == Missing::Error {
-            if let Some(c) = row.iter().position(|v| v.is_nan()) {
+            if let Some(c) = missing_feature {
                 return Err(Error::data(
                     place(),
                     format!("column \"{}\": missing value (set data.missing = \"mean\", \"zero\" or \"drop\" to accept it)", schema.features[c]),
@@ -295,7 +344,7 @@ fn encode(raw: RawSplit, schema: &DataSchema) -> Result<(Vec<f32>, Vec<f32>, Str
             }
         }
         y.push(schema.encode_target(cell, place)?);
-        x.extend_from_slice(row);
+        kept.push(i);
     }
     if y.is_empty() {
         return Err(Error::data(
@@ -303,6 +352,11 @@ fn encode(raw: RawSplit, schema: &DataSchema) -> Result<(Vec<f32>, Vec<f32>, Str
             "no rows left after dropping rows with missing values",
         ));
     }
+    let x = if kept.len() == raw.lines.len() {
+        raw.x
+    } else {
+        raw.x.select_rows(&kept, f)
+    };
     Ok((x, y, raw.source))
 }
 
@@ -388,21 +442,13 @@ fn prepare_csv(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
             let (keep, held) =
                 split::holdout(&train_y, fraction, stratify, &mut Rng::derive(seed, 1));
             if !held.is_empty() && !keep.is_empty() {
-                let pick = |rows: &[usize], x: &[f32], y: &[f32]| {
-                    let xs = rows
-                        .iter()
-                        .flat_map(|&r| x[r * f..(r + 1) * f].iter().copied())
-                        .collect();
-                    let ys = rows.iter().map(|&r| y[r]).collect();
-                    (xs, ys)
-                };
-                let (vx, vy) = pick(&held, &train_x, &train_y);
+                let ys = |rows: &[usize]| rows.iter().map(|&r| train_y[r]).collect::<Vec<f32>>();
                 valid = Some((
-                    vx,
-                    vy,
+                    train_x.select_rows(&held, f),
+                    ys(&held),
                     format!("{} (valid_split {fraction})", cfg.train.display()),
                 ));
-                (train_x, train_y) = pick(&keep, &train_x, &train_y);
+                (train_x, train_y) = (train_x.select_rows(&keep, f), ys(&keep));
             }
         }
     }
@@ -422,15 +468,8 @@ fn prepare_csv(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
         _ => None,
     };
     schema.preprocess = Preprocess::fit(&train_x, f, cfg.scale, normalize, cfg.missing);
-    let to_split = |name: &'static str, (mut x, y, source): (Vec<f32>, Vec<f32>, String)| {
-        schema.preprocess.apply(&mut x, f);
-        let n = y.len();
-        Split {
-            name,
-            source,
-            features: Features::Table(Tensor::from_vec(x, [n, f])),
-            y: Tensor::from_vec(y, [n]),
-        }
+    let to_split = |name: &'static str, (x, y, source): (FeatureValues, Vec<f32>, String)| {
+        Split::from_values(name, source, x, y, &schema)
     };
     let train = to_split("train", (train_x, train_y, train_source));
     let valid = valid.map(|v| to_split("valid", v));

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::FeatureValues;
 use crate::config::{Missing, Normalize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,14 +36,12 @@ pub struct Preprocess {
 }
 
 /// Per-column statistics over rows of `x` (row-major, `f` features), skipping NaN.
-fn column_stats(x: &[f32], f: usize, stat: impl Fn(&[f32]) -> f32) -> Vec<f32> {
+fn column_stats(x: &FeatureValues, f: usize, stat: impl Fn(&[f32]) -> f32) -> Vec<f32> {
+    let rows = x.len() / f.max(1);
     (0..f)
         .map(|c| {
-            let col: Vec<f32> = x
-                .iter()
-                .skip(c)
-                .step_by(f)
-                .copied()
+            let col: Vec<f32> = (0..rows)
+                .map(|r| x.get(r * f + c))
                 .filter(|v| !v.is_nan())
                 .collect();
             stat(&col)
@@ -60,7 +59,7 @@ fn mean_of(v: &[f32]) -> f32 {
 impl Preprocess {
     /// Fit on the training features (`x` row-major with `f` features; NaN = missing).
     pub fn fit(
-        x: &[f32],
+        x: &FeatureValues,
         f: usize,
         scale: Option<f32>,
         normalize: Option<Normalize>,

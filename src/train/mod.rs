@@ -644,10 +644,12 @@ impl Session<'_> {
     fn fit_plot(&self) -> Result<()> {
         let _guard = crate::autograd::no_grad();
         let pre = &self.data.schema.preprocess;
-        let Features::Table(x) = &self.data.train.features else {
-            return Ok(());
+        let xs = match &self.data.train.features {
+            Features::Table(x) => x.to_vec(),
+            Features::Bytes(t) => t.to_floats(),
+            Features::Images(_) => return Ok(()),
         };
-        let (xs, ys) = (x.to_vec(), self.data.train.y.to_vec());
+        let ys = self.data.train.y.to_vec();
         let points: Vec<(f64, f64)> = xs
             .iter()
             .zip(&ys)
