@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
+use super::values::small_uint;
 use super::FeatureValues;
 use crate::config::did_you_mean;
 use crate::error::{Error, Result};
@@ -109,6 +110,10 @@ pub fn read_rows(
             ));
         }
         for &c in feature_cols {
+            if let Some(b) = small_uint(record[c].as_bytes()) {
+                rows.x.push_byte(b);
+                continue;
+            }
             let cell = record[c].trim();
             let value = if is_missing(cell) {
                 f32::NAN

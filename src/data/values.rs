@@ -24,7 +24,7 @@ impl FeatureValues {
     /// Append one value, switching the whole store to f32 at the first non-byte value.
     pub fn push(&mut self, v: f32) {
         match self {
-            FeatureValues::Bytes(b) if as_byte(v).is_some() => b.push(v as u8),
+            FeatureValues::Bytes(b) if is_byte(v) => b.push(v as u8),
             FeatureValues::Bytes(b) => {
                 let mut floats: Vec<f32> = b.iter().map(|&x| x as f32).collect();
                 floats.push(v);
@@ -71,10 +71,31 @@ impl FeatureValues {
             FeatureValues::Floats(f) => f,
         }
     }
+
+    /// Append a value known to be a byte (read from a cell of 1 to 3 digits).
+    pub fn push_byte(&mut self, v: u8) {
+        match self {
+            FeatureValues::Bytes(b) => b.push(v),
+            FeatureValues::Floats(f) => f.push(f32::from(v)),
+        }
+    }
 }
 
-fn as_byte(v: f32) -> Option<u8> {
-    (v.fract() == 0.0 && (0.0..=255.0).contains(&v)).then_some(v as u8)
+/// An integer in 0..=255 (compared through a cast: `fract` is a libm call without SSE4.1).
+fn is_byte(v: f32) -> bool {
+    (0.0..=255.0).contains(&v) && v == f32::from(v as u8)
+}
+
+/// The value of a cell of one to three ASCII digits up to 255, without float parsing (the
+/// common cell of a pixel table).
+pub fn small_uint(cell: &[u8]) -> Option<u8> {
+    if cell.is_empty() || cell.len() > 3 || !cell.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let v = cell
+        .iter()
+        .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'));
+    u8::try_from(v).ok()
 }
 
 /// A feature table kept as bytes; rows become preprocessed f32 when batched.
@@ -120,7 +141,12 @@ mod tests {
         assert_eq!(v, FeatureValues::Bytes(vec![0, 255, 7]));
         v.push(0.5);
         assert_eq!(v, FeatureValues::Floats(vec![0.0, 255.0, 7.0, 0.5]));
-        for x in [256.0, -1.0, f32::NAN] {
+        assert_eq!(small_uint(b"007"), Some(7));
+        assert_eq!(small_uint(b"255"), Some(255));
+        for cell in [&b"256"[..], b"", b"1000", b"1.0", b"-1", b" 1"] {
+            assert_eq!(small_uint(cell), None, "{cell:?}");
+        }
+        for x in [256.0, -1.0, 0.5, f32::NAN] {
             let mut w = FeatureValues::default();
             w.push(x);
             assert!(matches!(w, FeatureValues::Floats(_)), "{x}");
