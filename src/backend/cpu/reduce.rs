@@ -108,6 +108,12 @@ pub fn expand_axis(x: &[f32], d: AxisDims) -> Vec<f32> {
     for_rows(&mut out, block, d.numel(), |first, rows| {
         for (r, out_block) in rows.chunks_mut(block).enumerate() {
             let src = &x[(first + r) * d.inner..][..d.inner];
+            if let [v] = src {
+                // One value per block (the gradient of a full sum): a fill, not a copy call
+                // per element.
+                out_block.fill(*v);
+                continue;
+            }
             for dst in out_block.chunks_exact_mut(d.inner) {
                 dst.copy_from_slice(src);
             }
