@@ -2,6 +2,7 @@
 
 use rayon::prelude::*;
 
+use super::unary::{relu, relu_grad};
 use super::{filled, CHUNK, PARALLEL_MIN};
 use crate::tensor::AxisDims;
 
@@ -22,9 +23,7 @@ pub fn forward(x: &[f32], bias: &[f32], d: AxisDims) -> Vec<f32> {
                 let row = first * d.len + r; // (outer, channel) row
                 let b = bias[row % d.len];
                 for (o, &v) in out.iter_mut().zip(&x[row * d.inner..][..d.inner]) {
-                    let s = v + b;
-                    // A comparison, not `max`, so NaN stays NaN (as `relu`).
-                    o.write(if s < 0.0 { 0.0 } else { s });
+                    o.write(relu(v + b));
                 }
             }
         };
@@ -39,20 +38,11 @@ pub fn forward(x: &[f32], bias: &[f32], d: AxisDims) -> Vec<f32> {
     })
 }
 
-/// `row[i] = relu(row[i] + b)` (a comparison, not `max`, so NaN stays NaN as in `relu`).
+/// `row[i] = relu(row[i] + b)`.
 pub fn relu_in_place(row: &mut [f32], b: f32) {
     for v in row {
-        let s = *v + b;
-        *v = if s < 0.0 { 0.0 } else { s };
+        *v = relu(*v + b);
     }
-}
-
-/// `dy` where `y > 0`, else 0, as a bit mask rather than a branch, so loops over it vectorise
-/// (with a branch the compiler kept a conditional load per element).
-#[inline(always)]
-fn pass_if_positive(y: f32, dy: f32) -> f32 {
-    let keep = ((y > 0.0) as u32).wrapping_neg();
-    f32::from_bits(dy.to_bits() & keep)
 }
 
 /// One row of a ReLU's backward: `out[i] = dy[i]` where `y[i] > 0`, else 0; returns the sum of
@@ -66,13 +56,13 @@ pub fn relu_grad_row(y: &[f32], dy: &[f32], out: &mut [f32]) -> f32 {
         .zip(dy.chunks_exact(8));
     for ((o, y), dy) in blocks {
         for i in 0..8 {
-            o[i] = pass_if_positive(y[i], dy[i]);
+            o[i] = relu_grad(y[i], dy[i]);
             lanes[i] += o[i];
         }
     }
     let mut tail = 0.0;
     for ((o, &y), &dy) in out[whole..].iter_mut().zip(&y[whole..]).zip(&dy[whole..]) {
-        *o = pass_if_positive(y, dy);
+        *o = relu_grad(y, dy);
         tail += *o;
     }
     let [a, b, c, d, e, f, g, h] = lanes;

@@ -5,6 +5,7 @@ use std::mem::MaybeUninit;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::filled;
 use crate::ops::matmul::MatmulSpec;
 
 /// From this many multiply-adds up, gemm splits a product across threads. Below it, splitting
@@ -18,29 +19,27 @@ pub fn matmul(a: &[f32], b: &[f32], s: &MatmulSpec) -> Vec<f32> {
     if size == 0 || s.k == 0 {
         return vec![0.0; s.batch * size];
     }
-    // gemm overwrites every element (read_dst = false): the output needs no zeroing first.
-    let mut out: Vec<f32> = Vec::with_capacity(s.batch * size);
-    let slots = &mut out.spare_capacity_mut()[..s.batch * size];
     let one = |i: usize, dst: &mut [MaybeUninit<f32>], par: Parallelism| {
         let a = &a[i * s.a_batch_stride..];
         let b = &b[i * s.b_batch_stride..];
         product_uninit(a, b, dst, s, par);
     };
-    if s.m * s.n * s.k >= THREADED_PRODUCT {
-        for (i, dst) in slots.chunks_mut(size).enumerate() {
-            one(i, dst, product_parallelism(s));
+    let par = product_parallelism(s);
+    // gemm overwrites every element (read_dst = false): the output needs no zeroing first.
+    filled(s.batch * size, |slots| {
+        if !matches!(par, Parallelism::None) {
+            for (i, dst) in slots.chunks_mut(size).enumerate() {
+                one(i, dst, par);
+            }
+        } else if s.batch > 1 {
+            slots
+                .par_chunks_mut(size)
+                .enumerate()
+                .for_each(|(i, dst)| one(i, dst, Parallelism::None));
+        } else {
+            one(0, slots, Parallelism::None);
         }
-    } else if s.batch > 1 {
-        slots
-            .par_chunks_mut(size)
-            .enumerate()
-            .for_each(|(i, dst)| one(i, dst, Parallelism::None));
-    } else {
-        one(0, slots, Parallelism::None);
-    }
-    // SAFETY: gemm wrote all batch·m·n elements above.
-    unsafe { out.set_len(s.batch * size) };
-    out
+    })
 }
 
 /// `dst[m, n] = op(a) · op(b)`, op = transpose when the spec says so (one product of a
