@@ -1,10 +1,14 @@
 //! kiln: train, evaluate and predict with neural networks described in TOML files, on our own
 //! tensor + autograd engine.
 //!
-//! Layers of the crate, each depending only on those after it:
-//! `nn`, `loss`, `optim`, `config` (models and training pieces) → `ops` (the math and its
-//! gradients) → `autograd` (the tape) and `tensor` (shaped data) → `backend` (where data lives
-//! and the kernels that compute on it).
+//! Layers of the crate, each depending only on those after it (checked by
+//! `tests/architecture.rs`):
+//! `cli` (one file per command) → `train` (the loop) → `run` (the run directory) → `data`
+//! (datasets and their schema), `metrics` → `config` (the typed TOML) → `nn`, `loss`, `optim`
+//! (models and training pieces) → `ops` (the math and its gradients) → `tensor` ⇄ `autograd`
+//! (shaped data and the tape) → `backend` (where data lives, the op descriptors in
+//! `backend::spec` and the kernels that compute on them). Beneath them all: `error`, `files`
+//! (atomic writes, digests) and `suggest` ("did you mean").
 
 pub mod autograd;
 pub mod backend;
@@ -12,12 +16,14 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod files;
 pub mod loss;
 pub mod metrics;
 pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod run;
+pub mod suggest;
 pub mod tensor;
 pub mod train;
 

@@ -27,7 +27,7 @@ pub fn resolve(names: &[String], task: Task) -> Result<Vec<String>> {
                 format!(
                     "unknown metric \"{n}\" for {task:?} (known: {}){}",
                     known.join(", "),
-                    crate::config::did_you_mean(n, known)
+                    crate::suggest::did_you_mean(n, known)
                 ),
             ));
         }

@@ -6,7 +6,6 @@
 //! the closest known one.
 
 mod schema;
-mod suggest;
 
 use std::ops::Range;
 use std::path::Path;
@@ -14,8 +13,8 @@ use std::path::Path;
 use toml::de::{DeTable, DeValue};
 use toml::Value;
 
+use crate::suggest::did_you_mean;
 pub use schema::*;
-pub use suggest::did_you_mean;
 
 use crate::error::{Error, Result};
 

@@ -130,7 +130,7 @@ pub struct DataConfig {
     pub channels: Option<usize>,
     /// Images: training-only augmentation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub augment: Option<crate::data::images::Augment>,
+    pub augment: Option<Augment>,
     #[serde(default)]
     pub on_bad_image: OnBadImage,
 }
@@ -256,5 +256,21 @@ impl Default for CheckpointConfig {
             keep_last: 3,
             best: None,
         }
+    }
+}
+
+/// Training-only augmentation, drawn from the step's random stream.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Augment {
+    /// Mirror left-right with probability ½.
+    pub flip_horizontal: bool,
+    /// Pad this many zero pixels on each side, then crop back at a random offset.
+    pub random_crop: usize,
+}
+
+impl Augment {
+    pub fn is_active(&self) -> bool {
+        self.flip_horizontal || self.random_crop > 0
     }
 }

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use super::values::small_uint;
 use super::FeatureValues;
-use crate::config::did_you_mean;
 use crate::error::{Error, Result};
+use crate::suggest::did_you_mean;
 
 /// Cells read as missing values.
 const MISSING: &[&str] = &["", "NA", "N/A", "NaN", "nan", "null", "?"];

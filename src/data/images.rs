@@ -10,6 +10,7 @@ use image::imageops::FilterType;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::config::Augment;
 use crate::error::{Error, Result};
 use crate::tensor::{Rng, Tensor};
 
@@ -26,22 +27,6 @@ pub struct ImageSchema {
     pub channels: usize,
     pub mean: Vec<f32>,
     pub std: Vec<f32>,
-}
-
-/// Training-only augmentation, drawn from the step's random stream.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Augment {
-    /// Mirror left-right with probability ½.
-    pub flip_horizontal: bool,
-    /// Pad this many zero pixels on each side, then crop back at a random offset.
-    pub random_crop: usize,
-}
-
-impl Augment {
-    pub fn is_active(&self) -> bool {
-        self.flip_horizontal || self.random_crop > 0
-    }
 }
 
 /// Decoded images `[n, c, h, w]` as u8.

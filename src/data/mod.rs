@@ -107,7 +107,11 @@ impl Split {
     }
 
     /// The inputs of rows `idx`, augmented when `augment` is given (images only).
-    pub fn batch(&self, idx: &[u32], augment: Option<(&images::Augment, &mut Rng)>) -> Tensor {
+    pub fn batch(
+        &self,
+        idx: &[u32],
+        augment: Option<(&crate::config::Augment, &mut Rng)>,
+    ) -> Tensor {
         match &self.features {
             Features::Table(x) => x.index_select(idx),
             Features::Bytes(t) => t
@@ -366,7 +370,7 @@ fn file_record(split: &str, path: &Path) -> Result<DataFile> {
         split: split.into(),
         path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
         bytes: bytes.len() as u64,
-        sha256: crate::run::sha256_hex(&bytes),
+        sha256: crate::files::sha256_hex(&bytes),
     })
 }
 
@@ -507,7 +511,7 @@ fn folder_record(split: &str, dir: &Path, files: &[PathBuf]) -> Result<DataFile>
         split: split.into(),
         path: std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
         bytes,
-        sha256: crate::run::sha256_hex(&all),
+        sha256: crate::files::sha256_hex(&all),
     })
 }
 

@@ -142,7 +142,7 @@ impl LayerSpec {
             .ok_or_else(|| {
                 format!(
                     "unknown activation \"{name}\"{}; known: {}",
-                    crate::config::did_you_mean(name, Activation::NAMES),
+                    crate::suggest::did_you_mean(name, Activation::NAMES),
                     Activation::NAMES.join(", ")
                 )
             })
@@ -201,7 +201,7 @@ impl LayerSpec {
             return Err(format!(
                 "unknown layer type \"{}\"{}; known types: {}",
                 self.kind,
-                crate::config::did_you_mean(&self.kind, &known),
+                crate::suggest::did_you_mean(&self.kind, &known),
                 known.join(", ")
             ));
         };
@@ -233,7 +233,7 @@ impl LayerSpec {
                         Some(Activation::from_name(name, self.slope).ok_or_else(|| {
                             format!(
                                 "unknown activation \"{name}\"{}; known: {}",
-                                crate::config::did_you_mean(name, Activation::NAMES),
+                                crate::suggest::did_you_mean(name, Activation::NAMES),
                                 Activation::NAMES.join(", ")
                             )
                         })?)

@@ -2,84 +2,10 @@
 //! dimension of 1 (or a missing one) stretches to match. The gradient of a broadcast operand is
 //! summed back to its shape.
 
+pub use crate::backend::spec::{Binary, BroadcastPlan};
+
 use crate::autograd::Backward;
 use crate::tensor::{Shape, Tensor};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Binary {
-    Add,
-    Sub,
-    Mul,
-    Div,
-}
-
-impl Binary {
-    pub const ALL: &'static [Binary] = &[Binary::Add, Binary::Sub, Binary::Mul, Binary::Div];
-}
-
-/// How two operands are read while broadcast to the output, with adjacent dimensions that step
-/// alike merged (a per-channel `[N, C, H, W] · [1, C, 1, 1]` becomes `[N, C, H·W]`), so kernels
-/// loop over as few dimensions as possible. Backends share it.
-#[derive(Clone, Debug)]
-pub struct BroadcastPlan {
-    /// Merged output dimensions (at least one).
-    pub dims: Vec<usize>,
-    /// Element strides of each operand per merged dimension; 0 where it is broadcast.
-    pub a_strides: Vec<usize>,
-    pub b_strides: Vec<usize>,
-    pub out_len: usize,
-}
-
-impl BroadcastPlan {
-    pub fn new(a: &Shape, b: &Shape, out: &Shape) -> BroadcastPlan {
-        let (sa, sb) = (a.broadcast_strides(out), b.broadcast_strides(out));
-        let (mut dims, mut a_strides, mut b_strides): (Vec<usize>, Vec<usize>, Vec<usize>) =
-            (Vec::new(), Vec::new(), Vec::new());
-        for (i, &d) in out.dims().iter().enumerate() {
-            if d == 1 {
-                continue;
-            }
-            if let Some(last) = dims.len().checked_sub(1) {
-                if a_strides[last] == sa[i] * d && b_strides[last] == sb[i] * d {
-                    dims[last] *= d;
-                    a_strides[last] = sa[i];
-                    b_strides[last] = sb[i];
-                    continue;
-                }
-            }
-            dims.push(d);
-            a_strides.push(sa[i]);
-            b_strides.push(sb[i]);
-        }
-        if dims.is_empty() {
-            (dims, a_strides, b_strides) = (vec![1], vec![0], vec![0]);
-        }
-        BroadcastPlan {
-            dims,
-            a_strides,
-            b_strides,
-            out_len: out.numel(),
-        }
-    }
-
-    /// Both operands have the output's shape: a plain zip.
-    pub fn is_elementwise(&self) -> bool {
-        self.dims.len() == 1 && self.a_strides[0] == 1 && self.b_strides[0] == 1
-    }
-
-    /// Offsets into a and b of the first element of output row `row` (rows run along the last
-    /// merged dimension).
-    pub fn row_offsets(&self, row: usize) -> (usize, usize) {
-        let (mut oa, mut ob, mut rest) = (0, 0, row);
-        for ax in (0..self.dims.len() - 1).rev() {
-            let i = rest % self.dims[ax];
-            rest /= self.dims[ax];
-            oa += i * self.a_strides[ax];
-            ob += i * self.b_strides[ax];
-        }
-        (oa, ob)
-    }
-}
 
 impl Tensor {
     pub fn binary(&self, op: Binary, other: &Tensor) -> Tensor {
@@ -90,12 +16,7 @@ impl Tensor {
                 other.shape()
             )
         });
-        assert_eq!(
-            self.device(),
-            other.device(),
-            "{op:?}: operands on different devices"
-        );
-        let plan = BroadcastPlan::new(self.shape(), other.shape(), &out);
+        let plan = BroadcastPlan::new(self.dims(), other.dims(), out.dims());
         let y = self.storage().binary_fwd(op, &other.storage(), &plan);
         Tensor::from_op(y, out, &[self, other], || BinaryBackward { op })
     }

@@ -1,20 +1,12 @@
 //! 2-D max and average pooling over `[n, c, h, w]`, without padding (windows that do not fit
 //! are dropped, as PyTorch's floor mode).
 
-use super::conv::Conv2dGeom;
+pub use crate::backend::spec::Pool;
+
 use crate::autograd::Backward;
+use crate::backend::spec::Conv2dGeom;
 use crate::backend::Storage;
-use crate::tensor::Tensor;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pool {
-    Max,
-    Avg,
-}
-
-impl Pool {
-    pub const ALL: &'static [Pool] = &[Pool::Max, Pool::Avg];
-}
+use crate::tensor::{Shape, Tensor};
 
 impl Tensor {
     pub fn pool2d(&self, kind: Pool, kernel: (usize, usize), stride: (usize, usize)) -> Tensor {
@@ -24,7 +16,7 @@ impl Tensor {
                 self.shape()
             )
         });
-        let shape = g.output_shape(g.c);
+        let shape = Shape::from(g.output_dims(g.c));
         let recording = crate::autograd::is_grad_enabled() && self.requires_grad();
         if kind == Pool::Max && recording {
             let (y, argmax) = self.storage().max_pool2d_fwd(&g);

@@ -1,18 +1,9 @@
 //! Sum, mean and max over one axis or over everything.
 
+pub use crate::backend::spec::Reduce;
+
 use crate::autograd::Backward;
 use crate::tensor::{AxisDims, Shape, SharedStorage, Tensor};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reduce {
-    Sum,
-    Mean,
-    Max,
-}
-
-impl Reduce {
-    pub const ALL: &'static [Reduce] = &[Reduce::Sum, Reduce::Mean, Reduce::Max];
-}
 
 impl Tensor {
     /// Reduce over `axis`; with `keepdim` the axis stays with length 1 (as in PyTorch).

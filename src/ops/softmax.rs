@@ -1,17 +1,9 @@
 //! Softmax and log-softmax over one axis.
 
+pub use crate::backend::spec::SoftmaxKind;
+
 use crate::autograd::Backward;
 use crate::tensor::{AxisDims, SharedStorage, Tensor};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SoftmaxKind {
-    Softmax,
-    LogSoftmax,
-}
-
-impl SoftmaxKind {
-    pub const ALL: &'static [SoftmaxKind] = &[SoftmaxKind::Softmax, SoftmaxKind::LogSoftmax];
-}
 
 impl Tensor {
     pub fn softmax_kind(&self, kind: SoftmaxKind, axis: usize) -> Tensor {

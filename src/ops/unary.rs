@@ -1,53 +1,9 @@
 //! Elementwise unary ops: activations, exp/log, powers and scalar arithmetic.
 
+pub use crate::backend::spec::Unary;
+
 use crate::autograd::Backward;
 use crate::tensor::{SharedStorage, Tensor};
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Unary {
-    Neg,
-    Abs,
-    Exp,
-    Log,
-    Sqrt,
-    Relu,
-    /// Slope for negative inputs (PyTorch's default is 0.01).
-    LeakyRelu(f32),
-    /// The exact GELU, x·Φ(x).
-    Gelu,
-    Sigmoid,
-    Tanh,
-    /// log(1 + eˣ), computed without overflow.
-    Softplus,
-    /// min(max(x, lo), hi).
-    Clamp(f32, f32),
-    /// x^p for a constant p.
-    Pow(f32),
-    AddScalar(f32),
-    MulScalar(f32),
-}
-
-impl Unary {
-    /// Every op, with representative constants: tests loop over this list.
-    pub const ALL: &'static [Unary] = &[
-        Unary::Neg,
-        Unary::Abs,
-        Unary::Exp,
-        Unary::Log,
-        Unary::Sqrt,
-        Unary::Relu,
-        Unary::LeakyRelu(0.01),
-        Unary::Gelu,
-        Unary::Sigmoid,
-        Unary::Tanh,
-        Unary::Softplus,
-        Unary::Clamp(-0.5, 1.0),
-        Unary::Pow(3.0),
-        Unary::Pow(-1.5),
-        Unary::AddScalar(2.5),
-        Unary::MulScalar(-0.75),
-    ];
-}
 
 impl Tensor {
     pub fn unary(&self, op: Unary) -> Tensor {

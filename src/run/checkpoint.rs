@@ -6,8 +6,8 @@ use std::path::Path;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
-use super::write_atomic;
 use crate::error::{Error, Result};
+use crate::files::write_atomic;
 use crate::tensor::Tensor;
 
 /// Write `tensors` and `meta` to `path` atomically.

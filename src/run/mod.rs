@@ -16,38 +16,13 @@ pub use metrics_csv::MetricsCsv;
 
 use crate::data::{DataFile, DataSchema};
 use crate::error::{Error, Result};
-
-/// Write through a temporary file in the same folder, fsync it, then rename over `path`: a
-/// crash at any moment leaves either the old file or the new one, never a torn one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let io = |e| Error::io(path, e);
-    let mut file = std::fs::File::create(&tmp).map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(io)?;
-    if let Some(dir) = path.parent().and_then(|d| std::fs::File::open(d).ok()) {
-        let _ = dir.sync_all(); // makes the rename durable where the platform allows it
-    }
-    Ok(())
-}
+use crate::files::write_atomic;
 
 /// Seconds since the Unix epoch.
 pub fn unix_seconds() -> f64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
-}
-
-/// SHA-256 of `bytes` in lowercase hex, as `sha256sum` prints it.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// UTC time in RFC 3339, to the second.

@@ -2,24 +2,11 @@
 
 use std::fmt;
 
+pub use crate::backend::spec::AxisDims;
+
 /// A tensor's dimensions, outermost first (row-major). A scalar has no dimensions.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct Shape(Vec<usize>);
-
-/// A tensor viewed as `[outer, len, inner]` around one axis: what axis reductions, softmax,
-/// slicing and concatenation iterate over on every backend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AxisDims {
-    pub outer: usize,
-    pub len: usize,
-    pub inner: usize,
-}
-
-impl AxisDims {
-    pub fn numel(&self) -> usize {
-        self.outer * self.len * self.inner
-    }
-}
 
 impl Shape {
     pub fn new(dims: impl Into<Vec<usize>>) -> Shape {
@@ -107,17 +94,7 @@ impl Shape {
 
     /// Strides for reading this shape as if broadcast to `out`: 0 along broadcast dimensions.
     pub fn broadcast_strides(&self, out: &Shape) -> Vec<usize> {
-        let own = self.strides();
-        let offset = out.rank() - self.rank();
-        (0..out.rank())
-            .map(|i| {
-                if i < offset || self.0[i - offset] == 1 {
-                    0
-                } else {
-                    own[i - offset]
-                }
-            })
-            .collect()
+        crate::backend::spec::broadcast_strides(&self.0, &out.0)
     }
 }
 

@@ -189,7 +189,7 @@ pub fn fit(mut config: Config, opts: &Options, stop: &AtomicBool) -> Result<Outc
     }
     // Errors above name the paths as the user wrote them; the stored config works anywhere.
     absolute_paths(&mut config);
-    crate::run::write_atomic(
+    crate::files::write_atomic(
         &run.file("config.toml"),
         config::to_toml(&config).as_bytes(),
     )?;
@@ -566,7 +566,7 @@ impl Session<'_> {
             ("seed".into(), self.config.seed.to_string()),
             (
                 "config_sha256".into(),
-                crate::run::sha256_hex(config::to_toml(&self.config).as_bytes()),
+                crate::files::sha256_hex(config::to_toml(&self.config).as_bytes()),
             ),
         ])
     }

@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 use super::unary::{relu, relu_grad};
 use super::{filled, CHUNK, PARALLEL_MIN};
-use crate::tensor::AxisDims;
+use crate::backend::spec::AxisDims;
 
 /// Outer blocks (`c·inner` elements each) per parallel task: about `CHUNK` elements, a count
 /// that depends only on the sizes, so sums split the same way on any number of threads.

@@ -1,7 +1,7 @@
 //! Elementwise binary ops with NumPy broadcasting on the CPU.
 
 use super::{for_rows, map2};
-use crate::ops::binary::{Binary, BroadcastPlan};
+use crate::backend::spec::{Binary, BroadcastPlan};
 
 pub fn forward(op: Binary, a: &[f32], b: &[f32], plan: &BroadcastPlan) -> Vec<f32> {
     match op {

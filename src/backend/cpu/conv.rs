@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::matmul::{product_into, product_parallelism, product_uninit};
 use super::{bias, filled, CHUNK, PARALLEL_MIN};
-use crate::ops::conv::{Conv2dGeom, ConvGrads};
+use crate::backend::spec::{Conv2dGeom, ConvGrads};
 
 /// Input columns `ix = ox·sw + kx − pw` that fall inside `[0, w)`: the first and one past the
 /// last output column `ox` that read a real pixel.

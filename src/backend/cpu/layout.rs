@@ -5,7 +5,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::{filled, for_rows, PARALLEL_MIN};
-use crate::tensor::AxisDims;
+use crate::backend::spec::AxisDims;
 
 /// Merge output axes that are also adjacent and in order in the input, and drop size-1 axes:
 /// `[n, oh, ow, f]` by `[0, 3, 1, 2]` becomes `[n, oh·ow, f]` by `[0, 2, 1]`.

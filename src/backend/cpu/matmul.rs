@@ -6,7 +6,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::filled;
-use crate::ops::matmul::MatmulSpec;
+use crate::backend::spec::MatmulSpec;
 
 /// From this many multiply-adds up, gemm splits a product across threads. Below it, splitting
 /// costs more than it saves (measured on 2 cores: 128³ runs at 154 GFLOP/s on one thread and 99

@@ -22,17 +22,10 @@ mod unary;
 use rayon::prelude::*;
 
 use super::Backend;
-use crate::ops::{
-    binary::{Binary, BroadcastPlan},
-    conv::{Conv2dGeom, ConvGrads},
-    matmul::MatmulSpec,
-    pool::Pool,
-    reduce::Reduce,
-    softmax::SoftmaxKind,
-    unary::Unary,
+use crate::backend::spec::{
+    AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, ConvGrads, MatmulSpec, Pool, Reduce,
+    SgdStep, SoftmaxKind, Unary,
 };
-use crate::optim::{AdamStep, SgdStep};
-use crate::tensor::AxisDims;
 
 /// Below this many elements a loop runs on the calling thread: handing work to rayon costs a few
 /// microseconds, more than the loop itself.

@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 
 use super::{CHUNK, PARALLEL_MIN};
-use crate::optim::{AdamStep, SgdStep};
+use crate::backend::spec::{AdamStep, SgdStep};
 
 /// Run `f` over matching chunks of a parameter and its companions, in parallel when large.
 /// Each element's update depends only on that element, so the split cannot change results.

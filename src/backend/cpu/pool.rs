@@ -11,8 +11,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::{filled, CHUNK, PARALLEL_MIN};
-use crate::ops::conv::Conv2dGeom;
-use crate::ops::pool::Pool;
+use crate::backend::spec::{Conv2dGeom, Pool};
 
 /// Run `f(plane_index, plane)` over the planes of `out`, in parallel when `work` is large.
 fn per_plane<T: Send>(

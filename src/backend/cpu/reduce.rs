@@ -3,8 +3,7 @@
 use rayon::prelude::*;
 
 use super::{for_rows, CHUNK, PARALLEL_MIN};
-use crate::ops::reduce::Reduce;
-use crate::tensor::AxisDims;
+use crate::backend::spec::{AxisDims, Reduce};
 
 pub fn forward(op: Reduce, x: &[f32], d: AxisDims) -> Vec<f32> {
     match op {

@@ -2,8 +2,7 @@
 //! logits do not overflow.
 
 use super::for_rows;
-use crate::ops::softmax::SoftmaxKind;
-use crate::tensor::AxisDims;
+use crate::backend::spec::{AxisDims, SoftmaxKind};
 
 pub fn forward(kind: SoftmaxKind, x: &[f32], d: AxisDims) -> Vec<f32> {
     let block = d.len * d.inner;

@@ -3,7 +3,7 @@
 use std::f32::consts::FRAC_1_SQRT_2;
 
 use super::{map1, map2};
-use crate::ops::unary::Unary;
+use crate::backend::spec::Unary;
 
 /// 1 / sqrt(2π), for the normal density in GELU's derivative.
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;

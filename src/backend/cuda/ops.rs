@@ -6,18 +6,11 @@ use cudarc::cublas::{Gemm, GemmConfig, StridedBatchedConfig};
 use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
 
 use super::{fatal, gpu, grid_for};
-use crate::backend::Backend;
-use crate::ops::{
-    binary::{Binary, BroadcastPlan},
-    conv::Conv2dGeom,
-    matmul::MatmulSpec,
-    pool::Pool,
-    reduce::Reduce,
-    softmax::SoftmaxKind,
-    unary::Unary,
+use crate::backend::spec::{
+    AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, MatmulSpec, Pool, Reduce, SgdStep,
+    SoftmaxKind, Unary,
 };
-use crate::optim::{AdamStep, SgdStep};
-use crate::tensor::AxisDims;
+use crate::backend::Backend;
 
 pub struct Cuda;
 
