@@ -35,6 +35,15 @@ impl Error {
         }
     }
 
+    /// Ok when no problem was found, the one problem, or all of them (`Many`).
+    pub fn from_problems(mut problems: Vec<Error>) -> Result<()> {
+        match problems.len() {
+            0 => Ok(()),
+            1 => Err(problems.remove(0)),
+            _ => Err(Error::Many(problems)),
+        }
+    }
+
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Error {
         Error::Io {
             path: path.as_ref().to_path_buf(),

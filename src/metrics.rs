@@ -105,6 +105,16 @@ impl Accumulator {
         }
     }
 
+    /// `{"loss": .., "<metric>": ..}` for run.json and `--json`.
+    pub fn to_json(&self, metrics: &[String]) -> serde_json::Map<String, serde_json::Value> {
+        let mut map = serde_json::Map::new();
+        map.insert("loss".into(), self.loss().into());
+        for m in metrics {
+            map.insert(m.clone(), self.value(m).into());
+        }
+        map
+    }
+
     pub fn loss(&self) -> f64 {
         self.loss_sum / self.rows.max(1) as f64
     }

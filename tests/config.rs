@@ -1,6 +1,7 @@
 //! Config parsing: defaults, overrides, and errors that name file, line, column and key.
 
-use kiln::config::{self, OptimizerType};
+use kiln::config;
+use kiln::optim::OptimizerKind;
 
 const BASE: &str = r#"name = "t"
 
@@ -28,7 +29,7 @@ fn err(text: &str, overrides: &[&str]) -> String {
 fn defaults_fill_everything_not_given() {
     let c = config::parse(BASE, "c.toml", &[]).unwrap();
     assert_eq!(c.seed, 42);
-    assert_eq!(c.optimizer.kind, OptimizerType::Adam);
+    assert!(matches!(c.optimizer.kind, OptimizerKind::Adam { .. }));
     assert_eq!(c.optimizer.lr, 1e-3);
     assert_eq!(c.train.batch_size, 32);
     assert_eq!(c.train.epochs, 3);

@@ -87,17 +87,7 @@ const INFERENCE_BATCH: usize = 1000;
 /// Samples per second of `iters` forward passes over `x` without gradients, after two warm-up
 /// passes, waiting for the device only at the ends (as a serving loop would).
 fn inference_rate(model: &crate::nn::Model, x: &crate::Tensor, iters: usize) -> f64 {
-    let _guard = crate::no_grad();
-    let mut rng = crate::Rng::new(0);
-    let mut run = || {
-        model.forward(
-            x,
-            &mut crate::nn::Mode {
-                training: false,
-                rng: &mut rng,
-            },
-        )
-    };
+    let run = || model.infer(x);
     for _ in 0..2 {
         run();
     }

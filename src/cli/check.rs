@@ -6,7 +6,7 @@ use crate::config::{self, Task};
 use crate::data;
 use crate::error::{Error, Result};
 use crate::metrics;
-use crate::train::build_model;
+use crate::train::{build_model, Watch};
 
 /// Validate a config and its data, print the model summary; train nothing.
 #[derive(clap::Args)]
@@ -22,8 +22,14 @@ pub fn exec(a: Args) -> Result<()> {
     let prepared = data::prepare(&config.data, config.loss, config.seed)?;
     let schema = &prepared.schema;
     let mut problems = Vec::new();
-    if let Err(e) = metrics::resolve(&config.train.metrics, schema.task) {
-        problems.push(e);
+    match metrics::resolve(&config.train.metrics, schema.task) {
+        Ok(metrics) => {
+            let has_valid = prepared.valid.is_some();
+            if let Err(e) = Watch::new(&config.train, &metrics, has_valid) {
+                problems.push(e);
+            }
+        }
+        Err(e) => problems.push(e),
     }
     match build_model(&config, schema) {
         Ok((model, loss)) => {
@@ -90,11 +96,7 @@ pub fn exec(a: Args) -> Result<()> {
             .collect();
         println!("  classes (train rows): {}", shown.join(", "));
     }
-    match problems.len() {
-        0 => Ok(()),
-        1 => Err(problems.remove(0)),
-        _ => Err(Error::Many(problems)),
-    }
+    Error::from_problems(problems)
 }
 
 fn class_counts(targets: &[f32], classes: usize) -> Vec<usize> {

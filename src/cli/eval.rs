@@ -8,7 +8,7 @@ use crate::config::Task;
 use crate::data;
 use crate::error::{Error, Result};
 use crate::metrics::Accumulator;
-use crate::train::{evaluate, EvalSetup};
+use crate::train::{confusion_plot, evaluate, EvalSetup};
 
 /// Evaluate a trained model on a split or a labelled file.
 #[derive(clap::Args)]
@@ -92,19 +92,9 @@ pub fn exec(a: Args) -> Result<()> {
                 .map_or("data".into(), |s| s.to_string_lossy().into_owned()),
             None => a.split.clone(),
         };
-        let path = trained.run.file(&format!("plots/confusion-{label}.png"));
-        crate::run::plots::confusion_matrix(
-            &path,
-            &format!("confusion matrix, {split}"),
-            &schema.classes,
-            &acc.confusion,
-        )?;
+        confusion_plot(&trained.run, &label, &split, &schema.classes, &acc)?;
     }
-    let mut metrics = serde_json::Map::new();
-    metrics.insert("loss".into(), json!(acc.loss()));
-    for m in &trained.info.metrics {
-        metrics.insert(m.clone(), json!(acc.value(m)));
-    }
+    let metrics = acc.to_json(&trained.info.metrics);
     if a.json {
         let mut out = json!({"split": split, "rows": acc.rows, "metrics": metrics});
         if schema.task == Task::Classification {

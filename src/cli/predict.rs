@@ -11,8 +11,8 @@ use crate::data::{self, images, DataSchema};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::metrics::argmax;
-use crate::nn::{Mode, Model};
-use crate::tensor::{Rng, Tensor};
+use crate::nn::Model;
+use crate::tensor::Tensor;
 
 /// Predict with a trained model, one output row per input, in input order. A CSV run reads CSV
 /// (a file, or `-`/nothing for stdin); an image run reads an image file, a folder of images
@@ -105,13 +105,7 @@ impl Writer<'_> {
 
 /// Class probabilities (or values) per input, row-major.
 fn outputs(model: &Model, loss: Loss, x: &Tensor) -> (Vec<f32>, usize) {
-    let out = model.forward(
-        &x.to_device(model.device()),
-        &mut Mode {
-            training: false,
-            rng: &mut Rng::new(0),
-        },
-    );
+    let out = model.infer(x);
     let k = out.numel() / x.dims()[0].max(1);
     match loss {
         Loss::CrossEntropy => (out.softmax(1).to_vec(), k),

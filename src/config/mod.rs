@@ -72,8 +72,15 @@ fn segment_name(seg: &serde_path_to_error::Segment) -> String {
     }
 }
 
-/// Rewrite serde's messages in config terms; an unknown key is added to the path.
+/// Rewrite serde's messages in config terms; an unknown key is added to the path, and so is
+/// the key a semantic check names as "at `a.b`: ..." (checks inside a table's conversion).
 fn explain(message: &str, path: &mut Vec<String>) -> String {
+    if let Some(rest) = message.strip_prefix("at `") {
+        if let Some((key, why)) = rest.split_once("`: ") {
+            *path = key.split('.').map(String::from).collect();
+            return why.to_string();
+        }
+    }
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (key, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
@@ -207,14 +214,11 @@ fn validate(c: &Config, source: &str) -> Result<()> {
             "give either data.scale or data.normalize, not both".into(),
         );
     }
-    let sgd = c.optimizer.kind == OptimizerType::Sgd;
-    if !sgd && (c.optimizer.momentum != 0.0 || c.optimizer.nesterov) {
-        bad(
-            "optimizer.momentum",
-            "momentum and nesterov apply to sgd only".into(),
-        );
-    }
-    if c.optimizer.nesterov && c.optimizer.momentum == 0.0 {
+    if let crate::optim::OptimizerKind::Sgd {
+        momentum: 0.0,
+        nesterov: true,
+    } = c.optimizer.kind
+    {
         bad(
             "optimizer.nesterov",
             "nesterov needs a momentum above 0".into(),
@@ -228,9 +232,5 @@ fn validate(c: &Config, source: &str) -> Result<()> {
             );
         }
     }
-    match problems.len() {
-        0 => Ok(()),
-        1 => Err(problems.remove(0)),
-        _ => Err(Error::Many(problems)),
-    }
+    Error::from_problems(problems)
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::loss::Loss;
 use crate::nn::LayerSpec;
 use crate::optim::schedule::Schedule;
+use crate::optim::OptimizerKind;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -144,45 +145,139 @@ pub struct ModelConfig {
     pub layers: Vec<LayerSpec>,
 }
 
+/// `[optimizer]`: the update rule (`type`, default adam, with its own keys), the learning rate,
+/// weight decay and schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "OptimizerKeys", into = "OptimizerKeys")]
+pub struct OptimizerConfig {
+    pub kind: OptimizerKind,
+    pub lr: f32,
+    pub weight_decay: f32,
+    pub schedule: Schedule,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig::try_from(OptimizerKeys::default()).expect("the defaults are valid")
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum OptimizerType {
+enum OptimizerName {
     Sgd,
     #[default]
     Adam,
     Adamw,
 }
 
+/// The keys of `[optimizer]` as TOML spells them; turned into an `OptimizerConfig` by checking
+/// that each key belongs to the chosen `type`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OptimizerConfig {
-    #[serde(rename = "type")]
-    pub kind: OptimizerType,
-    pub lr: f32,
-    pub weight_decay: f32,
+#[serde(deny_unknown_fields)]
+struct OptimizerKeys {
+    #[serde(rename = "type", default)]
+    name: OptimizerName,
+    #[serde(default = "default_lr")]
+    lr: f32,
+    #[serde(default)]
+    weight_decay: f32,
+    #[serde(default)]
+    schedule: Schedule,
     /// sgd only.
-    pub momentum: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    momentum: Option<f32>,
     /// sgd only.
-    pub nesterov: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nesterov: Option<bool>,
     /// adam / adamw only.
-    pub betas: [f32; 2],
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    betas: Option<[f32; 2]>,
     /// adam / adamw only.
-    pub eps: f32,
-    pub schedule: Schedule,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    eps: Option<f32>,
 }
 
-impl Default for OptimizerConfig {
+fn default_lr() -> f32 {
+    1e-3
+}
+
+impl Default for OptimizerKeys {
     fn default() -> Self {
-        OptimizerConfig {
-            kind: OptimizerType::Adam,
-            lr: 1e-3,
+        OptimizerKeys {
+            name: OptimizerName::Adam,
+            lr: default_lr(),
             weight_decay: 0.0,
-            momentum: 0.0,
-            nesterov: false,
-            betas: [0.9, 0.999],
-            eps: 1e-8,
             schedule: Schedule::default(),
+            momentum: None,
+            nesterov: None,
+            betas: None,
+            eps: None,
         }
+    }
+}
+
+impl TryFrom<OptimizerKeys> for OptimizerConfig {
+    type Error = String;
+
+    /// Errors start with "at `key`:" so the config loader can point at the key.
+    fn try_from(k: OptimizerKeys) -> Result<OptimizerConfig, String> {
+        let sgd_only = [
+            ("momentum", k.momentum.is_some()),
+            ("nesterov", k.nesterov.is_some()),
+        ];
+        let adam_only = [("betas", k.betas.is_some()), ("eps", k.eps.is_some())];
+        let (foreign, owners) = match k.name {
+            OptimizerName::Sgd => (adam_only, "betas and eps apply to adam and adamw only"),
+            OptimizerName::Adam | OptimizerName::Adamw => {
+                (sgd_only, "momentum and nesterov apply to sgd only")
+            }
+        };
+        if let Some((key, _)) = foreign.iter().find(|(_, set)| *set) {
+            return Err(format!("at `optimizer.{key}`: {owners}"));
+        }
+        let [beta1, beta2] = k.betas.unwrap_or([0.9, 0.999]);
+        let eps = k.eps.unwrap_or(1e-8);
+        let kind = match k.name {
+            OptimizerName::Sgd => OptimizerKind::Sgd {
+                momentum: k.momentum.unwrap_or(0.0),
+                nesterov: k.nesterov.unwrap_or(false),
+            },
+            OptimizerName::Adam => OptimizerKind::Adam { beta1, beta2, eps },
+            OptimizerName::Adamw => OptimizerKind::Adamw { beta1, beta2, eps },
+        };
+        Ok(OptimizerConfig {
+            kind,
+            lr: k.lr,
+            weight_decay: k.weight_decay,
+            schedule: k.schedule,
+        })
+    }
+}
+
+impl From<OptimizerConfig> for OptimizerKeys {
+    fn from(c: OptimizerConfig) -> OptimizerKeys {
+        let mut keys = OptimizerKeys {
+            lr: c.lr,
+            weight_decay: c.weight_decay,
+            schedule: c.schedule,
+            ..OptimizerKeys::default()
+        };
+        match c.kind {
+            OptimizerKind::Sgd { momentum, nesterov } => {
+                keys.name = OptimizerName::Sgd;
+                (keys.momentum, keys.nesterov) = (Some(momentum), Some(nesterov));
+            }
+            OptimizerKind::Adam { beta1, beta2, eps }
+            | OptimizerKind::Adamw { beta1, beta2, eps } => {
+                keys.name = match c.kind {
+                    OptimizerKind::Adam { .. } => OptimizerName::Adam,
+                    _ => OptimizerName::Adamw,
+                };
+                (keys.betas, keys.eps) = (Some([beta1, beta2]), Some(eps));
+            }
+        }
+        keys
     }
 }
 

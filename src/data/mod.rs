@@ -121,6 +121,16 @@ impl Split {
         }
     }
 
+    /// Every row's preprocessed features, row-major, for a CSV split (plots over the whole
+    /// split); `None` for images.
+    pub fn table(&self) -> Option<Vec<f32>> {
+        match &self.features {
+            Features::Table(x) => Some(x.to_vec()),
+            Features::Bytes(t) => Some(t.to_floats()),
+            Features::Images(_) => None,
+        }
+    }
+
     /// The inputs of rows `start..start + len`, for evaluation.
     pub fn rows(&self, start: usize, len: usize) -> Tensor {
         match &self.features {

@@ -77,6 +77,18 @@ impl Model {
             .fold(x.clone(), |h, layer| layer.forward(&h, mode))
     }
 
+    /// The output for `x` in evaluation mode (dropout off, batchnorm on its running
+    /// statistics), without recording gradients; `x` moves to the model's device first.
+    pub fn infer(&self, x: &Tensor) -> Tensor {
+        let _guard = crate::autograd::no_grad();
+        let mut rng = Rng::new(0); // evaluation draws nothing
+        let mode = &mut Mode {
+            training: false,
+            rng: &mut rng,
+        };
+        self.forward(&x.to_device(self.device()), mode)
+    }
+
     pub fn num_layers(&self) -> usize {
         self.layers.len()
     }

@@ -4,15 +4,14 @@
 
 pub mod schedule;
 
-use serde::{Deserialize, Serialize};
-
 pub use crate::backend::spec::{AdamCorrections, AdamStep, SgdStep};
 
 use crate::autograd::no_grad;
 use crate::tensor::Tensor;
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// Which update rule, with its own hyper-parameters (the config's `[optimizer]` table, whose
+/// `type` picks the variant; learning rate and weight decay are common to all).
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum OptimizerKind {
     Sgd { momentum: f32, nesterov: bool },
     Adam { beta1: f32, beta2: f32, eps: f32 },

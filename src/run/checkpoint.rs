@@ -1,7 +1,7 @@
 //! Checkpoints and model files in safetensors: named f32 tensors plus string metadata.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
@@ -9,6 +9,64 @@ use safetensors::{Dtype, SafeTensors};
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::tensor::Tensor;
+
+/// The `checkpoints/` folder of a run: one file per saved state, named by epoch (and by step
+/// for a mid-epoch interrupt, which sorts after the epoch before it), the newest `keep_last`
+/// kept.
+pub struct Checkpoints {
+    run: PathBuf,
+    keep_last: usize,
+}
+
+impl Checkpoints {
+    pub fn new(run: &Path, keep_last: usize) -> Checkpoints {
+        Checkpoints {
+            run: run.to_path_buf(),
+            keep_last: keep_last.max(1),
+        }
+    }
+
+    /// The run-relative name of the checkpoint after `epochs` finished epochs, or, with
+    /// `mid_epoch`, of one taken inside the next epoch after `step` optimizer steps.
+    pub fn name(epochs: usize, step: u64, mid_epoch: bool) -> String {
+        if mid_epoch {
+            format!(
+                "checkpoints/epoch-{:04}-step-{step:07}.safetensors",
+                epochs + 1
+            )
+        } else {
+            format!("checkpoints/epoch-{epochs:04}.safetensors")
+        }
+    }
+
+    /// Write checkpoint `name` (from `name()`), then delete all but the newest `keep_last`.
+    pub fn save(
+        &self,
+        name: &str,
+        tensors: &[(String, Tensor)],
+        meta: HashMap<String, String>,
+    ) -> Result<()> {
+        save(&self.run.join(name), tensors, meta)?;
+        self.prune()
+    }
+
+    fn prune(&self) -> Result<()> {
+        let dir = self.run.join("checkpoints");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| Error::io(&dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+            .collect();
+        files.sort();
+        for old in files
+            .iter()
+            .take(files.len().saturating_sub(self.keep_last))
+        {
+            std::fs::remove_file(old).map_err(|e| Error::io(old, e))?;
+        }
+        Ok(())
+    }
+}
 
 /// Write `tensors` and `meta` to `path` atomically.
 pub fn save(

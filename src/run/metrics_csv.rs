@@ -1,4 +1,5 @@
-//! metrics.csv: a fixed header, one row per epoch, appended and flushed every epoch.
+//! metrics.csv: a fixed header, one row per epoch, appended and flushed every epoch; and its
+//! reader.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -68,5 +69,54 @@ impl MetricsCsv {
         text.push('\n');
         f.write_all(text.as_bytes()).map_err(io)?;
         f.sync_data().map_err(io)
+    }
+}
+
+/// metrics.csv as read back: the header and each row's cells (`None` where empty or not a
+/// number).
+pub struct MetricsTable {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<Option<f64>>>,
+}
+
+impl MetricsTable {
+    /// The file at `path`; empty when it does not exist yet.
+    pub fn read(path: &Path) -> MetricsTable {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let mut lines = text.lines();
+        let header = lines
+            .next()
+            .unwrap_or("")
+            .split(',')
+            .map(String::from)
+            .collect();
+        let rows = lines
+            .map(|l| l.split(',').map(|c| c.parse().ok()).collect())
+            .collect();
+        MetricsTable { header, rows }
+    }
+
+    /// The last row as (column, value) pairs, skipping empty cells.
+    pub fn last_row(&self) -> Vec<(String, f64)> {
+        let Some(last) = self.rows.last() else {
+            return Vec::new();
+        };
+        self.header
+            .iter()
+            .zip(last)
+            .filter_map(|(k, v)| v.map(|v| (k.clone(), v)))
+            .collect()
+    }
+
+    /// (epoch, value) of column `name` over the rows that have both.
+    pub fn by_epoch(&self, name: &str) -> Vec<(f64, f64)> {
+        let position = |n: &str| self.header.iter().position(|h| h == n);
+        let (Some(e), Some(c)) = (position("epoch"), position(name)) else {
+            return Vec::new();
+        };
+        self.rows
+            .iter()
+            .filter_map(|r| Some((r.get(e).copied()??, r.get(c).copied()??)))
+            .collect()
     }
 }

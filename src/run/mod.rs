@@ -12,7 +12,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-pub use metrics_csv::MetricsCsv;
+pub use checkpoint::Checkpoints;
+pub use metrics_csv::{MetricsCsv, MetricsTable};
 
 use crate::data::{DataFile, DataSchema};
 use crate::error::{Error, Result};

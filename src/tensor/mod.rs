@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-pub use random::Rng;
+pub use random::{Rng, Stream};
 pub use shape::{AxisDims, Shape};
 
 use crate::autograd::{self, Backward, Node};

@@ -8,6 +8,31 @@ use rand_pcg::Pcg64;
 
 pub struct Rng(Pcg64);
 
+/// The random streams of a run, each derived from the run's seed by its own id, so no two
+/// purposes share draws and a resumed run recreates any of them without stored state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// Initial weights.
+    Init,
+    /// The validation rows held out of the training data.
+    Holdout,
+    /// The order of the training rows in an epoch (0-based).
+    Shuffle(usize),
+    /// Dropout masks and augmentation of one optimizer step (0-based).
+    Step(u64),
+}
+
+impl Stream {
+    fn id(self) -> u64 {
+        match self {
+            Stream::Init => 0,
+            Stream::Holdout => 1,
+            Stream::Shuffle(epoch) => 1_000_000 + epoch as u64,
+            Stream::Step(step) => (1 << 40) + step,
+        }
+    }
+}
+
 impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(Pcg64::seed_from_u64(seed))
@@ -20,6 +45,11 @@ impl Rng {
             (seed as u128) << 64 | 0x9e37_79b9_7f4a_7c15,
             stream as u128,
         ))
+    }
+
+    /// The generator of one purpose of a run seeded with `seed`.
+    pub fn stream(seed: u64, stream: Stream) -> Rng {
+        Rng::derive(seed, stream.id())
     }
 
     pub fn next_u64(&mut self) -> u64 {

@@ -5,8 +5,7 @@ use crate::config::Task;
 use crate::data::Split;
 use crate::loss::Loss;
 use crate::metrics::Accumulator;
-use crate::nn::{Mode, Model};
-use crate::tensor::Rng;
+use crate::nn::Model;
 
 pub struct EvalSetup<'a> {
     pub model: &'a Model,
@@ -22,17 +21,10 @@ pub fn evaluate(s: &EvalSetup, split: &Split) -> Accumulator {
     let _guard = no_grad();
     let mut acc = Accumulator::new(s.task, s.classes, s.metrics);
     let (y, n) = (&split.y, split.len());
-    let mut rng = Rng::new(0); // eval mode draws nothing
     for start in (0..n).step_by(s.batch_size.max(1)) {
         let len = s.batch_size.min(n - start);
         let (xb, yb) = (split.rows(start, len), y.narrow(0, start, len));
-        let out = s.model.forward(
-            &xb,
-            &mut Mode {
-                training: false,
-                rng: &mut rng,
-            },
-        );
+        let out = s.model.infer(&xb);
         let loss = s.loss.compute(&out, &yb).item();
         acc.add(s.task, &out.to_vec(), &yb.to_vec(), loss);
     }

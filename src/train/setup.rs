@@ -1,11 +1,22 @@
-//! Building the model and loss for a config and data schema, checking they fit together.
+//! Everything before the first step: the data, the model and its loss, the optimizer, the run
+//! directory (new, or reopened to resume from its last checkpoint), and the first log lines.
 
-use crate::config::{Config, Task};
-use crate::data::DataSchema;
+use std::path::{Path, PathBuf};
+
+use super::{Options, Progress, Session, Watch};
+use crate::backend::Device;
+use crate::config::{self, Config, Task};
+use crate::data::{self, DataSchema, Prepared};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
+use crate::metrics;
 use crate::nn::Model;
-use crate::tensor::Rng;
+use crate::optim::Optimizer;
+use crate::run::{checkpoint, Checkpoints, MetricsCsv, RunDir, RunInfo, Status};
+use crate::tensor::{Rng, Stream};
+
+use super::report::Reporter;
+use super::visuals;
 
 /// The loss the config names, or the task's default (cross-entropy / mse).
 pub fn loss_for(config: &Config, task: Task) -> Loss {
@@ -24,7 +35,7 @@ pub fn build_model(config: &Config, schema: &DataSchema) -> Result<(Model, Loss)
     let mut model = Model::build(
         &config.model.layers,
         &input,
-        &mut Rng::derive(config.seed, 0),
+        &mut Rng::stream(config.seed, Stream::Init),
     )?;
     if loss == Loss::CrossEntropy {
         model.fold_final_softmax();
@@ -67,4 +78,187 @@ pub fn build_model(config: &Config, schema: &DataSchema) -> Result<(Model, Loss)
         ));
     }
     Ok((model, loss))
+}
+
+/// The optimizer the config names, over the model's parameters.
+pub fn optimizer(config: &Config, model: &Model) -> Optimizer {
+    let o = &config.optimizer;
+    Optimizer::new(o.kind, o.weight_decay, model.named_params())
+}
+
+/// Everything training needs, with the run directory created (or reopened) and its first lines
+/// logged.
+pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
+    let report = Reporter::new(opts.quiet);
+    let mut data = data::prepare(&config.data, config.loss, config.seed)?;
+    let (model, loss) = build_model(&config, &data.schema)?;
+    // Initialised on the CPU from the seed (the same weights on every device), then moved.
+    model.to_device(opts.device);
+    data.to_device(opts.device);
+    let metrics = metrics::resolve(&config.train.metrics, data.schema.task)?;
+    let watch = Watch::new(&config.train, &metrics, data.valid.is_some())?;
+    let mut optim = optimizer(&config, &model);
+    let (run, mut info, progress) = match &opts.resume {
+        Some(dir) => {
+            let (run, info, progress, (path, loaded)) = resume_run(dir, &config)?;
+            checkpoint::restore(&model.named_state(), &loaded, &path)?;
+            optim
+                .load_state(progress.step, |name| {
+                    loaded.tensors.get(name).map(|(_, v)| v.clone())
+                })
+                .map_err(|e| Error::Runtime(format!("{}: {e}", path.display())))?;
+            (run, info, progress)
+        }
+        None => {
+            let run = RunDir::create(&opts.runs, &config.name, opts.run_dir.as_deref())?;
+            let info = new_info(&run, &config, opts, &data, &model, loss, &metrics);
+            if let Some(init) = &config.model.init_from {
+                checkpoint::restore(&model.named_state(), &checkpoint::load(init)?, init)?;
+            }
+            (run, info, Progress::default())
+        }
+    };
+    // Errors above name the paths as the user wrote them; the stored config works anywhere.
+    absolute_paths(&mut config);
+    crate::files::write_atomic(
+        &run.file("config.toml"),
+        config::to_toml(&config).as_bytes(),
+    )?;
+    (info.status, info.ended, info.device) = (Status::Running, None, opts.device.name());
+    run.write_info(&info)?;
+    let s = Session {
+        csv: MetricsCsv::new(&run.file("metrics.csv"), &metrics),
+        checkpoints: Checkpoints::new(&run.path, config.train.checkpoint.keep_last),
+        events: visuals::Events::create(&run, data.valid.is_some())?,
+        params: model.named_params(),
+        config,
+        data,
+        model,
+        loss,
+        metrics,
+        optim,
+        watch,
+        run,
+        info,
+        report,
+        progress,
+        lr: 0.0,
+        first_batch: 0,
+    };
+    announce(&s, opts)?;
+    Ok(s)
+}
+
+/// run.json of a new run.
+fn new_info(
+    run: &RunDir,
+    config: &Config,
+    opts: &Options,
+    data: &Prepared,
+    model: &Model,
+    loss: Loss,
+    metrics: &[String],
+) -> RunInfo {
+    RunInfo {
+        kiln_version: env!("CARGO_PKG_VERSION").into(),
+        name: run
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        status: Status::Running,
+        device: opts.device.name(),
+        threads: crate::threads(),
+        seed: config.seed,
+        started: crate::run::now(),
+        ended: None,
+        data: data.files.clone(),
+        input_shape: model.input_shape().dims().to_vec(),
+        loss: loss.name().into(),
+        metrics: metrics.to_vec(),
+        schema: data.schema.clone(),
+        epochs_done: 0,
+        last_checkpoint: None,
+        best: None,
+        test: None,
+        error: None,
+        first_step_at: None,
+    }
+}
+
+/// The run's first lines: where it is, the device, warnings, the task, loss and size.
+fn announce(s: &Session, opts: &Options) -> Result<()> {
+    let line = |l: &str| s.report.line(&s.run, l);
+    line(&format!("run {}", s.run.path.display()))?;
+    line(&match opts.device {
+        Device::Cpu => format!("device: cpu, {} threads", crate::threads()),
+        Device::Cuda => format!(
+            "device: {} ({})",
+            opts.device.name(),
+            crate::backend::cuda::gpu().name
+        ),
+    })?;
+    if let Some(note) = &opts.device_note {
+        line(&format!("note: {note}"))?;
+    }
+    for w in &s.data.warnings {
+        line(&format!("warning: {w}"))?;
+    }
+    line(&format!(
+        "task: {:?} ({}); loss {}; {} parameters",
+        s.data.schema.task,
+        s.data.task_reason,
+        s.loss.name(),
+        s.model.num_params()
+    ))
+}
+
+/// Data and weight paths made absolute, so the run's config.toml works from any directory
+/// (eval and resume re-read it).
+fn absolute_paths(config: &mut Config) {
+    let d = &mut config.data;
+    for p in [
+        Some(&mut d.train),
+        d.valid.as_mut(),
+        d.test.as_mut(),
+        config.model.init_from.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Ok(abs) = std::path::absolute(&*p) {
+            *p = abs;
+        }
+    }
+}
+
+/// Open a run to continue: its last checkpoint (path and contents) and the progress saved in
+/// it, checked against the config given now.
+fn resume_run(
+    dir: &Path,
+    config: &Config,
+) -> Result<(RunDir, RunInfo, Progress, (PathBuf, checkpoint::Loaded))> {
+    let run = RunDir::open(dir)?;
+    let info = run.read_info()?;
+    let Some(last) = &info.last_checkpoint else {
+        return Err(Error::Usage(format!(
+            "{}: the run has no checkpoint to resume from",
+            dir.display()
+        )));
+    };
+    let path = run.path.join(last);
+    let loaded = checkpoint::load(&path)?;
+    let progress: Progress = loaded
+        .meta("progress")
+        .and_then(|p| serde_json::from_str(p).ok())
+        .ok_or_else(|| Error::Runtime(format!("{}: checkpoint has no training progress", last)))?;
+    if progress.epoch >= config.train.epochs {
+        return Err(Error::Usage(format!(
+            "{}: already trained {} of {} epochs; raise train.epochs (--set train.epochs=N) to continue",
+            dir.display(),
+            progress.epoch,
+            config.train.epochs
+        )));
+    }
+    Ok((run, info, progress, (path, loaded)))
 }

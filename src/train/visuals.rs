@@ -1,12 +1,15 @@
 //! What a run shows besides its log: TensorBoard scalars while training and PNG plots at the
 //! end (or on interrupt).
 
-use std::path::Path;
-
+use crate::config::Task;
+use crate::data::{DataSchema, Split};
 use crate::error::Result;
+use crate::metrics::Accumulator;
+use crate::nn::Model;
 use crate::run::plots::{self, Curve};
 use crate::run::tensorboard::EventWriter;
-use crate::run::RunDir;
+use crate::run::{MetricsTable, RunDir};
+use crate::tensor::Tensor;
 
 /// Event files for the train and valid sub-runs (`tensorboard/train`, `tensorboard/valid`), so
 /// TensorBoard overlays their curves.
@@ -58,30 +61,13 @@ impl Events {
 }
 
 /// Learning curves (loss and each metric, train against valid, per epoch) from metrics.csv.
-pub fn curves(metrics_csv: &Path, metrics: &[String]) -> Vec<Curve> {
-    let text = std::fs::read_to_string(metrics_csv).unwrap_or_default();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    let rows: Vec<Vec<Option<f64>>> = lines
-        .map(|l| l.split(',').map(|c| c.parse().ok()).collect())
-        .collect();
-    let column = |name: &str| -> Vec<(f64, f64)> {
-        let (Some(e), Some(c)) = (
-            header.iter().position(|h| *h == "epoch"),
-            header.iter().position(|h| *h == name),
-        ) else {
-            return Vec::new();
-        };
-        rows.iter()
-            .filter_map(|r| Some((r.get(e).copied()??, r.get(c).copied()??)))
-            .collect()
-    };
+pub fn curves(metrics: &MetricsTable, names: &[String]) -> Vec<Curve> {
     std::iter::once("loss")
-        .chain(metrics.iter().map(String::as_str))
+        .chain(names.iter().map(String::as_str))
         .map(|q| Curve {
             name: q.to_string(),
-            train: column(&format!("train_{q}")),
-            valid: column(&format!("valid_{q}")),
+            train: metrics.by_epoch(&format!("train_{q}")),
+            valid: metrics.by_epoch(&format!("valid_{q}")),
         })
         .filter(|c| !c.train.is_empty())
         .collect()
@@ -89,9 +75,70 @@ pub fn curves(metrics_csv: &Path, metrics: &[String]) -> Vec<Curve> {
 
 /// `plots/learning_curves.png` of a run.
 pub fn learning_curves(run: &RunDir, metrics: &[String]) -> Result<()> {
-    let c = curves(&run.file("metrics.csv"), metrics);
+    let c = curves(&MetricsTable::read(&run.file("metrics.csv")), metrics);
     if c.is_empty() {
         return Ok(());
     }
     plots::learning_curves(&run.file("plots/learning_curves.png"), &c)
+}
+
+/// `plots/confusion-<label>.png`: the confusion matrix of an evaluation of `what` (a split, or
+/// a file whose stem is the label).
+pub fn confusion(
+    run: &RunDir,
+    label: &str,
+    what: &str,
+    classes: &[String],
+    acc: &Accumulator,
+) -> Result<()> {
+    plots::confusion_matrix(
+        &run.file(&format!("plots/confusion-{label}.png")),
+        &format!("confusion matrix, {what}"),
+        classes,
+        &acc.confusion,
+    )
+}
+
+/// `plots/fit.png` for a regression on one feature: the training data and the model's line,
+/// in the feature's own units. Nothing for other runs.
+pub fn regression_fit(
+    run: &RunDir,
+    schema: &DataSchema,
+    train: &Split,
+    model: &Model,
+) -> Result<()> {
+    let Some(xs) = train.table() else {
+        return Ok(());
+    };
+    if schema.task != Task::Regression || schema.features.len() != 1 {
+        return Ok(());
+    }
+    let pre = &schema.preprocess;
+    let ys = train.y.to_vec();
+    let points: Vec<(f64, f64)> = xs
+        .iter()
+        .zip(&ys)
+        .map(|(&x, &y)| (pre.invert(x, 0) as f64, y as f64))
+        .collect();
+    let (lo, hi) = xs
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    let grid: Vec<f32> = (0..=100)
+        .map(|i| lo + (hi - lo) * i as f32 / 100.0)
+        .collect();
+    let out = model.infer(&Tensor::from_vec(grid.clone(), [grid.len(), 1]));
+    let line: Vec<(f64, f64)> = grid
+        .iter()
+        .zip(out.to_vec())
+        .map(|(&g, y)| (pre.invert(g, 0) as f64, y as f64))
+        .collect();
+    plots::regression_fit(
+        &run.file("plots/fit.png"),
+        &schema.features[0],
+        &schema.target,
+        &points,
+        &line,
+    )
 }
