@@ -53,7 +53,10 @@ pub fn exec(a: Args) -> Result<()> {
     let (model, loss) = trained.model(device.device)?;
     let schema = &trained.info.schema;
     let (mut data, split) = match &a.data {
-        Some(path) => (read_labelled(path, schema)?, path.display().to_string()),
+        Some(path) => (
+            data::read_labelled(path, schema)?,
+            path.display().to_string(),
+        ),
         None => {
             let prepared = data::prepare(
                 &trained.config.data,
@@ -124,27 +127,6 @@ pub fn exec(a: Args) -> Result<()> {
             failed.join("; ")
         )))
     }
-}
-
-/// Read labelled data with the run's schema: a CSV file, or a folder of class folders for an
-/// image run.
-fn read_labelled(path: &std::path::Path, schema: &data::DataSchema) -> Result<data::Split> {
-    if let Some(image) = &schema.image {
-        return Ok(data::read_image_folder("data", path, image, &schema.classes, false)?.0);
-    }
-    let rows = data::read_file(path, &schema.features, &schema.target)?;
-    let source = rows.source;
-    let x = rows.x;
-    if let data::FeatureValues::Floats(values) = &x {
-        schema.check_missing(values, &rows.lines, &source, "")?;
-    }
-    let y = rows
-        .target
-        .iter()
-        .zip(&rows.lines)
-        .map(|(cell, line)| schema.encode_target(cell, || format!("{source}:{line}")))
-        .collect::<Result<Vec<f32>>>()?;
-    Ok(data::Split::from_values("data", source, x, y, schema))
 }
 
 fn print_report(

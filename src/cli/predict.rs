@@ -1,14 +1,14 @@
 //! `kiln predict`
 
-use std::io::{BufRead, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::autograd::no_grad;
-use crate::config::{Missing, Task};
-use crate::data::{self, images, DataSchema};
+use crate::config::Task;
+use crate::data::{self, DataSchema};
 use crate::error::{Error, Result};
+use crate::files::AtomicFile;
 use crate::loss::Loss;
 use crate::metrics::argmax;
 use crate::nn::Model;
@@ -39,9 +39,31 @@ pub struct Args {
     device: String,
 }
 
+/// Where predictions go: stdout, or a file that appears only once complete.
+enum Sink {
+    Stdout(std::io::StdoutLock<'static>),
+    File(AtomicFile),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::Stdout(s) => s.write(buf),
+            Sink::File(f) => f.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Stdout(s) => s.flush(),
+            Sink::File(f) => f.flush(),
+        }
+    }
+}
+
 /// Writes prediction rows as CSV or JSON lines.
 struct Writer<'a> {
-    out: BufWriter<Box<dyn Write>>,
+    out: BufWriter<Sink>,
     schema: &'a DataSchema,
     jsonl: bool,
     proba: bool,
@@ -127,24 +149,18 @@ pub fn exec(a: Args) -> Result<()> {
     let trained = super::open_trained(&a.run)?;
     let (model, loss) = trained.model(device.device)?;
     let schema = &trained.info.schema;
-    let tmp = a.output.as_ref().map(|p| {
-        p.with_file_name(format!(
-            ".{}.tmp",
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("predictions")
-        ))
-    });
-    let sink: Box<dyn Write> = match &tmp {
-        Some(t) => Box::new(std::fs::File::create(t).map_err(|e| Error::io(t, e))?),
-        None => Box::new(std::io::stdout().lock()),
+    let input = a.input.as_deref().filter(|p| p.as_os_str() != "-");
+    let mut inputs = data::open_inputs(input, schema)?;
+    let sink = match &a.output {
+        Some(p) => Sink::File(AtomicFile::create(p)?),
+        None => Sink::Stdout(std::io::stdout().lock()),
     };
     let mut w = Writer {
         out: BufWriter::with_capacity(1 << 16, sink),
         schema,
         jsonl: a.format == "jsonl",
         proba: a.proba,
-        with_path: schema.image.is_some(),
+        with_path: inputs.named(),
     };
     let out_path = a
         .output
@@ -152,89 +168,18 @@ pub fn exec(a: Args) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from("<stdout>"));
     let write_err = |e: std::io::Error| Error::io(&out_path, e);
     w.header().map_err(write_err)?;
-    let _guard = no_grad();
-    let input = a.input.as_deref().filter(|p| p.as_os_str() != "-");
-    match &schema.image {
-        Some(image) => {
-            predict_images(&mut w, &model, loss, image, input, a.batch_size, &write_err)?
-        }
-        None => predict_csv(&mut w, &model, loss, input, a.batch_size, &write_err)?,
-    }
-    w.out.flush().map_err(write_err)?;
-    drop(w);
-    if let (Some(tmp), Some(dest)) = (tmp, &a.output) {
-        std::fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
-    }
-    Ok(())
-}
-
-fn predict_csv(
-    w: &mut Writer,
-    model: &Model,
-    loss: Loss,
-    input: Option<&Path>,
-    batch_size: usize,
-    write_err: &dyn Fn(std::io::Error) -> Error,
-) -> Result<()> {
-    let schema = w.schema;
-    let (reader, source): (Box<dyn Read>, String) = match input {
-        Some(p) => (data::open(p)?, p.display().to_string()),
-        None => (Box::new(std::io::stdin().lock()), "<stdin>".into()),
-    };
-    let mut rdr = data::reader(reader);
-    let header = data::header(&mut rdr, &source)?;
-    let cols = data::column_positions(&header, &schema.features, &source)?;
-    let f = schema.features.len();
-    let drop_hint = if schema.preprocess.missing == Missing::Drop {
-        " (a dropped row would break input order)"
-    } else {
-        ""
-    };
-    loop {
-        let rows = data::read_rows(&mut rdr, &source, &header, &cols, None, batch_size.max(1))?;
-        let n = rows.lines.len();
-        if n == 0 {
-            return Ok(());
-        }
-        let mut x = rows.x.into_floats();
-        schema.prepare_rows(&mut x, &rows.lines, &source, drop_hint)?;
-        let (probs, k) = outputs(model, loss, &Tensor::from_vec(x, [n, f]));
-        for row in probs.chunks_exact(k) {
-            w.row(None, row).map_err(write_err)?;
+    while let Some(batch) = inputs.next_batch(a.batch_size)? {
+        let (probs, k) = outputs(&model, loss, &batch.x);
+        for (i, row) in probs.chunks_exact(k).enumerate() {
+            let path = batch.paths.as_ref().map(|p| p[i].as_str());
+            w.row(path, row).map_err(write_err)?;
         }
     }
-}
-
-fn predict_images(
-    w: &mut Writer,
-    model: &Model,
-    loss: Loss,
-    image: &images::ImageSchema,
-    input: Option<&Path>,
-    batch_size: usize,
-    write_err: &dyn Fn(std::io::Error) -> Error,
-) -> Result<()> {
-    let paths: Vec<PathBuf> = match input {
-        Some(p) if p.is_dir() => images::image_files(p)?,
-        Some(p) => vec![p.to_path_buf()],
-        None => std::io::stdin()
-            .lock()
-            .lines()
-            .map(|l| l.map_err(|e| Error::io("<stdin>", e)))
-            .filter(|l| l.as_ref().map_or(true, |l| !l.trim().is_empty()))
-            .map(|l| l.map(|l| PathBuf::from(l.trim())))
-            .collect::<Result<_>>()?,
-    };
-    for chunk in paths.chunks(batch_size.max(1)) {
-        let (set, _) = images::decode_all(chunk, image, false)?;
-        let idx: Vec<u32> = (0..set.n as u32).collect();
-        let (probs, k) = outputs(model, loss, &set.batch(&idx, None));
-        for (path, row) in chunk.iter().zip(probs.chunks_exact(k)) {
-            w.row(Some(&path.display().to_string()), row)
-                .map_err(write_err)?;
-        }
+    let sink = w.out.into_inner().map_err(|e| write_err(e.into_error()))?;
+    match sink {
+        Sink::File(f) => f.commit(),
+        Sink::Stdout(mut out) => out.flush().map_err(write_err),
     }
-    Ok(())
 }
 
 /// Quote a CSV cell when it needs it.

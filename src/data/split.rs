@@ -1,6 +1,33 @@
-//! Holding out a validation share of the training rows.
+//! Holding out a validation share of the training rows, for every format.
 
-use crate::tensor::Rng;
+use crate::config::{DataConfig, Task};
+use crate::tensor::{Rng, Stream};
+
+/// Rows held out of the training data for validation.
+pub struct Holdout {
+    pub keep: Vec<usize>,
+    pub held: Vec<usize>,
+    /// Where the validation rows come from, as the log and `check` name it.
+    pub source: String,
+}
+
+/// The rows to hold out when the config names no valid file and asks for a share
+/// (`valid_split`, default 0.1): drawn from the run's holdout stream, stratified for
+/// classification. `None` when nothing is held out, or when either part would be empty.
+pub fn holdout_rows(cfg: &DataConfig, targets: &[f32], task: Task, seed: u64) -> Option<Holdout> {
+    let fraction = cfg.valid_split.unwrap_or(0.1);
+    if cfg.valid.is_some() || fraction <= 0.0 {
+        return None;
+    }
+    let stratify = task == Task::Classification;
+    let mut rng = Rng::stream(seed, Stream::Holdout);
+    let (keep, held) = holdout(targets, fraction, stratify, &mut rng);
+    if keep.is_empty() || held.is_empty() {
+        return None;
+    }
+    let source = format!("{} (valid_split {fraction})", cfg.train.display());
+    Some(Holdout { keep, held, source })
+}
 
 /// Split row indices into (kept, held out) with `fraction` held out, shuffled by `rng`. With
 /// `stratify`, each class (target value) is split on its own, so the held-out rows keep the

@@ -1,8 +1,7 @@
-//! Image folders, following torchvision's ImageFolder: classes are the immediate subfolders
-//! sorted by name (a class's index is its position), files are found recursively and sorted,
-//! and extensions match case-insensitively. Images are decoded in parallel, converted to the
-//! configured channels, resized, and kept as u8; batches become f32 in [0, 1], normalized per
-//! channel, augmented for training.
+//! Finding, decoding and batching images: files found recursively and sorted, extensions
+//! matched case-insensitively; images decoded in parallel, converted to the configured
+//! channels, resized, and kept as u8; batches become f32 in [0, 1], normalized per channel,
+//! augmented for training.
 
 use std::path::{Path, PathBuf};
 

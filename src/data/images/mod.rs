@@ -1,0 +1,248 @@
+//! Image folders, following torchvision's ImageFolder: classes are the immediate subfolders
+//! sorted by name (a class's index is its position), each holding its images at any depth.
+//! Prepared into splits with per-channel normalization fitted on the training images; read the
+//! same way for `eval --data`, and file by file for `predict`.
+
+mod folder;
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+pub use folder::{
+    class_folders, decode, decode_all, image_files, labelled_files, ImageSchema, ImageSet,
+    EXTENSIONS, RESIZE_FILTER,
+};
+
+use super::split::holdout_rows;
+use super::{DataFile, DataSchema, Features, InputBatch, Inputs, Prepared, Split};
+use crate::config::{DataConfig, Missing, Normalize, NormalizeSpec, OnBadImage, Task};
+use crate::data::{Preprocess, Transform};
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// A folder as run.json records it: total bytes, and a SHA-256 over its files' relative paths
+/// and contents in sorted order.
+fn folder_record(split: &str, dir: &Path, files: &[PathBuf]) -> Result<DataFile> {
+    let mut all = Vec::new();
+    for f in files {
+        all.extend_from_slice(
+            f.strip_prefix(dir)
+                .unwrap_or(f)
+                .to_string_lossy()
+                .as_bytes(),
+        );
+        all.extend(std::fs::read(f).map_err(|e| Error::io(f, e))?);
+    }
+    let bytes = files
+        .iter()
+        .filter_map(|f| f.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    Ok(DataFile {
+        split: split.into(),
+        path: std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
+        bytes,
+        sha256: crate::files::sha256_hex(&all),
+    })
+}
+
+/// Decode a labelled folder with the run's image schema; also returns how many files were
+/// skipped as undecodable.
+fn read_folder(
+    name: &'static str,
+    dir: &Path,
+    schema: &ImageSchema,
+    classes: &[String],
+    skip_bad: bool,
+) -> Result<(Split, DataFile, usize)> {
+    let labelled = labelled_files(dir, classes)?;
+    let paths: Vec<PathBuf> = labelled.iter().map(|(p, _)| p.clone()).collect();
+    let (set, kept) = decode_all(&paths, schema, skip_bad)?;
+    let y: Vec<f32> = kept.iter().map(|&i| labelled[i].1 as f32).collect();
+    let record = folder_record(name, dir, &paths)?;
+    let n = y.len();
+    let split = Split {
+        name,
+        source: dir.display().to_string(),
+        features: Features::Images(set),
+        y: Tensor::from_vec(y, [n]),
+    };
+    Ok((split, record, paths.len() - kept.len()))
+}
+
+/// A labelled folder read with a run's image schema and classes (`eval --data`).
+pub fn read_labelled(dir: &Path, schema: &ImageSchema, classes: &[String]) -> Result<Split> {
+    Ok(read_folder("data", dir, schema, classes, false)?.0)
+}
+
+/// The image size a config asks for, else the first training image's.
+fn image_size(cfg: &DataConfig, classes: &[String]) -> Result<(usize, usize)> {
+    if let Some([h, w]) = cfg.size {
+        return Ok((h, w));
+    }
+    // read_folder lists the files again; this walk happens only when the size is inferred.
+    let first = labelled_files(&cfg.train, classes)?.remove(0).0;
+    let (w, h) = image::image_dimensions(&first).map_err(|e| {
+        Error::data(
+            first.display().to_string(),
+            format!("cannot read the image size: {e}"),
+        )
+    })?;
+    Ok((h as usize, w as usize))
+}
+
+/// Per-channel mean and std: given, fitted on the training images, or none (0 and 1).
+fn normalization(cfg: &DataConfig, train: &ImageSet) -> Result<(Vec<f32>, Vec<f32>)> {
+    let channels = train.schema.channels;
+    Ok(match &cfg.normalize {
+        Some(NormalizeSpec::Given { mean, std }) => {
+            if mean.len() != channels {
+                return Err(Error::config(
+                    "data.normalize",
+                    format!("{} means for {channels} channels", mean.len()),
+                ));
+            }
+            (mean.clone(), std.clone())
+        }
+        Some(NormalizeSpec::Named(Normalize::Standard)) => {
+            let (mean, std) = train.channel_stats();
+            let std = std
+                .iter()
+                .map(|s| if *s > 0.0 { *s } else { 1.0 })
+                .collect();
+            (mean, std)
+        }
+        _ => (vec![0.0; channels], vec![1.0; channels]),
+    })
+}
+
+/// Read and prepare the image splits a config names.
+pub fn prepare(cfg: &DataConfig, seed: u64) -> Result<Prepared> {
+    let classes = class_folders(&cfg.train)?;
+    let (height, width) = image_size(cfg, &classes)?;
+    let channels = cfg.channels.unwrap_or(3);
+    let mut shape = ImageSchema {
+        height,
+        width,
+        channels,
+        mean: vec![0.0; channels],
+        std: vec![1.0; channels],
+    };
+    let skip = cfg.on_bad_image == OnBadImage::Skip;
+    let (mut train, record, mut skipped) =
+        read_folder("train", &cfg.train, &shape, &classes, skip)?;
+    let mut files = vec![record];
+    let mut valid = None;
+    if let Some(dir) = &cfg.valid {
+        let (v, record, s) = read_folder("valid", dir, &shape, &classes, skip)?;
+        (valid, skipped) = (Some(v), skipped + s);
+        files.push(record);
+    } else if let Some(h) = holdout_rows(cfg, &train.y.to_vec(), Task::Classification, seed) {
+        let Features::Images(set) = &train.features else {
+            unreachable!("an image split")
+        };
+        let part = |name: &'static str, rows: &[usize], source: String| Split {
+            name,
+            source,
+            features: Features::Images(set.subset(rows)),
+            y: train
+                .y
+                .index_select(&rows.iter().map(|&r| r as u32).collect::<Vec<_>>()),
+        };
+        let v = part("valid", &h.held, h.source);
+        let t = part("train", &h.keep, train.source.clone());
+        (train, valid) = (t, Some(v));
+    }
+    let mut test = None;
+    if let Some(dir) = &cfg.test {
+        let (t, record, s) = read_folder("test", dir, &shape, &classes, skip)?;
+        (test, skipped) = (Some(t), skipped + s);
+        files.push(record);
+    }
+    let Features::Images(train_set) = &train.features else {
+        unreachable!("an image split")
+    };
+    (shape.mean, shape.std) = normalization(cfg, train_set)?;
+    for split in [Some(&mut train), valid.as_mut(), test.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        if let Features::Images(set) = &mut split.features {
+            set.schema = shape.clone();
+        }
+    }
+    let warnings = if skipped > 0 {
+        vec![format!(
+            "skipped {skipped} image(s) that did not decode (data.on_bad_image = \"skip\")"
+        )]
+    } else {
+        Vec::new()
+    };
+    let schema = DataSchema {
+        features: Vec::new(),
+        target: "class".into(),
+        task: Task::Classification,
+        classes,
+        preprocess: Preprocess {
+            transform: Transform::None,
+            missing: Missing::Error,
+            fill: None,
+        },
+        image: Some(shape),
+    };
+    Ok(Prepared {
+        schema,
+        task_reason: "image folders: one class per subfolder".into(),
+        train,
+        valid,
+        test,
+        files,
+        warnings,
+    })
+}
+
+/// Image files for predict: one file, a folder (recursive, sorted), or paths on stdin.
+pub struct FileInputs<'a> {
+    paths: std::vec::IntoIter<PathBuf>,
+    schema: &'a ImageSchema,
+}
+
+impl<'a> FileInputs<'a> {
+    pub fn open(input: Option<&Path>, schema: &'a ImageSchema) -> Result<FileInputs<'a>> {
+        let paths: Vec<PathBuf> = match input {
+            Some(p) if p.is_dir() => image_files(p)?,
+            Some(p) => vec![p.to_path_buf()],
+            None => std::io::stdin()
+                .lock()
+                .lines()
+                .map(|l| l.map_err(|e| Error::io("<stdin>", e)))
+                .filter(|l| l.as_ref().map_or(true, |l| !l.trim().is_empty()))
+                .map(|l| l.map(|l| PathBuf::from(l.trim())))
+                .collect::<Result<_>>()?,
+        };
+        Ok(FileInputs {
+            paths: paths.into_iter(),
+            schema,
+        })
+    }
+}
+
+impl Inputs for FileInputs<'_> {
+    fn named(&self) -> bool {
+        true
+    }
+
+    fn next_batch(&mut self, n: usize) -> Result<Option<InputBatch>> {
+        let chunk: Vec<PathBuf> = self.paths.by_ref().take(n.max(1)).collect();
+        if chunk.is_empty() {
+            return Ok(None);
+        }
+        let (set, _) = decode_all(&chunk, self.schema, false)?;
+        let idx: Vec<u32> = (0..set.n as u32).collect();
+        let paths = chunk.iter().map(|p| p.display().to_string()).collect();
+        Ok(Some(InputBatch {
+            x: set.batch(&idx, None),
+            paths: Some(paths),
+        }))
+    }
+}
