@@ -63,16 +63,15 @@ metrics = ["accuracy", "f1"]
 "#;
 
 /// A temporary project with the blobs data and config.
-fn blobs_project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    write_blobs(&dir.path().join("train.csv"), 300, 1);
-    write_blobs(&dir.path().join("test.csv"), 90, 2);
-    std::fs::write(dir.path().join("blobs.toml"), BLOBS_CONFIG).unwrap();
-    dir
+fn blobs_project() -> Project {
+    Project::new()
+        .with(|dir| write_blobs(&dir.join("train.csv"), 300, 1))
+        .with(|dir| write_blobs(&dir.join("test.csv"), 90, 2))
+        .file("blobs.toml", BLOBS_CONFIG)
 }
 
 /// Train the blobs project into `dir` (with extra arguments) and check it succeeded.
-fn train_blobs(p: &tempfile::TempDir, dir: &str, extra: &[&str]) {
+fn train_blobs(p: &Project, dir: &str, extra: &[&str]) {
     let out = kiln(
         p.path(),
         &[

@@ -69,12 +69,11 @@ epochs = 8
 batch_size = 8
 "#;
 
-fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    write_folder(&dir.path().join("train"), 20, 1);
-    write_folder(&dir.path().join("test"), 6, 2);
-    std::fs::write(dir.path().join("shapes.toml"), CONFIG).unwrap();
-    dir
+fn project() -> Project {
+    Project::new()
+        .with(|dir| write_folder(&dir.join("train"), 20, 1))
+        .with(|dir| write_folder(&dir.join("test"), 6, 2))
+        .file("shapes.toml", CONFIG)
 }
 
 #[test]

@@ -173,8 +173,7 @@ pub(crate) fn open_trained(path: &Path) -> Result<Trained> {
 }
 
 impl Trained {
-    /// The model with the saved weights, and its loss.
-    /// The trained model with its weights, on `device`.
+    /// The trained model with its saved weights, on `device`, and its loss.
     pub fn model(&self, device: Device) -> Result<(crate::nn::Model, crate::loss::Loss)> {
         let (model, loss) = crate::train::build_model(&self.config, &self.info.schema)?;
         let loaded = checkpoint::load(&self.weights)?;

@@ -43,7 +43,6 @@ pub trait Layer: Send + Sync {
     }
 }
 
-/// `weight` and, when present, `bias`: the parameters of dense and conv layers.
 /// `activation(y + bias)` with the bias along `axis` of `y` (a dense layer's last axis, a
 /// convolution's channel axis). A ReLU after a bias, the common case, runs as one fused op.
 pub(crate) fn bias_activation(
@@ -69,6 +68,7 @@ pub(crate) fn bias_activation(
     }
 }
 
+/// `weight` and, when present, `bias`: the parameters of dense and conv layers.
 pub(crate) fn weight_and_bias<'a>(
     weight: &'a Tensor,
     bias: &'a Option<Tensor>,

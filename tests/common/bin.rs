@@ -68,3 +68,42 @@ pub fn tensors(path: &Path) -> Vec<(String, Vec<u32>)> {
     t.sort();
     t
 }
+
+/// A project in a temporary folder: the files a test writes (data, configs), and the binary
+/// run inside it. The folder goes when the project does.
+pub struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new() -> Project {
+        Project {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Write `contents` to `name` (folders created as needed).
+    pub fn file(self, name: &str, contents: impl AsRef<[u8]>) -> Project {
+        let path = self.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(path, contents).unwrap();
+        self
+    }
+
+    /// Let `write` fill the folder (image folders, generated tables).
+    pub fn with(self, write: impl FnOnce(&Path)) -> Project {
+        write(self.path());
+        self
+    }
+
+    /// Run `kiln ARGS` in the project folder.
+    pub fn kiln(&self, args: &[&str]) -> Output {
+        kiln(self.path(), args)
+    }
+}

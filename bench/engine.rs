@@ -46,7 +46,7 @@ fn gemm_gflops(m: usize, k: usize, n: usize, ta: bool, tb: bool, rng: &mut Rng) 
 /// numpy's GFLOP/s for each `MxKxN:FLAGS` spec, if numpy is importable.
 fn numpy_gflops(specs: &[String], threads: usize) -> Option<Vec<f64>> {
     let python = std::env::var("KILN_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/numpy_gemm.py");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/numpy_gemm.py");
     let output = Command::new(&python)
         .arg(script)
         .args(specs)
