@@ -5,15 +5,17 @@
 //! the offending key (or the `--set` that introduced it), the key path, and for a misspelt key
 //! the closest known one.
 
+mod places;
 mod schema;
+mod validate;
 
-use std::ops::Range;
 use std::path::Path;
 
-use toml::de::{DeTable, DeValue};
 use toml::Value;
 
 use crate::suggest::did_you_mean;
+use places::line_col;
+pub use places::Places;
 pub use schema::*;
 
 use crate::error::{Error, Result};
@@ -37,23 +39,17 @@ pub fn parse(text: &str, source: &str, overrides: &[String]) -> Result<Config> {
     for o in overrides {
         overridden.push(apply_override(&mut table, o)?);
     }
-    let config: Config = serde_path_to_error::deserialize(Value::Table(table)).map_err(|e| {
-        let mut path: Vec<String> = e.path().iter().map(segment_name).collect();
-        path.retain(|s| !s.is_empty());
-        let message = explain(e.inner().message(), &mut path);
-        let key = path.join(".");
-        let place = match overridden.iter().find(|o| key.starts_with(o.as_str())) {
-            Some(o) => format!("--set {o}"),
-            None => format!(
-                "{source}{}",
-                locate(text, &path)
-                    .map(|s| line_col(text, s.start))
-                    .unwrap_or_default()
-            ),
-        };
-        Error::config(place, format!("{key}: {message}"))
-    })?;
-    validate(&config, source)?;
+    let places = Places::new(source, text, overridden);
+    let mut config: Config =
+        serde_path_to_error::deserialize(Value::Table(table)).map_err(|e| {
+            let mut path: Vec<String> = e.path().iter().map(segment_name).collect();
+            path.retain(|s| !s.is_empty());
+            let message = explain(e.inner().message(), &mut path);
+            let key = path.join(".");
+            Error::config(places.of(&key), format!("{key}: {message}"))
+        })?;
+    config.places = places;
+    validate::validate(&config)?;
     Ok(config)
 }
 
@@ -147,90 +143,4 @@ fn apply_override(table: &mut toml::Table, arg: &str) -> Result<String> {
     }
     *node = value;
     Ok(key.to_string())
-}
-
-/// The span of the key at `path` (or of the entry, for a list index) in the original text.
-fn locate(text: &str, path: &[String]) -> Option<Range<usize>> {
-    let root = DeTable::parse(text).ok()?;
-    let mut table = root.get_ref();
-    let mut i = 0;
-    loop {
-        let name = path.get(i)?;
-        let (key, mut value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == name)?;
-        let mut span = key.span();
-        i += 1;
-        // Numeric segments index lists, such as the entries of [[model.layers]].
-        while let (Some(index), DeValue::Array(_)) = (path.get(i), value.get_ref()) {
-            value = value.get_ref().get(index.parse::<usize>().ok()?)?;
-            span = value.span();
-            i += 1;
-        }
-        match value.get_ref() {
-            DeValue::Table(t) if i < path.len() => table = t,
-            _ => return Some(span),
-        }
-    }
-}
-
-/// `:line:column` (1-based) of a byte offset.
-fn line_col(text: &str, offset: usize) -> String {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    format!(":{line}:{col}")
-}
-
-/// Checks that serde's types cannot express.
-fn validate(c: &Config, source: &str) -> Result<()> {
-    let mut problems = Vec::new();
-    let mut bad =
-        |key: &str, why: String| problems.push(Error::config(source, format!("{key}: {why}")));
-    if c.train.epochs == 0 {
-        bad("train.epochs", "must be at least 1".into());
-    }
-    if c.train.batch_size == 0 {
-        bad("train.batch_size", "must be at least 1".into());
-    }
-    if !(c.optimizer.lr > 0.0 && c.optimizer.lr.is_finite()) {
-        bad(
-            "optimizer.lr",
-            format!("must be a positive number, got {}", c.optimizer.lr),
-        );
-    }
-    if let Some(v) = c.data.valid_split {
-        if !(0.0..1.0).contains(&v) {
-            bad("data.valid_split", format!("must be in [0, 1), got {v}"));
-        }
-        if c.data.valid.is_some() && v > 0.0 {
-            bad(
-                "data.valid_split",
-                "give either data.valid or data.valid_split, not both".into(),
-            );
-        }
-    }
-    if c.data.scale.is_some() && c.data.normalize.is_some() {
-        bad(
-            "data.scale",
-            "give either data.scale or data.normalize, not both".into(),
-        );
-    }
-    if let crate::optim::OptimizerKind::Sgd {
-        momentum: 0.0,
-        nesterov: true,
-    } = c.optimizer.kind
-    {
-        bad(
-            "optimizer.nesterov",
-            "nesterov needs a momentum above 0".into(),
-        );
-    }
-    if let Some(clip) = c.train.grad_clip_norm {
-        if clip.is_nan() || clip <= 0.0 {
-            bad(
-                "train.grad_clip_norm",
-                format!("must be positive, got {clip}"),
-            );
-        }
-    }
-    Error::from_problems(problems)
 }

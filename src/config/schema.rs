@@ -26,6 +26,9 @@ pub struct Config {
     pub optimizer: OptimizerConfig,
     #[serde(default)]
     pub train: TrainConfig,
+    /// Where each key was written, for errors found later.
+    #[serde(skip)]
+    pub places: super::Places,
 }
 
 fn default_name() -> String {

@@ -64,6 +64,12 @@ impl Pair {
             Pair::Each([h, w]) => (h, w),
         }
     }
+
+    /// The smaller of the two sizes.
+    pub fn min(self) -> usize {
+        let (h, w) = self.get();
+        h.min(w)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

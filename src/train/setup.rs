@@ -30,6 +30,25 @@ pub fn loss_for(config: &Config, task: Task) -> Loss {
 /// that its output fits the loss and the targets. A final softmax is folded into
 /// cross-entropy.
 pub fn build_model(config: &Config, schema: &DataSchema) -> Result<(Model, Loss)> {
+    build_model_unplaced(config, schema).map_err(|e| place_error(config, e))
+}
+
+/// A model or loss error with the file:line:col (or `--set`) of the key it is about.
+fn place_error(config: &Config, e: Error) -> Error {
+    match e {
+        Error::Model { layer, message } => {
+            let key = layer.split(' ').next().unwrap_or("model.layers");
+            let layer = format!("{}: {layer}", config.places.of(key));
+            Error::Model { layer, message }
+        }
+        Error::Config { place, message } if place == "loss" => {
+            Error::config(config.places.of("loss"), format!("loss: {message}"))
+        }
+        e => e,
+    }
+}
+
+fn build_model_unplaced(config: &Config, schema: &DataSchema) -> Result<(Model, Loss)> {
     let loss = loss_for(config, schema.task);
     let input = schema.input_shape();
     let mut model = Model::build(

@@ -1,0 +1,258 @@
+//! Range checks that serde's types cannot express: every numeric key has a meaningful range,
+//! and a value outside it is an error at the key's place (file:line:col, or the `--set`),
+//! all problems reported at once.
+
+use super::{Config, NormalizeSpec};
+use crate::error::{Error, Result};
+use crate::optim::schedule::Schedule;
+use crate::optim::OptimizerKind;
+
+/// Largest image side accepted (pixels); larger sizes are almost surely typos and would need
+/// gigabytes per image.
+pub const MAX_IMAGE_SIDE: usize = 16_384;
+
+/// Collects problems with their places.
+struct Problems<'a> {
+    config: &'a Config,
+    found: Vec<Error>,
+}
+
+impl Problems<'_> {
+    fn bad(&mut self, key: &str, why: impl Into<String>) {
+        let place = self.config.places.of(key);
+        self.found
+            .push(Error::config(place, format!("{key}: {}", why.into())));
+    }
+
+    /// A finite number at least `lo` (or above it, when `open`).
+    fn at_least(&mut self, key: &str, v: f64, lo: f64, open: bool) {
+        let ok = v.is_finite() && if open { v > lo } else { v >= lo };
+        if !ok {
+            let what = match (open, lo == 0.0) {
+                (true, true) => "a positive number".to_string(),
+                (true, false) => format!("a number above {lo}"),
+                (false, true) => "a number of at least 0".to_string(),
+                (false, false) => format!("a number of at least {lo}"),
+            };
+            self.bad(key, format!("must be {what}, got {v}"));
+        }
+    }
+
+    fn finite(&mut self, key: &str, v: f64) {
+        if !v.is_finite() {
+            self.bad(key, format!("must be a finite number, got {v}"));
+        }
+    }
+
+    /// A finite number in `[lo, hi)`.
+    fn in_range(&mut self, key: &str, v: f64, lo: f64, hi: f64) {
+        if !(v.is_finite() && v >= lo && v < hi) {
+            self.bad(key, format!("must be in [{lo}, {hi}), got {v}"));
+        }
+    }
+}
+
+/// A run name is a single path component of safe characters, so a run directory always lands
+/// inside `--runs`: letters, digits, `.`, `_` and `-`, not starting with `.` or `-`, at most 100.
+pub fn check_name(name: &str) -> std::result::Result<(), String> {
+    let safe = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if name.is_empty() || name.len() > 100 || !safe || name.starts_with(['.', '-']) {
+        return Err(format!(
+            "{name:?} is not a safe run name: use 1 to 100 letters, digits, '.', '_' or '-', not starting with '.' or '-'"
+        ));
+    }
+    Ok(())
+}
+
+pub fn validate(c: &Config) -> Result<()> {
+    let mut p = Problems {
+        config: c,
+        found: Vec::new(),
+    };
+    if let Err(why) = check_name(&c.name) {
+        p.bad("name", why);
+    }
+    data(&mut p, c);
+    layers(&mut p, c);
+    if let Some(crate::loss::Loss::Huber { delta }) = c.loss {
+        p.at_least("loss.delta", delta as f64, 0.0, true);
+    }
+    optimizer(&mut p, c);
+    train(&mut p, c);
+    Error::from_problems(p.found)
+}
+
+fn data(p: &mut Problems, c: &Config) {
+    let d = &c.data;
+    if let Some(v) = d.valid_split {
+        p.in_range("data.valid_split", v, 0.0, 1.0);
+        if d.valid.is_some() && v > 0.0 {
+            p.bad(
+                "data.valid_split",
+                "give either data.valid or data.valid_split, not both",
+            );
+        }
+    }
+    if d.scale.is_some() && d.normalize.is_some() {
+        p.bad(
+            "data.scale",
+            "give either data.scale or data.normalize, not both",
+        );
+    }
+    if let Some(s) = d.scale {
+        if !(s.is_finite() && s != 0.0) {
+            p.bad(
+                "data.scale",
+                format!("must be a finite number other than 0, got {s}"),
+            );
+        }
+    }
+    if let Some(features) = &d.features {
+        if features.is_empty() {
+            p.bad("data.features", "lists no column");
+        }
+        for (i, f) in features.iter().enumerate() {
+            if features[..i].contains(f) {
+                p.bad("data.features", format!("lists \"{f}\" twice"));
+            }
+        }
+    }
+    if let Some([h, w]) = d.size {
+        for (side, v) in [("height", h), ("width", w)] {
+            if v == 0 || v > MAX_IMAGE_SIDE {
+                p.bad(
+                    "data.size",
+                    format!("{side} must be 1 to {MAX_IMAGE_SIDE} pixels, got {v}"),
+                );
+            }
+        }
+    }
+    if let Some(ch) = d.channels {
+        if ch != 1 && ch != 3 {
+            p.bad(
+                "data.channels",
+                format!("must be 1 (grey) or 3 (RGB), got {ch}"),
+            );
+        }
+    }
+    if let Some(NormalizeSpec::Given { mean, std }) = &d.normalize {
+        if mean.len() != std.len() {
+            p.bad(
+                "data.normalize",
+                format!("{} means but {} standard deviations", mean.len(), std.len()),
+            );
+        }
+        if mean.iter().any(|m| !m.is_finite()) {
+            p.bad("data.normalize.mean", "must be finite numbers");
+        }
+        if std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            p.bad("data.normalize.std", "must be numbers above 0");
+        }
+    }
+}
+
+fn layers(p: &mut Problems, c: &Config) {
+    if c.model.layers.is_empty() {
+        p.bad("model.layers", "the model has no layers");
+    }
+    for (i, l) in c.model.layers.iter().enumerate() {
+        let key = |k: &str| format!("model.layers.{i}.{k}");
+        for (k, v) in [("units", l.units), ("filters", l.filters)] {
+            if v == Some(0) {
+                p.bad(&key(k), "must be at least 1");
+            }
+        }
+        for (k, v) in [("kernel", l.kernel), ("stride", l.stride)] {
+            if v.is_some_and(|v| v.min() == 0) {
+                p.bad(&key(k), "must be at least 1");
+            }
+        }
+        if let Some(rate) = l.rate {
+            p.in_range(&key("rate"), rate as f64, 0.0, 1.0);
+        }
+        if let Some(slope) = l.slope {
+            p.finite(&key("slope"), slope as f64);
+        }
+        if let Some(m) = l.momentum {
+            if !(m > 0.0 && m <= 1.0) {
+                p.bad(&key("momentum"), format!("must be in (0, 1], got {m}"));
+            }
+        }
+        if let Some(eps) = l.eps {
+            p.at_least(&key("eps"), eps as f64, 0.0, true);
+        }
+    }
+}
+
+fn optimizer(p: &mut Problems, c: &Config) {
+    let o = &c.optimizer;
+    p.at_least("optimizer.lr", o.lr as f64, 0.0, true);
+    p.at_least("optimizer.weight_decay", o.weight_decay as f64, 0.0, false);
+    match o.kind {
+        OptimizerKind::Sgd { momentum, nesterov } => {
+            p.in_range("optimizer.momentum", momentum as f64, 0.0, 1.0);
+            if nesterov && momentum == 0.0 {
+                p.bad("optimizer.nesterov", "nesterov needs a momentum above 0");
+            }
+        }
+        OptimizerKind::Adam { beta1, beta2, eps } | OptimizerKind::Adamw { beta1, beta2, eps } => {
+            for (i, b) in [beta1, beta2].into_iter().enumerate() {
+                if !(b.is_finite() && (0.0..1.0).contains(&b)) {
+                    p.bad(
+                        "optimizer.betas",
+                        format!("beta{} must be in [0, 1), got {b}", i + 1),
+                    );
+                }
+            }
+            p.at_least("optimizer.eps", eps as f64, 0.0, true);
+        }
+    }
+    let warmup = match o.schedule {
+        Schedule::Constant { warmup_epochs } => warmup_epochs,
+        Schedule::Step {
+            step_epochs,
+            gamma,
+            warmup_epochs,
+        } => {
+            if step_epochs == 0 {
+                p.bad("optimizer.schedule.step_epochs", "must be at least 1");
+            }
+            p.at_least("optimizer.schedule.gamma", gamma as f64, 0.0, true);
+            warmup_epochs
+        }
+        Schedule::Cosine {
+            warmup_epochs,
+            min_lr,
+        } => {
+            p.at_least("optimizer.schedule.min_lr", min_lr as f64, 0.0, false);
+            warmup_epochs
+        }
+    };
+    p.at_least(
+        "optimizer.schedule.warmup_epochs",
+        warmup as f64,
+        0.0,
+        false,
+    );
+}
+
+fn train(p: &mut Problems, c: &Config) {
+    let t = &c.train;
+    if t.epochs == 0 {
+        p.bad("train.epochs", "must be at least 1");
+    }
+    if t.batch_size == 0 {
+        p.bad("train.batch_size", "must be at least 1");
+    }
+    if let Some(clip) = t.grad_clip_norm {
+        p.at_least("train.grad_clip_norm", clip as f64, 0.0, true);
+    }
+    if let Some(es) = &t.early_stopping {
+        p.at_least("train.early_stopping.min_delta", es.min_delta, 0.0, false);
+    }
+    if t.checkpoint.keep_last == 0 {
+        p.bad("train.checkpoint.keep_last", "must be at least 1");
+    }
+}
