@@ -2,6 +2,8 @@
 // dimensions and per-operand strides (0 where broadcast) arrive in one struct; MAX_RANK matches
 // `MAX_RANK` in src/backend/cuda/ops.rs.
 
+#include "common.cuh"
+
 #define MAX_RANK 12
 
 struct Plan {
@@ -22,8 +24,7 @@ __device__ __forceinline__ float apply(int op, float x, float y) {
 
 extern "C" __global__ void binary_fwd(const float* a, const float* b, float* out, unsigned long long n,
                                       int op, Plan plan) {
-    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
-         i += (unsigned long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(i, n) {
         unsigned long long rest = i, oa = 0, ob = 0;
         for (int d = plan.rank - 1; d >= 0; --d) {
             unsigned long long idx = rest % plan.dims[d];
@@ -37,8 +38,7 @@ extern "C" __global__ void binary_fwd(const float* a, const float* b, float* out
 
 // The common case with no broadcasting: both operands read in step.
 extern "C" __global__ void binary_same(const float* a, const float* b, float* out, unsigned long long n, int op) {
-    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
-         i += (unsigned long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(i, n) {
         out[i] = apply(op, a[i], b[i]);
     }
 }

@@ -1,6 +1,8 @@
 // Data movement, as src/backend/cpu/layout.rs: permutes, slices along an axis and their
 // inverse, concatenation, row gathers and their inverse.
 
+#include "common.cuh"
+
 #define MAX_RANK 12
 
 struct Permutation {
@@ -8,10 +10,6 @@ struct Permutation {
     unsigned long long in_strides[MAX_RANK];  // input stride of each output axis
     int rank;
 };
-
-#define GRID_STRIDE(k, total)                                                                   \
-    for (unsigned long long k = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; k < (total); \
-         k += (unsigned long long)gridDim.x * blockDim.x)
 
 extern "C" __global__ void permute(const float* x, float* y, unsigned long long n, Permutation p) {
     GRID_STRIDE(k, n) {

@@ -1,12 +1,6 @@
 // 2-D max and average pooling, as src/backend/cpu/pool.rs. kind: 0 max, 1 avg.
 
-struct Geom {
-    unsigned long long n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow;
-};
-
-#define GRID_STRIDE(k, total)                                                                   \
-    for (unsigned long long k = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; k < (total); \
-         k += (unsigned long long)gridDim.x * blockDim.x)
+#include "common.cuh"
 
 // Without gradients (inference, average pooling): the pooled value alone.
 extern "C" __global__ void pool2d_fwd(const float* x, float* y, Geom g, int kind) {

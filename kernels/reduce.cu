@@ -1,7 +1,7 @@
 // Reductions over the middle axis of [outer, len, inner], the max gradient and the broadcast
 // back, as src/backend/cpu/reduce.rs. op: 0 sum, 1 mean, 2 max.
 
-#define BLOCK 256
+#include "common.cuh"
 
 __device__ __forceinline__ float combine(int op, float acc, float v) {
     return op == 2 ? (v > acc ? v : acc) : acc + v;
@@ -11,8 +11,7 @@ __device__ __forceinline__ float combine(int op, float acc, float v) {
 extern "C" __global__ void reduce_thread(const float* x, float* y, unsigned long long outer,
                                          unsigned long long len, unsigned long long inner, int op) {
     unsigned long long n = outer * inner;
-    for (unsigned long long j = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; j < n;
-         j += (unsigned long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(j, n) {
         unsigned long long o = j / inner, i = j % inner;
         const float* src = x + o * len * inner + i;
         float acc = op == 2 ? -__int_as_float(0x7f800000) : 0.0f;
@@ -46,8 +45,7 @@ extern "C" __global__ void reduce_block(const float* x, float* y, unsigned long 
 extern "C" __global__ void max_bwd(const float* x, const float* y, const float* dy, float* dx,
                                    unsigned long long outer, unsigned long long len, unsigned long long inner) {
     unsigned long long n = outer * inner;
-    for (unsigned long long j = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; j < n;
-         j += (unsigned long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(j, n) {
         unsigned long long o = j / inner, i = j % inner;
         unsigned long long base = o * len * inner + i;
         bool routed = false;
@@ -63,8 +61,7 @@ extern "C" __global__ void max_bwd(const float* x, const float* y, const float* 
 extern "C" __global__ void expand_axis(const float* x, float* y, unsigned long long outer,
                                        unsigned long long len, unsigned long long inner) {
     unsigned long long n = outer * len * inner;
-    for (unsigned long long k = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; k < n;
-         k += (unsigned long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(k, n) {
         unsigned long long i = k % inner, o = k / (len * inner);
         y[k] = x[o * inner + i];
     }

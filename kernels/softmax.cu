@@ -1,11 +1,12 @@
 // Softmax and log-softmax along the middle axis of [outer, len, inner], max-shifted, as
 // src/backend/cpu/softmax.rs. kind: 0 softmax, 1 log-softmax. One thread per (outer, inner).
 
+#include "common.cuh"
+
 extern "C" __global__ void softmax_fwd(const float* x, float* y, unsigned long long outer,
                                        unsigned long long len, unsigned long long inner, int kind) {
     unsigned long long n = outer * inner;
-    for (unsigned long long j = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; j < n;
-         j += (unsigned long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(j, n) {
         unsigned long long base = (j / inner) * len * inner + j % inner;
         float max = -__int_as_float(0x7f800000), sum = 0.0f;
         for (unsigned long long l = 0; l < len; ++l) max = fmaxf(max, x[base + l * inner]);
@@ -22,8 +23,7 @@ extern "C" __global__ void softmax_fwd(const float* x, float* y, unsigned long l
 extern "C" __global__ void softmax_bwd(const float* y, const float* dy, float* dx, unsigned long long outer,
                                        unsigned long long len, unsigned long long inner, int kind) {
     unsigned long long n = outer * inner;
-    for (unsigned long long j = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; j < n;
-         j += (unsigned long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(j, n) {
         unsigned long long base = (j / inner) * len * inner + j % inner;
         float dot = 0.0f;
         for (unsigned long long l = 0; l < len; ++l) {

@@ -1,6 +1,8 @@
 // Elementwise unary ops: each op's value and derivative side by side, as src/backend/cpu/unary.rs.
 // The op code matches `Unary::code` in src/backend/cuda/ops.rs; `a` and `b` are its constants.
 
+#include "common.cuh"
+
 #define FRAC_1_SQRT_2 0.70710678118654752f
 #define FRAC_1_SQRT_2PI 0.3989422804014327f
 
@@ -51,23 +53,20 @@ __device__ float unary_grad(int op, float x, float y, float g, float a, float b)
 }
 
 extern "C" __global__ void unary_fwd(const float* x, float* y, unsigned long long n, int op, float a, float b) {
-    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
-         i += (unsigned long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(i, n) {
         y[i] = unary_value(op, x[i], a, b);
     }
 }
 
 extern "C" __global__ void unary_bwd(const float* x, const float* y, const float* dy, float* dx,
                                      unsigned long long n, int op, float a, float b) {
-    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
-         i += (unsigned long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(i, n) {
         dx[i] = unary_grad(op, x[i], y[i], dy[i], a, b);
     }
 }
 
 extern "C" __global__ void fill(float* y, unsigned long long n, float value) {
-    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
-         i += (unsigned long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(i, n) {
         y[i] = value;
     }
 }

@@ -37,7 +37,7 @@ fn every_kernel_compiles_with_nvrtc() {
     }
     let options = compile_options("sm_90");
     for f in KERNEL_FILES {
-        let src = CString::new(f.source).unwrap();
+        let src = CString::new(f.source()).unwrap();
         let name = CString::new(f.file).unwrap();
         let prog = result::create_program(&src, Some(&name)).expect("nvrtc program");
         // SAFETY: `prog` is a live program; options are plain strings.

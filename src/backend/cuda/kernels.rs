@@ -5,7 +5,8 @@
 /// the CPU backend's modules (`kernels/pool.cu` ↔ `src/backend/cpu/pool.rs`).
 pub struct KernelFile {
     pub file: &'static str,
-    pub source: &'static str,
+    /// The file as written, with its `#include` lines.
+    pub text: &'static str,
     pub kernels: &'static [&'static str],
 }
 
@@ -13,11 +14,18 @@ macro_rules! kernel_file {
     ($name:literal, [$($kernel:literal),* $(,)?]) => {
         KernelFile {
             file: concat!("kernels/", $name, ".cu"),
-            source: include_str!(concat!("../../../kernels/", $name, ".cu")),
+            text: include_str!(concat!("../../../kernels/", $name, ".cu")),
             kernels: &[$($kernel),*],
         }
     };
 }
+
+/// Threads per block of every launch: `BLOCK` in kernels/common.cuh, where the one-block-per-output
+/// kernels size their shared-memory trees by it.
+pub const BLOCK: u32 = 256;
+
+/// What every kernel file includes (`BLOCK`, `GRID_STRIDE`, `Geom`).
+pub const COMMON_HEADER: &str = include_str!("../../../kernels/common.cuh");
 
 pub const FILES: &[KernelFile] = &[
     kernel_file!("unary", ["unary_fwd", "unary_bwd", "fill"]),
@@ -72,6 +80,35 @@ pub fn compile_options(arch: &str) -> Vec<String> {
     ]
 }
 
+impl KernelFile {
+    /// The complete source NVRTC compiles: each `#include "common.cuh"` line replaced by that
+    /// header's text (NVRTC reads no files at run time, so the binary runs from anywhere), then a
+    /// `#line` directive so the compiler's messages cite the file's own line numbers.
+    pub fn source(&self) -> String {
+        let mut out = String::new();
+        for (i, line) in self.text.lines().enumerate() {
+            let header = match line.trim() {
+                "#include \"common.cuh\"" => Some(("kernels/common.cuh", COMMON_HEADER)),
+                _ => None,
+            };
+            match header {
+                Some((name, text)) => {
+                    out.push_str(&format!("#line 1 \"{name}\"\n{text}"));
+                    if !text.ends_with('\n') {
+                        out.push('\n');
+                    }
+                    out.push_str(&format!("#line {} \"{}\"\n", i + 2, self.file));
+                }
+                None => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
+}
+
 /// The `extern "C" __global__` function names defined in a source, in order.
 pub fn declared_kernels(source: &str) -> Vec<String> {
     source
@@ -100,12 +137,20 @@ mod tests {
         assert_eq!(listed, on_disk, "every kernels/*.cu file is in the table");
         for f in FILES {
             assert_eq!(
-                declared_kernels(f.source),
+                declared_kernels(f.text),
                 f.kernels,
                 "{}: the table lists the file's kernels in order",
                 f.file
             );
         }
+    }
+
+    #[test]
+    fn the_block_size_is_the_same_on_both_sides() {
+        assert!(
+            COMMON_HEADER.contains(&format!("\n#define BLOCK {BLOCK}\n")),
+            "kernels/common.cuh defines BLOCK as src/backend/cuda/kernels.rs does ({BLOCK})"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::sync::{Arc, OnceLock};
 use cudarc::cublas::CudaBlas;
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig};
 
+use kernels::BLOCK;
 pub use kernels::{compile_options, declared_kernels, KernelFile, FILES as KERNEL_FILES};
 pub use ops::{download, duplicate, upload, Cuda};
 
@@ -163,7 +164,7 @@ pub fn compile(f: &KernelFile, arch: &str) -> Result<cudarc::nvrtc::Ptx, String>
         name: Some(f.file.to_string()),
         ..Default::default()
     };
-    cudarc::nvrtc::compile_ptx_with_opts(f.source, opts).map_err(|e| match e {
+    cudarc::nvrtc::compile_ptx_with_opts(f.source(), opts).map_err(|e| match e {
         cudarc::nvrtc::CompileError::CompileError { log, .. } => {
             format!("{} does not compile:\n{}", f.file, log.to_string_lossy())
         }
@@ -191,13 +192,26 @@ fn keep_freed_memory(ctx: &CudaContext) {
     }
 }
 
-/// A launch shape for `n` independent elements: 256 threads a block, at most 65,535 blocks
-/// (the kernels loop over the rest).
+/// Most blocks a launch asks for; the kernels loop over the rest.
+const MAX_BLOCKS: usize = 65_535;
+
+/// A launch shape for `n` independent elements: `BLOCK` threads a block, at most `MAX_BLOCKS`
+/// blocks (the kernels' `GRID_STRIDE` loops cover the rest).
 fn grid_for(n: usize) -> LaunchConfig {
-    let blocks = n.div_ceil(256).clamp(1, 65_535) as u32;
+    let blocks = n.div_ceil(BLOCK as usize).clamp(1, MAX_BLOCKS) as u32;
     LaunchConfig {
         grid_dim: (blocks, 1, 1),
-        block_dim: (256, 1, 1),
+        block_dim: (BLOCK, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// A launch shape for kernels that give each of `items` outputs a whole block (a tree over
+/// `BLOCK` partial results), at most `MAX_BLOCKS` blocks.
+fn block_each(items: usize) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (items.clamp(1, MAX_BLOCKS) as u32, 1, 1),
+        block_dim: (BLOCK, 1, 1),
         shared_mem_bytes: 0,
     }
 }

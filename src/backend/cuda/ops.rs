@@ -3,9 +3,9 @@
 
 use cudarc::cublas::sys::cublasOperation_t;
 use cudarc::cublas::{Gemm, GemmConfig, StridedBatchedConfig};
-use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, DeviceRepr, PushKernelArg};
 
-use super::{fatal, gpu, grid_for};
+use super::{block_each, fatal, gpu, grid_for, BLOCK};
 use crate::backend::spec::{
     AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, MatmulSpec, Pool, Reduce, SgdStep,
     SoftmaxKind, Unary,
@@ -151,7 +151,7 @@ struct Permutation {
 // SAFETY: plain old data laid out as the kernel's struct.
 unsafe impl DeviceRepr for Permutation {}
 
-/// `struct Geom` of kernels/conv.cu and kernels/pool.cu.
+/// `struct Geom` of kernels/common.cuh (conv.cu and pool.cu).
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct Geom([u64; 12]);
@@ -249,13 +249,8 @@ impl Backend for Cuda {
             return y;
         }
         // Long reductions get a block each; short ones a thread each.
-        if d.len >= 256 {
-            let cfg = LaunchConfig {
-                grid_dim: (outputs.min(65_535) as u32, 1, 1),
-                block_dim: (256, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            launch!("reduce_block", cfg; x, &mut y, &outer, &len, &inner, &code);
+        if d.len >= BLOCK as usize {
+            launch!("reduce_block", block_each(outputs); x, &mut y, &outer, &len, &inner, &code);
         } else {
             launch!("reduce_thread", grid_for(outputs); x, &mut y, &outer, &len, &inner, &code);
         }
@@ -499,12 +494,7 @@ impl Backend for Cuda {
     fn cross_entropy_fwd(logits: &Self::Buf, targets: &Self::Buf, n: usize, c: usize) -> Self::Buf {
         let mut out = alloc(1);
         let (n, c) = (n as u64, c as u64);
-        let cfg = LaunchConfig {
-            grid_dim: (1, 1, 1),
-            block_dim: (256, 1, 1),
-            shared_mem_bytes: 0,
-        };
-        launch!("cross_entropy_fwd", cfg; logits, targets, &mut out, &n, &c);
+        launch!("cross_entropy_fwd", block_each(1); logits, targets, &mut out, &n, &c);
         out
     }
 
@@ -574,13 +564,8 @@ impl Backend for Cuda {
             return (dx, dbias);
         }
         launch!("bias_relu_bwd_dx", grid_for(y.len()); y, dy, &mut dx, &n);
-        let cfg = LaunchConfig {
-            grid_dim: (d.len.clamp(1, 65_535) as u32, 1, 1),
-            block_dim: (256, 1, 1),
-            shared_mem_bytes: 0,
-        };
         if d.len > 0 {
-            launch!("bias_relu_bwd_bias", cfg; &dx, &mut dbias, &outer, &c, &inner);
+            launch!("bias_relu_bwd_bias", block_each(d.len); &dx, &mut dbias, &outer, &c, &inner);
         }
         (dx, dbias)
     }
