@@ -1,11 +1,12 @@
-// Elementwise binary ops with NumPy broadcasting, as src/backend/cpu/binary.rs. The plan's merged
-// dimensions and per-operand strides (0 where broadcast) arrive in one struct; MAX_RANK matches
-// `MAX_RANK` in src/backend/cuda/ops.rs.
+// Elementwise binary ops with NumPy broadcasting, as src/backend/cpu/binary.rs. `op` is a BINARY_*
+// code (op_codes.cuh, generated from `Binary` in src/backend/spec/binary.rs); an unknown code
+// traps.
 
 #include "common.cuh"
+#include "op_codes.cuh"
 
-#define MAX_RANK 12
-
+// The plan's merged dimensions and per-operand strides (0 where broadcast): `Plan` in
+// src/backend/cuda/ops.rs.
 struct Plan {
     unsigned long long dims[MAX_RANK];
     unsigned long long a_strides[MAX_RANK];
@@ -15,10 +16,11 @@ struct Plan {
 
 __device__ __forceinline__ float apply(int op, float x, float y) {
     switch (op) {
-    case 0: return x + y;
-    case 1: return x - y;
-    case 2: return x * y;
-    default: return x / y;
+    case BINARY_ADD: return x + y;
+    case BINARY_SUB: return x - y;
+    case BINARY_MUL: return x * y;
+    case BINARY_DIV: return x / y;
+    default: __trap();
     }
 }
 

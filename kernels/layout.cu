@@ -2,9 +2,9 @@
 // inverse, concatenation, row gathers and their inverse.
 
 #include "common.cuh"
+#include "op_codes.cuh"
 
-#define MAX_RANK 12
-
+// `Permutation` in src/backend/cuda/ops.rs.
 struct Permutation {
     unsigned long long out_dims[MAX_RANK];
     unsigned long long in_strides[MAX_RANK];  // input stride of each output axis

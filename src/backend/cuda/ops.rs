@@ -5,17 +5,15 @@ use cudarc::cublas::sys::cublasOperation_t;
 use cudarc::cublas::{Gemm, GemmConfig, StridedBatchedConfig};
 use cudarc::driver::{CudaSlice, DeviceRepr, PushKernelArg};
 
+use super::kernels::MAX_RANK;
 use super::{block_each, fatal, gpu, grid_for, BLOCK};
 use crate::backend::spec::{
-    AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, MatmulSpec, Pool, Reduce, SgdStep,
-    SoftmaxKind, Unary,
+    AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, MatmulSpec, OpCode, Pool, Reduce,
+    SgdStep, SoftmaxKind, Unary,
 };
 use crate::backend::Backend;
 
 pub struct Cuda;
-
-/// Most dimensions a broadcast plan or permutation may have (`MAX_RANK` in the kernels).
-const MAX_RANK: usize = 12;
 
 /// Launch `kernel` with the given arguments (references to values that outlive the call).
 macro_rules! launch {
@@ -76,59 +74,7 @@ fn fill(y: &mut CudaSlice<f32>, value: f32) {
     }
 }
 
-/// The kernel's op code and constants for a unary op (`unary_value` in kernels/unary.cu).
-fn unary_code(op: Unary) -> (i32, f32, f32) {
-    match op {
-        Unary::Neg => (0, 0.0, 0.0),
-        Unary::Abs => (1, 0.0, 0.0),
-        Unary::Exp => (2, 0.0, 0.0),
-        Unary::Log => (3, 0.0, 0.0),
-        Unary::Sqrt => (4, 0.0, 0.0),
-        Unary::Relu => (5, 0.0, 0.0),
-        Unary::LeakyRelu(s) => (6, s, 0.0),
-        Unary::Gelu => (7, 0.0, 0.0),
-        Unary::Sigmoid => (8, 0.0, 0.0),
-        Unary::Tanh => (9, 0.0, 0.0),
-        Unary::Softplus => (10, 0.0, 0.0),
-        Unary::Clamp(lo, hi) => (11, lo, hi),
-        Unary::Pow(p) => (12, p, 0.0),
-        Unary::AddScalar(c) => (13, c, 0.0),
-        Unary::MulScalar(c) => (14, c, 0.0),
-    }
-}
-
-fn binary_code(op: Binary) -> i32 {
-    match op {
-        Binary::Add => 0,
-        Binary::Sub => 1,
-        Binary::Mul => 2,
-        Binary::Div => 3,
-    }
-}
-
-fn reduce_code(op: Reduce) -> i32 {
-    match op {
-        Reduce::Sum => 0,
-        Reduce::Mean => 1,
-        Reduce::Max => 2,
-    }
-}
-
-fn softmax_code(kind: SoftmaxKind) -> i32 {
-    match kind {
-        SoftmaxKind::Softmax => 0,
-        SoftmaxKind::LogSoftmax => 1,
-    }
-}
-
-fn pool_code(kind: Pool) -> i32 {
-    match kind {
-        Pool::Max => 0,
-        Pool::Avg => 1,
-    }
-}
-
-/// `struct Plan` of kernels/binary.cu.
+/// `struct Plan` of kernels/binary.cu (`MAX_RANK` is generated into op_codes.cuh).
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct Plan {
@@ -193,7 +139,7 @@ impl Backend for Cuda {
 
     fn unary_fwd(op: Unary, x: &Self::Buf) -> Self::Buf {
         let mut y = alloc(x.len());
-        let (code, a, b) = unary_code(op);
+        let (code, (a, b)) = (op.code(), op.constants());
         let n = x.len() as u64;
         if n > 0 {
             launch!("unary_fwd", grid_for(x.len()); x, &mut y, &n, &code, &a, &b);
@@ -203,7 +149,7 @@ impl Backend for Cuda {
 
     fn unary_bwd(op: Unary, x: &Self::Buf, y: &Self::Buf, dy: &Self::Buf) -> Self::Buf {
         let mut dx = alloc(x.len());
-        let (code, a, b) = unary_code(op);
+        let (code, (a, b)) = (op.code(), op.constants());
         let n = x.len() as u64;
         if n > 0 {
             launch!("unary_bwd", grid_for(x.len()); x, y, dy, &mut dx, &n, &code, &a, &b);
@@ -213,7 +159,7 @@ impl Backend for Cuda {
 
     fn binary_fwd(op: Binary, a: &Self::Buf, b: &Self::Buf, plan: &BroadcastPlan) -> Self::Buf {
         let mut out = alloc(plan.out_len);
-        let (n, code) = (plan.out_len as u64, binary_code(op));
+        let (n, code) = (plan.out_len as u64, op.code());
         if n == 0 {
             return out;
         }
@@ -244,7 +190,7 @@ impl Backend for Cuda {
     fn reduce_fwd(op: Reduce, x: &Self::Buf, d: AxisDims) -> Self::Buf {
         let outputs = d.outer * d.inner;
         let mut y = alloc(outputs);
-        let ((outer, len, inner), code) = (dims3(d), reduce_code(op));
+        let ((outer, len, inner), code) = (dims3(d), op.code());
         if outputs == 0 {
             return y;
         }
@@ -277,7 +223,7 @@ impl Backend for Cuda {
 
     fn softmax_fwd(kind: SoftmaxKind, x: &Self::Buf, d: AxisDims) -> Self::Buf {
         let mut y = alloc(x.len());
-        let ((outer, len, inner), code) = (dims3(d), softmax_code(kind));
+        let ((outer, len, inner), code) = (dims3(d), kind.code());
         if !x.is_empty() {
             launch!("softmax_fwd", grid_for(d.outer * d.inner); x, &mut y, &outer, &len, &inner, &code);
         }
@@ -286,7 +232,7 @@ impl Backend for Cuda {
 
     fn softmax_bwd(kind: SoftmaxKind, y: &Self::Buf, dy: &Self::Buf, d: AxisDims) -> Self::Buf {
         let mut dx = alloc(y.len());
-        let ((outer, len, inner), code) = (dims3(d), softmax_code(kind));
+        let ((outer, len, inner), code) = (dims3(d), kind.code());
         if !y.is_empty() {
             launch!("softmax_bwd", grid_for(d.outer * d.inner); y, dy, &mut dx, &outer, &len, &inner, &code);
         }
@@ -370,7 +316,7 @@ impl Backend for Cuda {
     fn pool2d_fwd(kind: Pool, x: &Self::Buf, g: &Conv2dGeom) -> Self::Buf {
         let len = g.n * g.c * g.oh * g.ow;
         let mut y = alloc(len);
-        let (geom, code) = (Geom::from(g), pool_code(kind));
+        let (geom, code) = (Geom::from(g), kind.code());
         if len > 0 {
             launch!("pool2d_fwd", grid_for(len); x, &mut y, &geom, &code);
         }
