@@ -1,12 +1,13 @@
 //! `Backend` for CUDA: each primitive launches its kernel from `kernels/<family>.cu` (the same
-//! family names as `src/backend/cpu/`), or cuBLAS for matrix products.
+//! family names as `src/backend/cpu/`), or cuBLAS for matrix products. Once the device has
+//! failed (see `super`), each returns buffers of the right length without launching anything.
 
 use cudarc::cublas::sys::cublasOperation_t;
 use cudarc::cublas::{Gemm, GemmConfig, StridedBatchedConfig};
 use cudarc::driver::{CudaSlice, DeviceRepr, PushKernelArg};
 
 use super::kernels::MAX_RANK;
-use super::{block_each, fatal, gpu, grid_for, BLOCK};
+use super::{block_each, gpu, grid_for, BLOCK};
 use crate::backend::spec::{
     AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, MatmulSpec, OpCode, Pool, Reduce,
     SgdStep, SoftmaxKind, Unary,
@@ -15,17 +16,21 @@ use crate::backend::Backend;
 
 pub struct Cuda;
 
-/// Launch `kernel` with the given arguments (references to values that outlive the call).
+/// Launch `kernel` with the given arguments (references to values that outlive the call), unless
+/// the device has failed; a failed launch is recorded.
 macro_rules! launch {
     ($kernel:literal, $cfg:expr; $($arg:expr),* $(,)?) => {{
         let g = gpu();
-        let mut builder = g.stream.launch_builder(g.function($kernel));
-        $( builder.arg($arg); )*
-        // SAFETY: the arguments match the kernel's parameter list in kernels/*.cu in number,
-        // order and type, every buffer holds the elements the sizes passed beside it say, and
-        // the kernels index only below those sizes.
-        if let Err(e) = unsafe { builder.launch($cfg) } {
-            fatal(concat!("launch ", $kernel), e)
+        if let Some(f) = g.kernel($kernel) {
+            let mut builder = g.stream.launch_builder(f);
+            $( builder.arg($arg); )*
+            // SAFETY: the arguments match the kernel's parameter list in kernels/*.cu in number,
+            // order and type, every buffer holds the elements the sizes passed beside it say,
+            // and the kernels index only below those sizes. No buffer is a placeholder: those
+            // exist only after a failure, and then `kernel` returned `None`.
+            if let Err(e) = unsafe { builder.launch($cfg) } {
+                g.fail(concat!("launch ", $kernel), e)
+            }
         }
     }};
 }
@@ -34,37 +39,49 @@ fn alloc(len: usize) -> CudaSlice<f32> {
     gpu().alloc(len)
 }
 
-/// Host data into a new device buffer.
+/// Host data into a new device buffer (a placeholder once the device has failed).
 pub fn upload<T: DeviceRepr>(data: &[T]) -> CudaSlice<T> {
     let g = gpu();
-    if data.is_empty() {
-        return g.stream.null().unwrap_or_else(|e| fatal("allocate", e));
+    if g.failed() {
+        return g.placeholder(data.len());
     }
-    g.stream
-        .clone_htod(data)
-        .unwrap_or_else(|e| fatal("copy to the device", e))
+    let r = if data.is_empty() {
+        g.stream.null()
+    } else {
+        g.stream.clone_htod(data)
+    };
+    r.unwrap_or_else(|e| {
+        g.fail(&format!("copy {} values to the device", data.len()), e);
+        g.placeholder(data.len())
+    })
 }
 
-/// A device buffer back on the host (waits for the queued work that writes it).
+/// A device buffer back on the host (waits for the queued work that writes it). Once the device
+/// has failed, NaN in every element: `Gpu::error` says why.
 pub fn download(x: &CudaSlice<f32>) -> Vec<f32> {
     if x.is_empty() {
         return Vec::new();
     }
-    gpu()
-        .stream
-        .clone_dtoh(x)
-        .unwrap_or_else(|e| fatal("copy to the host", e))
+    let g = gpu();
+    if !g.failed() {
+        match g.stream.clone_dtoh(x) {
+            Ok(v) => return v,
+            Err(e) => g.fail(&format!("copy {} floats to the host", x.len()), e),
+        }
+    }
+    vec![f32::NAN; x.len()]
 }
 
-/// A device-side copy of a buffer.
+/// A device-side copy of a buffer (a placeholder once the device has failed).
 pub fn duplicate(x: &CudaSlice<f32>) -> CudaSlice<f32> {
-    if x.is_empty() {
-        return alloc(0);
+    let g = gpu();
+    if x.is_empty() || g.failed() {
+        return alloc(x.len());
     }
-    gpu()
-        .stream
-        .clone_dtod(x)
-        .unwrap_or_else(|e| fatal("copy on the device", e))
+    g.stream.clone_dtod(x).unwrap_or_else(|e| {
+        g.fail(&format!("copy {} floats on the device", x.len()), e);
+        g.placeholder(x.len())
+    })
 }
 
 fn fill(y: &mut CudaSlice<f32>, value: f32) {
@@ -115,13 +132,16 @@ impl From<&Conv2dGeom> for Geom {
     }
 }
 
-fn check_rank(rank: usize, what: &str) {
-    if rank > MAX_RANK {
-        fatal(
+/// Whether the kernels take `rank` dimensions; a device failure when they do not.
+fn rank_fits(rank: usize, what: &str) -> bool {
+    let fits = rank <= MAX_RANK;
+    if !fits {
+        gpu().fail(
             what,
             format!("{rank} dimensions; the CUDA kernels handle at most {MAX_RANK}"),
-        )
+        );
     }
+    fits
 }
 
 fn dims3(d: AxisDims) -> (u64, u64, u64) {
@@ -167,7 +187,9 @@ impl Backend for Cuda {
             launch!("binary_same", grid_for(plan.out_len); a, b, &mut out, &n, &code);
             return out;
         }
-        check_rank(plan.dims.len(), "broadcast");
+        if !rank_fits(plan.dims.len(), "broadcast") {
+            return out;
+        }
         let mut p = Plan {
             dims: [1; MAX_RANK],
             a_strides: [0; MAX_RANK],
@@ -270,9 +292,14 @@ impl Backend for Cuda {
             beta: 0.0f32,
             ldc: n,
         };
-        let blas = &gpu().blas;
+        let g = gpu();
+        if g.failed() {
+            return c;
+        }
+        let blas = &g.blas;
         // SAFETY: the spec's sizes and strides describe buffers of at least the extents cuBLAS
-        // reads (checked by the op that built the spec); `c` holds batch·m·n elements.
+        // reads (checked by the op that built the spec); `c` holds batch·m·n elements; none is a
+        // placeholder (those exist only after a failure, checked just above).
         let r = unsafe {
             if s.batch == 1 {
                 blas.gemm(gemm, b, a, &mut c)
@@ -288,7 +315,7 @@ impl Backend for Cuda {
             }
         };
         if let Err(e) = r {
-            fatal("cuBLAS sgemm", e)
+            g.fail("cuBLAS sgemm", e)
         }
         c
     }
@@ -358,7 +385,9 @@ impl Backend for Cuda {
         if x.is_empty() {
             return y;
         }
-        check_rank(dims.len(), "permute");
+        if !rank_fits(dims.len(), "permute") {
+            return y;
+        }
         let mut in_strides = vec![1usize; dims.len()];
         for i in (0..dims.len().saturating_sub(1)).rev() {
             in_strides[i] = in_strides[i + 1] * dims[i + 1];
