@@ -33,7 +33,7 @@ pub const BLOCK: u32 = 256;
 pub const MAX_RANK: usize = 12;
 
 /// What every kernel file includes (`BLOCK`, `GRID_STRIDE`, `Geom`).
-pub const COMMON_HEADER: &str = include_str!("../../../kernels/common.cuh");
+const COMMON_HEADER: &str = include_str!("../../../kernels/common.cuh");
 
 /// The text kernels include as "op_codes.cuh": `MAX_RANK` and one `#define` per member of each op
 /// family a kernel takes, `FAMILY_NAME code` (`#define UNARY_LEAKY_RELU 6`), from
@@ -70,7 +70,7 @@ fn define_codes<T: OpCode>(h: &mut String) {
 
 /// The kernels' name for a member's code: `code_name("UNARY", "leaky_relu")` is
 /// `UNARY_LEAKY_RELU`.
-pub fn code_name(family: &str, name: &str) -> String {
+fn code_name(family: &str, name: &str) -> String {
     format!("{family}_{}", name.to_uppercase())
 }
 
