@@ -1,11 +1,7 @@
 // The fused bias + ReLU epilogue, as src/backend/cpu/bias.rs, over [outer, c, inner] with a
 // bias per c.
 
-#define BLOCK 256
-
-#define GRID_STRIDE(k, total)                                                                   \
-    for (unsigned long long k = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; k < (total); \
-         k += (unsigned long long)gridDim.x * blockDim.x)
+#include "common.cuh"
 
 extern "C" __global__ void bias_relu_fwd(const float* x, const float* bias, float* y, unsigned long long outer,
                                          unsigned long long c, unsigned long long inner) {

@@ -1,9 +1,12 @@
-// Elementwise binary ops with NumPy broadcasting, as src/backend/cpu/binary.rs. The plan's merged
-// dimensions and per-operand strides (0 where broadcast) arrive in one struct; MAX_RANK matches
-// `MAX_RANK` in src/backend/cuda/ops.rs.
+// Elementwise binary ops with NumPy broadcasting, as src/backend/cpu/binary.rs. `op` is a BINARY_*
+// code (op_codes.cuh, generated from `Binary` in src/backend/spec/binary.rs); an unknown code
+// traps.
 
-#define MAX_RANK 12
+#include "common.cuh"
+#include "op_codes.cuh"
 
+// The plan's merged dimensions and per-operand strides (0 where broadcast): `Plan` in
+// src/backend/cuda/ops.rs.
 struct Plan {
     unsigned long long dims[MAX_RANK];
     unsigned long long a_strides[MAX_RANK];
@@ -13,17 +16,17 @@ struct Plan {
 
 __device__ __forceinline__ float apply(int op, float x, float y) {
     switch (op) {
-    case 0: return x + y;
-    case 1: return x - y;
-    case 2: return x * y;
-    default: return x / y;
+    case BINARY_ADD: return x + y;
+    case BINARY_SUB: return x - y;
+    case BINARY_MUL: return x * y;
+    case BINARY_DIV: return x / y;
+    default: __trap();
     }
 }
 
 extern "C" __global__ void binary_fwd(const float* a, const float* b, float* out, unsigned long long n,
                                       int op, Plan plan) {
-    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
-         i += (unsigned long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(i, n) {
         unsigned long long rest = i, oa = 0, ob = 0;
         for (int d = plan.rank - 1; d >= 0; --d) {
             unsigned long long idx = rest % plan.dims[d];
@@ -37,8 +40,7 @@ extern "C" __global__ void binary_fwd(const float* a, const float* b, float* out
 
 // The common case with no broadcasting: both operands read in step.
 extern "C" __global__ void binary_same(const float* a, const float* b, float* out, unsigned long long n, int op) {
-    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
-         i += (unsigned long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(i, n) {
         out[i] = apply(op, a[i], b[i]);
     }
 }

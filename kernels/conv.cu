@@ -1,16 +1,12 @@
 // im2col and its inverse, as src/backend/cpu/conv.rs, in the per-image layout
-// [n, c*kh*kw, oh*ow]. Geom matches `Conv2dGeom` field for field (src/backend/cuda/ops.rs
-// converts it).
+// [n, c*kh*kw, oh*ow]. The window's geometry arrives as a `Geom` (kernels/common.cuh).
 
-struct Geom {
-    unsigned long long n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow;
-};
+#include "common.cuh"
 
 // x [n, c, h, w] -> cols [n, c*kh*kw, oh*ow], one thread per element (zero over padding).
 extern "C" __global__ void im2col(const float* x, float* cols, Geom g) {
     unsigned long long patch = g.c * g.kh * g.kw, plane = g.oh * g.ow, total = g.n * patch * plane;
-    for (unsigned long long k = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; k < total;
-         k += (unsigned long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(k, total) {
         unsigned long long p = k % plane, q = (k / plane) % patch, b = k / (plane * patch);
         unsigned long long oy = p / g.ow, ox = p % g.ow;
         unsigned long long ci = q / (g.kh * g.kw), ky = (q / g.kw) % g.kh, kx = q % g.kw;
@@ -25,8 +21,7 @@ extern "C" __global__ void im2col(const float* x, float* cols, Geom g) {
 // order (kernel cell, then output row), so it needs no atomics.
 extern "C" __global__ void col2im(const float* cols, float* dx, Geom g) {
     unsigned long long patch = g.c * g.kh * g.kw, plane = g.oh * g.ow, total = g.n * g.c * g.h * g.w;
-    for (unsigned long long k = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; k < total;
-         k += (unsigned long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(k, total) {
         unsigned long long ix = k % g.w, iy = (k / g.w) % g.h, ci = (k / (g.w * g.h)) % g.c,
                            b = k / (g.w * g.h * g.c);
         float acc = 0.0f;

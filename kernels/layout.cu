@@ -1,17 +1,15 @@
 // Data movement, as src/backend/cpu/layout.rs: permutes, slices along an axis and their
 // inverse, concatenation, row gathers and their inverse.
 
-#define MAX_RANK 12
+#include "common.cuh"
+#include "op_codes.cuh"
 
+// `Permutation` in src/backend/cuda/ops.rs.
 struct Permutation {
     unsigned long long out_dims[MAX_RANK];
     unsigned long long in_strides[MAX_RANK];  // input stride of each output axis
     int rank;
 };
-
-#define GRID_STRIDE(k, total)                                                                   \
-    for (unsigned long long k = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; k < (total); \
-         k += (unsigned long long)gridDim.x * blockDim.x)
 
 extern "C" __global__ void permute(const float* x, float* y, unsigned long long n, Permutation p) {
     GRID_STRIDE(k, n) {

@@ -1,7 +1,7 @@
 // The fused softmax + cross-entropy over integer class targets, as src/backend/cpu/loss.rs.
 // A target that is not a class index gives NaN (data loading rejects such targets first).
 
-#define BLOCK 256
+#include "common.cuh"
 
 __device__ float log_sum_exp(const float* row, unsigned long long c) {
     float max = -__int_as_float(0x7f800000), sum = 0.0f;
@@ -37,8 +37,7 @@ extern "C" __global__ void cross_entropy_fwd(const float* logits, const float* t
 extern "C" __global__ void cross_entropy_bwd(const float* logits, const float* targets, const float* dloss,
                                              float* dx, unsigned long long n, unsigned long long c) {
     float scale = dloss[0] / (float)n;
-    for (unsigned long long r = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; r < n;
-         r += (unsigned long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(r, n) {
         const float* row = logits + r * c;
         float lse = log_sum_exp(row, c);
         float t = targets[r];

@@ -1,9 +1,7 @@
 // Fused optimizer updates, one thread per element, in PyTorch's order of operations as
 // src/backend/cpu/optim.rs.
 
-#define GRID_STRIDE(k, total)                                                                   \
-    for (unsigned long long k = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; k < (total); \
-         k += (unsigned long long)gridDim.x * blockDim.x)
+#include "common.cuh"
 
 extern "C" __global__ void sgd_update(float* p, const float* g, unsigned long long n, float lr, float wd) {
     GRID_STRIDE(i, n) { p[i] -= lr * (g[i] + wd * p[i]); }

@@ -1,26 +1,28 @@
-// 2-D max and average pooling, as src/backend/cpu/pool.rs. kind: 0 max, 1 avg.
+// 2-D max and average pooling, as src/backend/cpu/pool.rs. `kind` is a POOL_* code (op_codes.cuh,
+// generated from `Pool` in src/backend/spec/pool.rs).
 
-struct Geom {
-    unsigned long long n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow;
-};
+#include "common.cuh"
+#include "op_codes.cuh"
 
-#define GRID_STRIDE(k, total)                                                                   \
-    for (unsigned long long k = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; k < (total); \
-         k += (unsigned long long)gridDim.x * blockDim.x)
+// The codes this file handles; any other traps before a value is written.
+__device__ __forceinline__ void expect_pool(int kind) {
+    if (kind != POOL_MAX && kind != POOL_AVG) __trap();
+}
 
 // Without gradients (inference, average pooling): the pooled value alone.
 extern "C" __global__ void pool2d_fwd(const float* x, float* y, Geom g, int kind) {
+    expect_pool(kind);
     float area = (float)(g.kh * g.kw);
     GRID_STRIDE(k, g.n * g.c * g.oh * g.ow) {
         unsigned long long ox = k % g.ow, oy = (k / g.ow) % g.oh, p = k / (g.ow * g.oh);
         const float* plane = x + p * g.h * g.w;
-        float acc = kind == 0 ? -__int_as_float(0x7f800000) : 0.0f;
+        float acc = kind == POOL_MAX ? -__int_as_float(0x7f800000) : 0.0f;
         for (unsigned long long ky = 0; ky < g.kh; ++ky)
             for (unsigned long long kx = 0; kx < g.kw; ++kx) {
                 float v = plane[(oy * g.sh + ky) * g.w + ox * g.sw + kx];
-                acc = kind == 0 ? fmaxf(acc, v) : acc + v;
+                acc = kind == POOL_MAX ? fmaxf(acc, v) : acc + v;
             }
-        y[k] = kind == 0 ? acc : acc / area;
+        y[k] = kind == POOL_MAX ? acc : acc / area;
     }
 }
 

@@ -1,6 +1,8 @@
 // Dropout masks from a counter-based generator, as src/backend/cpu/random.rs: element i of a
 // mask depends only on (seed, i), so both backends draw the same mask for the same seed.
 
+#include "common.cuh"
+
 __device__ __forceinline__ float uniform_at(unsigned long long seed, unsigned long long i) {
     // The SplitMix64 finalizer over a Weyl sequence (Steele, Lea and Flood, 2014).
     unsigned long long z = seed + (i + 1) * 0x9E3779B97F4A7C15ull;
@@ -12,8 +14,7 @@ __device__ __forceinline__ float uniform_at(unsigned long long seed, unsigned lo
 
 extern "C" __global__ void dropout_mask(float* mask, unsigned long long n, unsigned long long seed, float rate,
                                         float keep) {
-    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
-         i += (unsigned long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(i, n) {
         mask[i] = uniform_at(seed, i) < rate ? 0.0f : keep;
     }
 }

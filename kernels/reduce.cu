@@ -1,23 +1,30 @@
 // Reductions over the middle axis of [outer, len, inner], the max gradient and the broadcast
-// back, as src/backend/cpu/reduce.rs. op: 0 sum, 1 mean, 2 max.
+// back, as src/backend/cpu/reduce.rs. `op` is a REDUCE_* code (op_codes.cuh, generated from
+// `Reduce` in src/backend/spec/reduce.rs).
 
-#define BLOCK 256
+#include "common.cuh"
+#include "op_codes.cuh"
+
+// The codes this file handles; any other traps before a value is written.
+__device__ __forceinline__ void expect_reduce(int op) {
+    if (op != REDUCE_SUM && op != REDUCE_MEAN && op != REDUCE_MAX) __trap();
+}
 
 __device__ __forceinline__ float combine(int op, float acc, float v) {
-    return op == 2 ? (v > acc ? v : acc) : acc + v;
+    return op == REDUCE_MAX ? (v > acc ? v : acc) : acc + v;
 }
 
 // One thread per output: for short reductions with many outputs.
 extern "C" __global__ void reduce_thread(const float* x, float* y, unsigned long long outer,
                                          unsigned long long len, unsigned long long inner, int op) {
+    expect_reduce(op);
     unsigned long long n = outer * inner;
-    for (unsigned long long j = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; j < n;
-         j += (unsigned long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(j, n) {
         unsigned long long o = j / inner, i = j % inner;
         const float* src = x + o * len * inner + i;
-        float acc = op == 2 ? -__int_as_float(0x7f800000) : 0.0f;
+        float acc = op == REDUCE_MAX ? -__int_as_float(0x7f800000) : 0.0f;
         for (unsigned long long l = 0; l < len; ++l) acc = combine(op, acc, src[l * inner]);
-        y[j] = op == 1 ? acc / (float)len : acc;
+        y[j] = op == REDUCE_MEAN ? acc / (float)len : acc;
     }
 }
 
@@ -25,11 +32,12 @@ extern "C" __global__ void reduce_thread(const float* x, float* y, unsigned long
 // folds a strided share in a fixed order, then a fixed tree: the result does not vary run to run.
 extern "C" __global__ void reduce_block(const float* x, float* y, unsigned long long outer,
                                         unsigned long long len, unsigned long long inner, int op) {
+    expect_reduce(op);
     __shared__ float part[BLOCK];
     for (unsigned long long j = blockIdx.x; j < outer * inner; j += gridDim.x) {
         unsigned long long o = j / inner, i = j % inner;
         const float* src = x + o * len * inner + i;
-        float acc = op == 2 ? -__int_as_float(0x7f800000) : 0.0f;
+        float acc = op == REDUCE_MAX ? -__int_as_float(0x7f800000) : 0.0f;
         for (unsigned long long l = threadIdx.x; l < len; l += BLOCK) acc = combine(op, acc, src[l * inner]);
         part[threadIdx.x] = acc;
         __syncthreads();
@@ -37,7 +45,7 @@ extern "C" __global__ void reduce_block(const float* x, float* y, unsigned long 
             if (threadIdx.x < s) part[threadIdx.x] = combine(op, part[threadIdx.x], part[threadIdx.x + s]);
             __syncthreads();
         }
-        if (threadIdx.x == 0) y[j] = op == 1 ? part[0] / (float)len : part[0];
+        if (threadIdx.x == 0) y[j] = op == REDUCE_MEAN ? part[0] / (float)len : part[0];
         __syncthreads();
     }
 }
@@ -46,8 +54,7 @@ extern "C" __global__ void reduce_block(const float* x, float* y, unsigned long 
 extern "C" __global__ void max_bwd(const float* x, const float* y, const float* dy, float* dx,
                                    unsigned long long outer, unsigned long long len, unsigned long long inner) {
     unsigned long long n = outer * inner;
-    for (unsigned long long j = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; j < n;
-         j += (unsigned long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(j, n) {
         unsigned long long o = j / inner, i = j % inner;
         unsigned long long base = o * len * inner + i;
         bool routed = false;
@@ -63,8 +70,7 @@ extern "C" __global__ void max_bwd(const float* x, const float* y, const float* 
 extern "C" __global__ void expand_axis(const float* x, float* y, unsigned long long outer,
                                        unsigned long long len, unsigned long long inner) {
     unsigned long long n = outer * len * inner;
-    for (unsigned long long k = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; k < n;
-         k += (unsigned long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(k, n) {
         unsigned long long i = k % inner, o = k / (len * inner);
         y[k] = x[o * inner + i];
     }

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::backend::DeviceError;
+
 #[derive(Debug)]
 pub enum Error {
     /// Bad command-line usage.
@@ -97,4 +99,24 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// A failure on the CUDA device is a runtime error (exit code 1).
+impl From<DeviceError> for Error {
+    fn from(e: DeviceError) -> Error {
+        Error::Runtime(format!("CUDA: {e}"))
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_failure_is_a_runtime_error() {
+        let what = "allocate 4 floats: DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")";
+        let e = Error::from(DeviceError(what.into()));
+        assert_eq!(e.exit_code(), 1);
+        assert_eq!(e.to_string(), format!("CUDA: {what}"));
+    }
+}

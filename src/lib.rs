@@ -7,8 +7,9 @@
 //! (datasets and their schema), `metrics` → `config` (the typed TOML) → `nn`, `loss`, `optim`
 //! (models and training pieces) → `ops` (the math and its gradients) → `tensor` ⇄ `autograd`
 //! (shaped data and the tape) → `backend` (where data lives, the op descriptors in
-//! `backend::spec` and the kernels that compute on them). Beneath them all: `error`, `files`
-//! (atomic writes, digests) and `suggest` ("did you mean").
+//! `backend::spec` and the kernels that compute on them). Beneath all but the backend: `files`
+//! (atomic writes, digests) → `error` (the one error type; it converts the backend's
+//! `DeviceError`), and `suggest` ("did you mean").
 
 pub mod autograd;
 pub mod backend;

@@ -8,10 +8,10 @@ use std::path::Path;
 /// Rank of each top-level module: a module may name only modules of lower rank (or, for the
 /// tensor ⇄ autograd pair, its partner).
 const LAYERS: &[(&str, u32)] = &[
-    ("error", 0),
-    ("files", 1),
-    ("suggest", 1),
     ("backend", 0),
+    ("error", 1), // converts backend::DeviceError
+    ("suggest", 1),
+    ("files", 2),
     ("tensor", 3),
     ("autograd", 3),
     ("ops", 4),

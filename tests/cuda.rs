@@ -37,7 +37,7 @@ fn every_kernel_compiles_with_nvrtc() {
     }
     let options = compile_options("sm_90");
     for f in KERNEL_FILES {
-        let src = CString::new(f.source).unwrap();
+        let src = CString::new(f.source()).unwrap();
         let name = CString::new(f.file).unwrap();
         let prog = result::create_program(&src, Some(&name)).expect("nvrtc program");
         // SAFETY: `prog` is a live program; options are plain strings.
@@ -504,6 +504,58 @@ fn dropout_masks_are_the_same_on_both_devices() {
         let gpu = kiln::Storage::dropout_mask(Device::Cuda, len, rate, seed).to_vec();
         assert_eq!(cpu, gpu, "mask of {len} at rate {rate}");
     }
+}
+
+// ---- on a GPU: a failing device ----------------------------------------------------------
+
+/// Allocating 4 TiB fails; the failure is an error at the sync points, later work is skipped
+/// and the process lives on. The failure stays for the rest of the process (as CUDA's sticky
+/// errors do), so the test runs itself again in a child process, where it provokes it without
+/// stopping the other tests' kernels.
+#[test]
+fn out_of_memory_is_an_error_not_an_exit() {
+    const TEST: &str = "out_of_memory_is_an_error_not_an_exit";
+    if !cuda_or_skip(TEST) {
+        return;
+    }
+    if std::env::var_os("KILN_TEST_FAIL_THE_DEVICE").is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([TEST, "--exact", "--test-threads=1"])
+            .env("KILN_TEST_FAIL_THE_DEVICE", "1")
+            .output()
+            .unwrap();
+        let report = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(out.status.success(), "the child failed:\n{report}");
+        assert!(
+            report.contains("1 passed"),
+            "the child ran the test:\n{report}"
+        );
+        return;
+    }
+    let huge = Tensor::zeros_on([1usize << 40], Device::Cuda);
+    assert_eq!(huge.numel(), 1 << 40, "a placeholder of the asked length");
+    let err = Device::Cuda.check().expect_err("allocating 4 TiB fails");
+    assert!(err.0.contains("OUT_OF_MEMORY"), "names the failure: {err}");
+    // Later work is skipped; every sync point reports the first failure.
+    let small = tensor(vec![1.0, 2.0, 3.0], &[3])
+        .to_device(Device::Cuda)
+        .mul_scalar(2.0);
+    assert_eq!(small.try_to_vec(), Err(err.clone()));
+    assert_eq!(small.sum_all().try_item(), Err(err.clone()));
+    let moved = small.to_device(Device::Cpu).to_vec();
+    assert!(
+        moved.len() == 3 && moved.iter().all(|v| v.is_nan()),
+        "data leaving the failed device is NaN: {moved:?}"
+    );
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| small.to_vec()))
+        .expect_err("to_vec panics with the failure");
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains(&err.0), "{message}");
+    let as_error = kiln::Error::from(err);
+    assert_eq!(as_error.exit_code(), 1);
+    assert!(as_error.to_string().starts_with("CUDA: "), "{as_error}");
+    // The process goes on, and the CPU still computes.
+    assert_eq!(tensor(vec![1.0, 2.0], &[2]).sum_all().item(), 3.0);
 }
 
 // ---- on a GPU: training and checkpoints -----------------------------------------------

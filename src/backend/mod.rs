@@ -16,7 +16,7 @@ pub mod cuda;
 pub mod spec;
 mod storage;
 
-pub use storage::{Device, Storage};
+pub use storage::{Device, DeviceError, Storage};
 
 use spec::{
     AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, ConvGrads, MatmulSpec, Pool, Reduce,

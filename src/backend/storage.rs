@@ -1,5 +1,7 @@
 //! Tensor data on a device, and the dispatch of each primitive to the backend that holds it.
 
+use std::fmt;
+
 use cudarc::driver::CudaSlice;
 
 use super::cpu::Cpu;
@@ -18,12 +20,41 @@ pub enum Device {
     Cuda,
 }
 
+/// A failure on the CUDA device (out of memory, a faulting kernel, a failed copy), reported at a
+/// sync point: `Device::check`, `Storage::try_to_vec`. The device stays failed: later work is
+/// skipped and reads back NaN, so the caller should stop and report it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceError(pub String);
+
+impl fmt::Display for DeviceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DeviceError {}
+
+/// The CUDA device's first failure so far, without waiting for queued work.
+fn cuda_error() -> Option<DeviceError> {
+    cuda::gpu().error().map(|e| DeviceError(e.to_string()))
+}
+
 impl Device {
     /// Wait until the device has finished the work queued so far (for timing; a no-op on the
-    /// CPU, whose ops finish before they return).
+    /// CPU, whose ops finish before they return). A failure is not reported here but kept for
+    /// the next `check` or `Storage::try_to_vec`.
     pub fn synchronize(self) {
         if self == Device::Cuda {
             cuda::gpu().synchronize();
+        }
+    }
+
+    /// Wait for the work queued so far and report the device's first failure, if any (always
+    /// `Ok` on the CPU).
+    pub fn check(self) -> Result<(), DeviceError> {
+        match self {
+            Device::Cpu => Ok(()),
+            Device::Cuda => cuda::gpu().check().map_err(DeviceError),
         }
     }
 
@@ -104,15 +135,32 @@ impl Storage {
         }
     }
 
-    /// A host copy of the data (the only place data leaves a device).
-    pub fn to_vec(&self) -> Vec<f32> {
+    /// A host copy of the data (the only place data leaves a device), or the device's failure:
+    /// a sync point.
+    pub fn try_to_vec(&self) -> Result<Vec<f32>, DeviceError> {
         match self {
-            Storage::Cpu(v) => v.clone(),
-            Storage::Cuda(s) => cuda::download(s),
+            Storage::Cpu(v) => Ok(v.clone()),
+            Storage::Cuda(s) => {
+                if let Some(e) = cuda_error() {
+                    return Err(e);
+                }
+                // The copy waits for the queued work, whose failure it records.
+                let data = cuda::download(s);
+                cuda_error().map_or(Ok(data), Err)
+            }
         }
     }
 
-    /// The same data on `device` (a copy when it moves, a clone when it is already there).
+    /// A host copy of the data.
+    ///
+    /// # Panics
+    /// When the CUDA device has failed (`try_to_vec` returns the failure instead).
+    pub fn to_vec(&self) -> Vec<f32> {
+        self.try_to_vec().unwrap_or_else(|e| panic!("CUDA: {e}"))
+    }
+
+    /// The same data on `device` (a copy when it moves, a clone when it is already there). Data
+    /// leaving a failed CUDA device is NaN; the failure waits for the next sync point.
     pub fn to_device(&self, device: Device) -> Storage {
         match (self, device) {
             (Storage::Cuda(s), Device::Cpu) => Storage::Cpu(cuda::download(s)),

@@ -11,7 +11,7 @@ pub use random::{Rng, Stream};
 pub use shape::{AxisDims, Shape};
 
 use crate::autograd::{self, Backward, Node};
-use crate::backend::{Device, Storage};
+use crate::backend::{Device, DeviceError, Storage};
 
 /// Data shared between tensors that view it whole (a reshape shares its input's data).
 pub(crate) type SharedStorage = Arc<RwLock<Storage>>;
@@ -230,19 +230,41 @@ impl Tensor {
         &self.0.storage
     }
 
+    /// The data on the host, or the failure of the CUDA device it was computed on: a sync point
+    /// (device errors of the ops before it surface here, as CUDA's own asynchronous errors do).
+    pub fn try_to_vec(&self) -> Result<Vec<f32>, DeviceError> {
+        self.storage().try_to_vec()
+    }
+
+    /// The data on the host.
+    ///
+    /// # Panics
+    /// When the CUDA device has failed, with its error; `try_to_vec` returns it instead.
     pub fn to_vec(&self) -> Vec<f32> {
         self.storage().to_vec()
     }
 
-    /// The value of a one-element tensor.
-    pub fn item(&self) -> f32 {
+    /// The value of a one-element tensor, or the device's failure (see `try_to_vec`).
+    ///
+    /// # Panics
+    /// When the tensor does not hold exactly one element.
+    pub fn try_item(&self) -> Result<f32, DeviceError> {
         assert_eq!(
             self.numel(),
             1,
             "item() of a tensor of shape {}",
             self.shape()
         );
-        self.to_vec()[0]
+        Ok(self.try_to_vec()?[0])
+    }
+
+    /// The value of a one-element tensor.
+    ///
+    /// # Panics
+    /// When the tensor does not hold exactly one element, or when the CUDA device has failed
+    /// (with its error; `try_item` returns it instead).
+    pub fn item(&self) -> f32 {
+        self.try_item().unwrap_or_else(|e| panic!("CUDA: {e}"))
     }
 
     /// The gradient accumulated by `backward()` (leaves that require gradients only).
@@ -284,7 +306,10 @@ impl Drop for Inner {
 
 impl fmt::Debug for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let data = self.to_vec();
+        let data = match self.try_to_vec() {
+            Ok(data) => data,
+            Err(e) => return write!(f, "Tensor(shape={}, CUDA: {e})", self.shape()),
+        };
         let shown = &data[..data.len().min(8)];
         write!(f, "Tensor(shape={}, data={shown:?}", self.shape())?;
         if data.len() > shown.len() {

@@ -125,13 +125,18 @@ pub fn ravel(idx: &[usize], dims: &[usize]) -> usize {
 
 /// Whether a CUDA device is open for this test binary. Where none opens, the test calling this
 /// prints one line saying it was skipped, written past the harness's output capture so it shows
-/// in a plain `cargo test`.
+/// in a plain `cargo test`; with `REQUIRE_CUDA=1` (a GPU machine, where a skip would hide a broken
+/// setup) it fails instead.
 pub fn cuda_or_skip(test: &str) -> bool {
     use std::io::Write;
     static OPEN: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     match OPEN.get_or_init(|| kiln::backend::cuda::open(0).map(|_| ())) {
         Ok(()) => true,
         Err(why) => {
+            assert!(
+                std::env::var("REQUIRE_CUDA").as_deref() != Ok("1"),
+                "{test}: REQUIRE_CUDA=1 but no CUDA device opens ({why})"
+            );
             let _ = writeln!(std::io::stderr(), "SKIPPED {test}: no CUDA device ({why})");
             false
         }

@@ -7,16 +7,24 @@
 //!
 //! Memory comes from the driver's stream-ordered pool (`cuMemAllocAsync`), told to keep what is
 //! freed: the per-step buffers of a training step are reused without going back to the driver.
+//!
+//! A failure on the open device (out of memory, a faulting kernel, a failed copy) never ends the
+//! process: the first one is recorded and kept, like CUDA's own sticky errors. From then on
+//! nothing more is launched, copied or allocated (allocations return placeholders of the right
+//! length), data read back is NaN, and the sync points (`Gpu::check`, `Storage::try_to_vec`)
+//! report the failure as an error for the caller to handle.
 
 mod kernels;
 mod ops;
 
 use std::collections::HashMap;
+use std::fmt::Display;
 use std::sync::{Arc, OnceLock};
 
 use cudarc::cublas::CudaBlas;
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig};
 
+use kernels::BLOCK;
 pub use kernels::{compile_options, declared_kernels, KernelFile, FILES as KERNEL_FILES};
 pub use ops::{download, duplicate, upload, Cuda};
 
@@ -28,6 +36,8 @@ pub struct Gpu {
     stream: Arc<CudaStream>,
     blas: CudaBlas,
     kernels: HashMap<&'static str, CudaFunction>,
+    /// The first failure, as `what: driver error`; never cleared.
+    error: OnceLock<String>,
 }
 
 static GPU: OnceLock<Gpu> = OnceLock::new();
@@ -59,15 +69,6 @@ pub fn open(ordinal: usize) -> Result<&'static Gpu, String> {
 pub(crate) fn gpu() -> &'static Gpu {
     GPU.get()
         .expect("CUDA storage exists only after the device was opened")
-}
-
-/// A failure on an open device (out of memory, a faulting kernel): nothing sensible can go on,
-/// so say what failed and exit with the runtime-error code. The last checkpoint stays valid.
-pub(crate) fn fatal(what: &str, err: impl std::fmt::Display) -> ! {
-    use std::io::Write;
-    // Straight to the stream (not `eprintln!`, which a test harness captures and would lose).
-    let _ = writeln!(std::io::stderr(), "error: CUDA: {what}: {err}");
-    std::process::exit(1)
 }
 
 impl Gpu {
@@ -124,20 +125,51 @@ impl Gpu {
             stream,
             blas,
             kernels,
+            error: OnceLock::new(),
         })
     }
 
-    fn function(&self, name: &str) -> &CudaFunction {
-        self.kernels
-            .get(name)
-            .unwrap_or_else(|| fatal("launch", format!("no kernel named {name}")))
+    /// Record a failure. The first is kept: later ones are usually its consequences.
+    fn fail(&self, what: &str, err: impl Display) {
+        let _ = self.error.set(format!("{what}: {err}"));
     }
 
-    /// Wait for every queued kernel (for timing).
-    pub fn synchronize(&self) {
-        if let Err(e) = self.stream.synchronize() {
-            fatal("synchronize", e)
+    /// Whether a failure has been recorded (without waiting for queued work).
+    fn failed(&self) -> bool {
+        self.error.get().is_some()
+    }
+
+    /// The first failure recorded so far, without waiting for queued work.
+    pub fn error(&self) -> Option<&str> {
+        self.error.get().map(String::as_str)
+    }
+
+    /// Wait for the queued work, then report the first failure, if any.
+    pub fn check(&self) -> Result<(), String> {
+        if !self.failed() {
+            if let Err(e) = self.stream.synchronize() {
+                self.fail("synchronize", e)
+            }
         }
+        self.error().map_or(Ok(()), |e| Err(e.to_string()))
+    }
+
+    /// Wait for every queued kernel (for timing). A failure is kept for the next `check`.
+    pub fn synchronize(&self) {
+        let _ = self.check();
+    }
+
+    /// The compiled kernel `name`, or `None` once the device has failed: nothing more is
+    /// launched.
+    fn kernel(&self, name: &str) -> Option<&CudaFunction> {
+        if self.failed() {
+            return None;
+        }
+        let f = self.kernels.get(name);
+        if f.is_none() {
+            self.fail("launch", format!("no kernel named {name}"));
+        }
+        f
     }
 
     /// Free and total device memory in bytes.
@@ -145,14 +177,35 @@ impl Gpu {
         self.ctx.mem_get_info().ok()
     }
 
+    /// A buffer of `len` floats; a placeholder once the device has failed, or when this
+    /// allocation fails (which is then recorded).
     fn alloc(&self, len: usize) -> CudaSlice<f32> {
+        if self.failed() {
+            return self.placeholder(len);
+        }
         let r = if len == 0 {
             self.stream.null()
         } else {
             // SAFETY: every caller writes all `len` elements (a kernel or a copy) before reading.
             unsafe { self.stream.alloc::<f32>(len) }
         };
-        r.unwrap_or_else(|e| fatal(&format!("allocate {len} floats"), e))
+        r.unwrap_or_else(|e| {
+            self.fail(&format!("allocate {len} floats"), e);
+            self.placeholder(len)
+        })
+    }
+
+    /// A buffer that says it holds `len` elements but owns no memory (a null device pointer):
+    /// what allocations and copies return once the device has failed, so that lengths and
+    /// shapes stay consistent while no more work runs.
+    fn placeholder<T>(&self, len: usize) -> CudaSlice<T> {
+        debug_assert!(self.failed(), "placeholders exist only after a failure");
+        // SAFETY: the null pointer is never dereferenced. Placeholders are made only once a
+        // failure is recorded, which is never cleared, and every launch (`kernel`), cuBLAS call
+        // and copy checks for it first and then does nothing (`download` returns NaN without
+        // reading). With event tracking off, making one calls no driver function; dropping one
+        // asks the driver to free a null pointer, whose error cudarc records and ignores.
+        unsafe { self.stream.upgrade_device_ptr(0, len) }
     }
 }
 
@@ -163,7 +216,7 @@ pub fn compile(f: &KernelFile, arch: &str) -> Result<cudarc::nvrtc::Ptx, String>
         name: Some(f.file.to_string()),
         ..Default::default()
     };
-    cudarc::nvrtc::compile_ptx_with_opts(f.source, opts).map_err(|e| match e {
+    cudarc::nvrtc::compile_ptx_with_opts(f.source(), opts).map_err(|e| match e {
         cudarc::nvrtc::CompileError::CompileError { log, .. } => {
             format!("{} does not compile:\n{}", f.file, log.to_string_lossy())
         }
@@ -191,13 +244,26 @@ fn keep_freed_memory(ctx: &CudaContext) {
     }
 }
 
-/// A launch shape for `n` independent elements: 256 threads a block, at most 65,535 blocks
-/// (the kernels loop over the rest).
+/// Most blocks a launch asks for; the kernels loop over the rest.
+const MAX_BLOCKS: usize = 65_535;
+
+/// A launch shape for `n` independent elements: `BLOCK` threads a block, at most `MAX_BLOCKS`
+/// blocks (the kernels' `GRID_STRIDE` loops cover the rest).
 fn grid_for(n: usize) -> LaunchConfig {
-    let blocks = n.div_ceil(256).clamp(1, 65_535) as u32;
+    let blocks = n.div_ceil(BLOCK as usize).clamp(1, MAX_BLOCKS) as u32;
     LaunchConfig {
         grid_dim: (blocks, 1, 1),
-        block_dim: (256, 1, 1),
+        block_dim: (BLOCK, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// A launch shape for kernels that give each of `items` outputs a whole block (a tree over
+/// `BLOCK` partial results), at most `MAX_BLOCKS` blocks.
+fn block_each(items: usize) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (items.clamp(1, MAX_BLOCKS) as u32, 1, 1),
+        block_dim: (BLOCK, 1, 1),
         shared_mem_bytes: 0,
     }
 }

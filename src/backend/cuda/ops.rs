@@ -1,33 +1,36 @@
 //! `Backend` for CUDA: each primitive launches its kernel from `kernels/<family>.cu` (the same
-//! family names as `src/backend/cpu/`), or cuBLAS for matrix products.
+//! family names as `src/backend/cpu/`), or cuBLAS for matrix products. Once the device has
+//! failed (see `super`), each returns buffers of the right length without launching anything.
 
 use cudarc::cublas::sys::cublasOperation_t;
 use cudarc::cublas::{Gemm, GemmConfig, StridedBatchedConfig};
-use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, DeviceRepr, PushKernelArg};
 
-use super::{fatal, gpu, grid_for};
+use super::kernels::MAX_RANK;
+use super::{block_each, gpu, grid_for, BLOCK};
 use crate::backend::spec::{
-    AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, MatmulSpec, Pool, Reduce, SgdStep,
-    SoftmaxKind, Unary,
+    AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, MatmulSpec, OpCode, Pool, Reduce,
+    SgdStep, SoftmaxKind, Unary,
 };
 use crate::backend::Backend;
 
 pub struct Cuda;
 
-/// Most dimensions a broadcast plan or permutation may have (`MAX_RANK` in the kernels).
-const MAX_RANK: usize = 12;
-
-/// Launch `kernel` with the given arguments (references to values that outlive the call).
+/// Launch `kernel` with the given arguments (references to values that outlive the call), unless
+/// the device has failed; a failed launch is recorded.
 macro_rules! launch {
     ($kernel:literal, $cfg:expr; $($arg:expr),* $(,)?) => {{
         let g = gpu();
-        let mut builder = g.stream.launch_builder(g.function($kernel));
-        $( builder.arg($arg); )*
-        // SAFETY: the arguments match the kernel's parameter list in kernels/*.cu in number,
-        // order and type, every buffer holds the elements the sizes passed beside it say, and
-        // the kernels index only below those sizes.
-        if let Err(e) = unsafe { builder.launch($cfg) } {
-            fatal(concat!("launch ", $kernel), e)
+        if let Some(f) = g.kernel($kernel) {
+            let mut builder = g.stream.launch_builder(f);
+            $( builder.arg($arg); )*
+            // SAFETY: the arguments match the kernel's parameter list in kernels/*.cu in number,
+            // order and type, every buffer holds the elements the sizes passed beside it say,
+            // and the kernels index only below those sizes. No buffer is a placeholder: those
+            // exist only after a failure, and then `kernel` returned `None`.
+            if let Err(e) = unsafe { builder.launch($cfg) } {
+                g.fail(concat!("launch ", $kernel), e)
+            }
         }
     }};
 }
@@ -36,37 +39,49 @@ fn alloc(len: usize) -> CudaSlice<f32> {
     gpu().alloc(len)
 }
 
-/// Host data into a new device buffer.
+/// Host data into a new device buffer (a placeholder once the device has failed).
 pub fn upload<T: DeviceRepr>(data: &[T]) -> CudaSlice<T> {
     let g = gpu();
-    if data.is_empty() {
-        return g.stream.null().unwrap_or_else(|e| fatal("allocate", e));
+    if g.failed() {
+        return g.placeholder(data.len());
     }
-    g.stream
-        .clone_htod(data)
-        .unwrap_or_else(|e| fatal("copy to the device", e))
+    let r = if data.is_empty() {
+        g.stream.null()
+    } else {
+        g.stream.clone_htod(data)
+    };
+    r.unwrap_or_else(|e| {
+        g.fail(&format!("copy {} values to the device", data.len()), e);
+        g.placeholder(data.len())
+    })
 }
 
-/// A device buffer back on the host (waits for the queued work that writes it).
+/// A device buffer back on the host (waits for the queued work that writes it). Once the device
+/// has failed, NaN in every element: `Gpu::error` says why.
 pub fn download(x: &CudaSlice<f32>) -> Vec<f32> {
     if x.is_empty() {
         return Vec::new();
     }
-    gpu()
-        .stream
-        .clone_dtoh(x)
-        .unwrap_or_else(|e| fatal("copy to the host", e))
+    let g = gpu();
+    if !g.failed() {
+        match g.stream.clone_dtoh(x) {
+            Ok(v) => return v,
+            Err(e) => g.fail(&format!("copy {} floats to the host", x.len()), e),
+        }
+    }
+    vec![f32::NAN; x.len()]
 }
 
-/// A device-side copy of a buffer.
+/// A device-side copy of a buffer (a placeholder once the device has failed).
 pub fn duplicate(x: &CudaSlice<f32>) -> CudaSlice<f32> {
-    if x.is_empty() {
-        return alloc(0);
+    let g = gpu();
+    if x.is_empty() || g.failed() {
+        return alloc(x.len());
     }
-    gpu()
-        .stream
-        .clone_dtod(x)
-        .unwrap_or_else(|e| fatal("copy on the device", e))
+    g.stream.clone_dtod(x).unwrap_or_else(|e| {
+        g.fail(&format!("copy {} floats on the device", x.len()), e);
+        g.placeholder(x.len())
+    })
 }
 
 fn fill(y: &mut CudaSlice<f32>, value: f32) {
@@ -76,59 +91,7 @@ fn fill(y: &mut CudaSlice<f32>, value: f32) {
     }
 }
 
-/// The kernel's op code and constants for a unary op (`unary_value` in kernels/unary.cu).
-fn unary_code(op: Unary) -> (i32, f32, f32) {
-    match op {
-        Unary::Neg => (0, 0.0, 0.0),
-        Unary::Abs => (1, 0.0, 0.0),
-        Unary::Exp => (2, 0.0, 0.0),
-        Unary::Log => (3, 0.0, 0.0),
-        Unary::Sqrt => (4, 0.0, 0.0),
-        Unary::Relu => (5, 0.0, 0.0),
-        Unary::LeakyRelu(s) => (6, s, 0.0),
-        Unary::Gelu => (7, 0.0, 0.0),
-        Unary::Sigmoid => (8, 0.0, 0.0),
-        Unary::Tanh => (9, 0.0, 0.0),
-        Unary::Softplus => (10, 0.0, 0.0),
-        Unary::Clamp(lo, hi) => (11, lo, hi),
-        Unary::Pow(p) => (12, p, 0.0),
-        Unary::AddScalar(c) => (13, c, 0.0),
-        Unary::MulScalar(c) => (14, c, 0.0),
-    }
-}
-
-fn binary_code(op: Binary) -> i32 {
-    match op {
-        Binary::Add => 0,
-        Binary::Sub => 1,
-        Binary::Mul => 2,
-        Binary::Div => 3,
-    }
-}
-
-fn reduce_code(op: Reduce) -> i32 {
-    match op {
-        Reduce::Sum => 0,
-        Reduce::Mean => 1,
-        Reduce::Max => 2,
-    }
-}
-
-fn softmax_code(kind: SoftmaxKind) -> i32 {
-    match kind {
-        SoftmaxKind::Softmax => 0,
-        SoftmaxKind::LogSoftmax => 1,
-    }
-}
-
-fn pool_code(kind: Pool) -> i32 {
-    match kind {
-        Pool::Max => 0,
-        Pool::Avg => 1,
-    }
-}
-
-/// `struct Plan` of kernels/binary.cu.
+/// `struct Plan` of kernels/binary.cu (`MAX_RANK` is generated into op_codes.cuh).
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct Plan {
@@ -151,7 +114,7 @@ struct Permutation {
 // SAFETY: plain old data laid out as the kernel's struct.
 unsafe impl DeviceRepr for Permutation {}
 
-/// `struct Geom` of kernels/conv.cu and kernels/pool.cu.
+/// `struct Geom` of kernels/common.cuh (conv.cu and pool.cu).
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct Geom([u64; 12]);
@@ -169,13 +132,16 @@ impl From<&Conv2dGeom> for Geom {
     }
 }
 
-fn check_rank(rank: usize, what: &str) {
-    if rank > MAX_RANK {
-        fatal(
+/// Whether the kernels take `rank` dimensions; a device failure when they do not.
+fn rank_fits(rank: usize, what: &str) -> bool {
+    let fits = rank <= MAX_RANK;
+    if !fits {
+        gpu().fail(
             what,
             format!("{rank} dimensions; the CUDA kernels handle at most {MAX_RANK}"),
-        )
+        );
     }
+    fits
 }
 
 fn dims3(d: AxisDims) -> (u64, u64, u64) {
@@ -193,7 +159,7 @@ impl Backend for Cuda {
 
     fn unary_fwd(op: Unary, x: &Self::Buf) -> Self::Buf {
         let mut y = alloc(x.len());
-        let (code, a, b) = unary_code(op);
+        let (code, (a, b)) = (op.code(), op.constants());
         let n = x.len() as u64;
         if n > 0 {
             launch!("unary_fwd", grid_for(x.len()); x, &mut y, &n, &code, &a, &b);
@@ -203,7 +169,7 @@ impl Backend for Cuda {
 
     fn unary_bwd(op: Unary, x: &Self::Buf, y: &Self::Buf, dy: &Self::Buf) -> Self::Buf {
         let mut dx = alloc(x.len());
-        let (code, a, b) = unary_code(op);
+        let (code, (a, b)) = (op.code(), op.constants());
         let n = x.len() as u64;
         if n > 0 {
             launch!("unary_bwd", grid_for(x.len()); x, y, dy, &mut dx, &n, &code, &a, &b);
@@ -213,7 +179,7 @@ impl Backend for Cuda {
 
     fn binary_fwd(op: Binary, a: &Self::Buf, b: &Self::Buf, plan: &BroadcastPlan) -> Self::Buf {
         let mut out = alloc(plan.out_len);
-        let (n, code) = (plan.out_len as u64, binary_code(op));
+        let (n, code) = (plan.out_len as u64, op.code());
         if n == 0 {
             return out;
         }
@@ -221,7 +187,9 @@ impl Backend for Cuda {
             launch!("binary_same", grid_for(plan.out_len); a, b, &mut out, &n, &code);
             return out;
         }
-        check_rank(plan.dims.len(), "broadcast");
+        if !rank_fits(plan.dims.len(), "broadcast") {
+            return out;
+        }
         let mut p = Plan {
             dims: [1; MAX_RANK],
             a_strides: [0; MAX_RANK],
@@ -244,18 +212,13 @@ impl Backend for Cuda {
     fn reduce_fwd(op: Reduce, x: &Self::Buf, d: AxisDims) -> Self::Buf {
         let outputs = d.outer * d.inner;
         let mut y = alloc(outputs);
-        let ((outer, len, inner), code) = (dims3(d), reduce_code(op));
+        let ((outer, len, inner), code) = (dims3(d), op.code());
         if outputs == 0 {
             return y;
         }
         // Long reductions get a block each; short ones a thread each.
-        if d.len >= 256 {
-            let cfg = LaunchConfig {
-                grid_dim: (outputs.min(65_535) as u32, 1, 1),
-                block_dim: (256, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            launch!("reduce_block", cfg; x, &mut y, &outer, &len, &inner, &code);
+        if d.len >= BLOCK as usize {
+            launch!("reduce_block", block_each(outputs); x, &mut y, &outer, &len, &inner, &code);
         } else {
             launch!("reduce_thread", grid_for(outputs); x, &mut y, &outer, &len, &inner, &code);
         }
@@ -282,7 +245,7 @@ impl Backend for Cuda {
 
     fn softmax_fwd(kind: SoftmaxKind, x: &Self::Buf, d: AxisDims) -> Self::Buf {
         let mut y = alloc(x.len());
-        let ((outer, len, inner), code) = (dims3(d), softmax_code(kind));
+        let ((outer, len, inner), code) = (dims3(d), kind.code());
         if !x.is_empty() {
             launch!("softmax_fwd", grid_for(d.outer * d.inner); x, &mut y, &outer, &len, &inner, &code);
         }
@@ -291,7 +254,7 @@ impl Backend for Cuda {
 
     fn softmax_bwd(kind: SoftmaxKind, y: &Self::Buf, dy: &Self::Buf, d: AxisDims) -> Self::Buf {
         let mut dx = alloc(y.len());
-        let ((outer, len, inner), code) = (dims3(d), softmax_code(kind));
+        let ((outer, len, inner), code) = (dims3(d), kind.code());
         if !y.is_empty() {
             launch!("softmax_bwd", grid_for(d.outer * d.inner); y, dy, &mut dx, &outer, &len, &inner, &code);
         }
@@ -329,9 +292,14 @@ impl Backend for Cuda {
             beta: 0.0f32,
             ldc: n,
         };
-        let blas = &gpu().blas;
+        let g = gpu();
+        if g.failed() {
+            return c;
+        }
+        let blas = &g.blas;
         // SAFETY: the spec's sizes and strides describe buffers of at least the extents cuBLAS
-        // reads (checked by the op that built the spec); `c` holds batch·m·n elements.
+        // reads (checked by the op that built the spec); `c` holds batch·m·n elements; none is a
+        // placeholder (those exist only after a failure, checked just above).
         let r = unsafe {
             if s.batch == 1 {
                 blas.gemm(gemm, b, a, &mut c)
@@ -347,7 +315,7 @@ impl Backend for Cuda {
             }
         };
         if let Err(e) = r {
-            fatal("cuBLAS sgemm", e)
+            g.fail("cuBLAS sgemm", e)
         }
         c
     }
@@ -375,7 +343,7 @@ impl Backend for Cuda {
     fn pool2d_fwd(kind: Pool, x: &Self::Buf, g: &Conv2dGeom) -> Self::Buf {
         let len = g.n * g.c * g.oh * g.ow;
         let mut y = alloc(len);
-        let (geom, code) = (Geom::from(g), pool_code(kind));
+        let (geom, code) = (Geom::from(g), kind.code());
         if len > 0 {
             launch!("pool2d_fwd", grid_for(len); x, &mut y, &geom, &code);
         }
@@ -417,7 +385,9 @@ impl Backend for Cuda {
         if x.is_empty() {
             return y;
         }
-        check_rank(dims.len(), "permute");
+        if !rank_fits(dims.len(), "permute") {
+            return y;
+        }
         let mut in_strides = vec![1usize; dims.len()];
         for i in (0..dims.len().saturating_sub(1)).rev() {
             in_strides[i] = in_strides[i + 1] * dims[i + 1];
@@ -499,12 +469,7 @@ impl Backend for Cuda {
     fn cross_entropy_fwd(logits: &Self::Buf, targets: &Self::Buf, n: usize, c: usize) -> Self::Buf {
         let mut out = alloc(1);
         let (n, c) = (n as u64, c as u64);
-        let cfg = LaunchConfig {
-            grid_dim: (1, 1, 1),
-            block_dim: (256, 1, 1),
-            shared_mem_bytes: 0,
-        };
-        launch!("cross_entropy_fwd", cfg; logits, targets, &mut out, &n, &c);
+        launch!("cross_entropy_fwd", block_each(1); logits, targets, &mut out, &n, &c);
         out
     }
 
@@ -574,13 +539,8 @@ impl Backend for Cuda {
             return (dx, dbias);
         }
         launch!("bias_relu_bwd_dx", grid_for(y.len()); y, dy, &mut dx, &n);
-        let cfg = LaunchConfig {
-            grid_dim: (d.len.clamp(1, 65_535) as u32, 1, 1),
-            block_dim: (256, 1, 1),
-            shared_mem_bytes: 0,
-        };
         if d.len > 0 {
-            launch!("bias_relu_bwd_bias", cfg; &dx, &mut dbias, &outer, &c, &inner);
+            launch!("bias_relu_bwd_bias", block_each(d.len); &dx, &mut dbias, &outer, &c, &inner);
         }
         (dx, dbias)
     }
