@@ -40,17 +40,8 @@ fn cuda_error() -> Option<DeviceError> {
 }
 
 impl Device {
-    /// Wait until the device has finished the work queued so far (for timing; a no-op on the
-    /// CPU, whose ops finish before they return). A failure is not reported here but kept for
-    /// the next `check` or `Storage::try_to_vec`.
-    pub fn synchronize(self) {
-        if self == Device::Cuda {
-            cuda::gpu().synchronize();
-        }
-    }
-
-    /// Wait for the work queued so far and report the device's first failure, if any (always
-    /// `Ok` on the CPU).
+    /// Wait for the work queued so far (for timing; the CPU's ops finish before they return)
+    /// and report the device's first failure, if any (always `Ok` on the CPU).
     pub fn check(self) -> Result<(), DeviceError> {
         match self {
             Device::Cpu => Ok(()),

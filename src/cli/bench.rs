@@ -42,7 +42,7 @@ pub fn exec(a: Args) -> Result<()> {
         prepared.train.batch(&idx, None),
         prepared.train.y.index_select(&idx),
     );
-    let rows = profile(&model, loss, &x, &y, a.iters.max(1));
+    let rows = profile(&model, loss, &x, &y, a.iters.max(1))?;
     let total: f64 = rows.iter().map(|r| r.forward_ms + r.backward_ms).sum();
     let on = match device.device {
         crate::Device::Cpu => format!("{} threads", crate::threads()),
@@ -76,7 +76,7 @@ pub fn exec(a: Args) -> Result<()> {
     let x = prepared.train.rows(0, batch);
     println!(
         "inference: batch {batch}, {:.0} samples/s (forward without gradients, whole model)",
-        inference_rate(&model, &x, a.iters.max(1))
+        inference_rate(&model, &x, a.iters.max(1))?
     );
     Ok(())
 }
@@ -86,16 +86,16 @@ const INFERENCE_BATCH: usize = 1000;
 
 /// Samples per second of `iters` forward passes over `x` without gradients, after two warm-up
 /// passes, waiting for the device only at the ends (as a serving loop would).
-fn inference_rate(model: &crate::nn::Model, x: &crate::Tensor, iters: usize) -> f64 {
+fn inference_rate(model: &crate::nn::Model, x: &crate::Tensor, iters: usize) -> Result<f64> {
     let run = || model.infer(x);
     for _ in 0..2 {
         run();
     }
-    x.device().synchronize();
+    x.device().check()?;
     let start = std::time::Instant::now();
     for _ in 0..iters {
         run();
     }
-    x.device().synchronize();
-    (iters * x.dims()[0]) as f64 / start.elapsed().as_secs_f64()
+    x.device().check()?;
+    Ok((iters * x.dims()[0]) as f64 / start.elapsed().as_secs_f64())
 }

@@ -86,7 +86,7 @@ pub fn exec(a: Args) -> Result<()> {
         metrics: &trained.info.metrics,
         batch_size: a.batch_size,
     };
-    let acc = evaluate(&setup, &data);
+    let acc = evaluate(&setup, &data)?;
     if schema.task == Task::Classification {
         // Beside the run's other plots: confusion-test.png, or the --data file's stem.
         let label = match &a.data {

@@ -126,21 +126,21 @@ impl Writer<'_> {
 }
 
 /// Class probabilities (or values) per input, row-major.
-fn outputs(model: &Model, loss: Loss, x: &Tensor) -> (Vec<f32>, usize) {
+fn outputs(model: &Model, loss: Loss, x: &Tensor) -> Result<(Vec<f32>, usize)> {
     let out = model.infer(x);
     let k = out.numel() / x.dims()[0].max(1);
-    match loss {
-        Loss::CrossEntropy => (out.softmax(1).to_vec(), k),
+    Ok(match loss {
+        Loss::CrossEntropy => (out.softmax(1).try_to_vec()?, k),
         Loss::Bce => (
             out.sigmoid()
-                .to_vec()
+                .try_to_vec()?
                 .iter()
                 .flat_map(|&p| [1.0 - p, p])
                 .collect(),
             2,
         ),
-        _ => (out.to_vec(), k),
-    }
+        _ => (out.try_to_vec()?, k),
+    })
 }
 
 pub fn exec(a: Args) -> Result<()> {
@@ -169,7 +169,7 @@ pub fn exec(a: Args) -> Result<()> {
     let write_err = |e: std::io::Error| Error::io(&out_path, e);
     w.header().map_err(write_err)?;
     while let Some(batch) = inputs.next_batch(a.batch_size)? {
-        let (probs, k) = outputs(&model, loss, &batch.x);
+        let (probs, k) = outputs(&model, loss, &batch.x)?;
         for (i, row) in probs.chunks_exact(k).enumerate() {
             let path = batch.paths.as_ref().map(|p| p[i].as_str());
             w.row(path, row).map_err(write_err)?;

@@ -74,13 +74,18 @@ pub fn save(
     tensors: &[(String, Tensor)],
     meta: HashMap<String, String>,
 ) -> Result<()> {
+    // A failed device yields no data: the previous checkpoint stays the last good one.
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(name, t)| {
-            let data: Vec<u8> = t.to_vec().iter().flat_map(|v| v.to_le_bytes()).collect();
-            (name.clone(), t.dims().to_vec(), data)
+            let data: Vec<u8> = t
+                .try_to_vec()?
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            Ok((name.clone(), t.dims().to_vec(), data))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let views: Vec<(String, TensorView)> = bytes
         .iter()
         .map(|(name, shape, data)| {

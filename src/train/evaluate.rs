@@ -3,6 +3,7 @@
 use crate::autograd::no_grad;
 use crate::config::Task;
 use crate::data::Split;
+use crate::error::Result;
 use crate::loss::Loss;
 use crate::metrics::Accumulator;
 use crate::nn::Model;
@@ -16,8 +17,8 @@ pub struct EvalSetup<'a> {
     pub batch_size: usize,
 }
 
-/// Loss and metric statistics of the model on a split.
-pub fn evaluate(s: &EvalSetup, split: &Split) -> Accumulator {
+/// Loss and metric statistics of the model on a split; a device failure is an error.
+pub fn evaluate(s: &EvalSetup, split: &Split) -> Result<Accumulator> {
     let _guard = no_grad();
     let mut acc = Accumulator::new(s.task, s.classes, s.metrics);
     let (y, n) = (&split.y, split.len());
@@ -25,8 +26,8 @@ pub fn evaluate(s: &EvalSetup, split: &Split) -> Accumulator {
         let len = s.batch_size.min(n - start);
         let (xb, yb) = (split.rows(start, len), y.narrow(0, start, len));
         let out = s.model.infer(&xb);
-        let loss = s.loss.compute(&out, &yb).item();
-        acc.add(s.task, &out.to_vec(), &yb.to_vec(), loss);
+        let loss = s.loss.compute(&out, &yb).try_item()?;
+        acc.add(s.task, &out.try_to_vec()?, &yb.try_to_vec()?, loss);
     }
-    acc
+    Ok(acc)
 }

@@ -175,7 +175,7 @@ impl Session {
     /// The loss of a step as a number: a device error, or a loss that is not finite, ends
     /// training here.
     fn read_loss(&self, loss: &Tensor) -> Result<f32> {
-        let value = loss.item();
+        let value = loss.try_item()?;
         if value.is_finite() {
             return Ok(value);
         }
@@ -206,7 +206,7 @@ impl Session {
         let task = self.data.schema.task;
         self.progress
             .train
-            .add(task, &out.detach().to_vec(), &y.to_vec(), loss);
+            .add(task, &out.detach().try_to_vec()?, &y.try_to_vec()?, loss);
         self.progress.step += 1;
         self.progress.batch += 1;
         if self.info.first_step_at.is_none() {
@@ -246,7 +246,7 @@ impl Session {
         self.progress.seconds += started.elapsed().as_secs_f64();
         (self.progress.epoch, self.progress.batch) = (self.progress.epoch + 1, 0);
         let epoch = self.progress.epoch;
-        let row = self.epoch_row();
+        let row = self.epoch_row()?;
         self.record(&row)?;
         let verdict = self.watch.epoch(epoch, &row, &mut self.progress.watch);
         if verdict.improved {
@@ -268,13 +268,14 @@ impl Session {
     }
 
     /// The epoch's row of metrics.csv: validation runs here.
-    fn epoch_row(&self) -> Vec<(String, f64)> {
+    fn epoch_row(&self) -> Result<Vec<(String, f64)>> {
         let eval_started = Instant::now();
         let valid = self
             .data
             .valid
             .as_ref()
-            .map(|v| evaluate(&self.eval_setup(), v));
+            .map(|v| evaluate(&self.eval_setup(), v))
+            .transpose()?;
         let seconds = self.progress.seconds + eval_started.elapsed().as_secs_f64();
         let mut row: Vec<(String, f64)> = vec![
             ("epoch".into(), self.progress.epoch as f64),
@@ -296,7 +297,7 @@ impl Session {
                 );
             }
         }
-        row
+        Ok(row)
     }
 
     /// An epoch's row into metrics.csv, TensorBoard and the log.
@@ -389,7 +390,8 @@ impl Session {
             .data
             .test
             .as_ref()
-            .map(|t| evaluate(&self.eval_setup(), t));
+            .map(|t| evaluate(&self.eval_setup(), t))
+            .transpose()?;
         if let Some(acc) = &test {
             let map = acc.to_json(&self.metrics);
             let shown: Vec<String> = map
@@ -420,7 +422,7 @@ impl Session {
                 Some(acc) => ("test", acc),
                 None => {
                     let s = self.data.valid.as_ref().unwrap_or(&self.data.train);
-                    (s.name, evaluate(&self.eval_setup(), s))
+                    (s.name, evaluate(&self.eval_setup(), s)?)
                 }
             };
             let what = format!("{split} split");

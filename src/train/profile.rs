@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use crate::error::Result;
 use crate::loss::Loss;
 use crate::nn::{Mode, Model};
 use crate::tensor::{Rng, Tensor};
@@ -18,7 +19,13 @@ pub struct LayerTime {
 /// Mean forward and backward milliseconds per batch of each layer and of the loss, over `iters`
 /// runs after two warm-up runs. Each layer runs on the previous layer's output, detached, so
 /// its backward is timed alone (from a sum over its output, whose cost is included).
-pub fn profile(model: &Model, loss: Loss, x: &Tensor, y: &Tensor, iters: usize) -> Vec<LayerTime> {
+pub fn profile(
+    model: &Model,
+    loss: Loss,
+    x: &Tensor,
+    y: &Tensor,
+    iters: usize,
+) -> Result<Vec<LayerTime>> {
     let n = model.num_layers();
     let (mut fwd, mut bwd) = (vec![0.0; n + 1], vec![0.0; n + 1]);
     let params = model.named_params();
@@ -45,7 +52,7 @@ pub fn profile(model: &Model, loss: Loss, x: &Tensor, y: &Tensor, iters: usize) 
             } else {
                 loss.compute(&input, y)
             };
-            out.device().synchronize();
+            out.device().check()?;
             let forward = start.elapsed().as_secs_f64();
             for (_, p) in &params {
                 p.zero_grad();
@@ -54,7 +61,7 @@ pub fn profile(model: &Model, loss: Loss, x: &Tensor, y: &Tensor, iters: usize) 
             if out.requires_grad() {
                 out.sum_all().backward();
             }
-            out.device().synchronize();
+            out.device().check()?;
             let backward = start.elapsed().as_secs_f64();
             if keep {
                 fwd[i] += forward * 1e3 / iters as f64;
@@ -82,5 +89,5 @@ pub fn profile(model: &Model, loss: Loss, x: &Tensor, y: &Tensor, iters: usize) 
         forward_ms: fwd[n],
         backward_ms: bwd[n],
     });
-    rows
+    Ok(rows)
 }

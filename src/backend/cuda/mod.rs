@@ -154,11 +154,6 @@ impl Gpu {
         self.error().map_or(Ok(()), |e| Err(e.to_string()))
     }
 
-    /// Wait for every queued kernel (for timing). A failure is kept for the next `check`.
-    pub fn synchronize(&self) {
-        let _ = self.check();
-    }
-
     /// The compiled kernel `name`, or `None` once the device has failed: nothing more is
     /// launched.
     fn kernel(&self, name: &str) -> Option<&CudaFunction> {
