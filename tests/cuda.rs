@@ -159,7 +159,10 @@ fn random(dims: &[usize], seed: u64) -> (Vec<f32>, Vec<usize>) {
     (away_from_zero(n, &mut Rng::new(seed)), dims.to_vec())
 }
 
-const SHAPES: &[&[usize]] = &[&[7, 5], &[3, 1, 4], &[1], &[2, 3, 1, 5], &[], &[300, 257]];
+/// The op tests' shapes, and one large enough for the backends' parallel paths.
+fn shapes() -> impl Iterator<Item = &'static [usize]> {
+    common::SHAPES.iter().copied().chain([&[300, 257][..]])
+}
 
 #[test]
 fn unary_ops_match_the_cpu() {
@@ -167,7 +170,7 @@ fn unary_ops_match_the_cpu() {
         return;
     }
     for &op in Unary::ALL {
-        for (k, dims) in SHAPES.iter().enumerate() {
+        for (k, dims) in shapes().enumerate() {
             let (mut v, d) = random(dims, k as u64);
             if matches!(op, Unary::Log | Unary::Sqrt | Unary::Pow(_)) {
                 v.iter_mut().for_each(|x| *x = x.abs());
@@ -185,19 +188,8 @@ fn binary_ops_match_the_cpu_under_every_broadcast() {
     if !cuda_or_skip("binary_ops_match_the_cpu_under_every_broadcast") {
         return;
     }
-    let pairs: &[(&[usize], &[usize])] = &[
-        (&[7, 5], &[7, 5]),
-        (&[7, 5], &[5]),
-        (&[7, 5], &[7, 1]),
-        (&[7, 5], &[]),
-        (&[1], &[7, 5]),
-        (&[3, 1, 4], &[1, 5, 1]),
-        (&[2, 3, 1, 5], &[3, 4, 1]),
-        (&[4, 3, 6, 6], &[1, 3, 1, 1]),
-        (&[2, 1, 3, 1, 2, 1, 2, 1, 3], &[1, 2, 1, 2, 1, 2, 1, 2, 1]),
-    ];
     for &op in kiln::ops::binary::Binary::ALL {
-        for (k, (a, b)) in pairs.iter().enumerate() {
+        for (k, (a, b)) in common::BROADCASTS.iter().enumerate() {
             let inputs = [random(a, 2 * k as u64), random(b, 2 * k as u64 + 1)];
             compare(&format!("{op:?} {a:?} {b:?}"), &inputs, |t| {
                 t[0].binary(op, &t[1])
@@ -212,9 +204,11 @@ fn reductions_match_the_cpu() {
         return;
     }
     let mut rng = Rng::new(3);
-    for dims in [vec![7usize, 5], vec![3, 1, 4], vec![2, 600, 3], vec![1000]] {
+    // The op tests' shapes, and long axes for the block-per-output kernel.
+    let long: [&[usize]; 2] = [&[2, 600, 3], &[1000]];
+    for dims in common::REDUCE_SHAPES.iter().copied().chain(long) {
         let n: usize = dims.iter().product();
-        let input = [(distinct(n, &mut rng), dims.clone())];
+        let input = [(distinct(n, &mut rng), dims.to_vec())];
         for op in [Reduce::Sum, Reduce::Mean, Reduce::Max] {
             for axis in 0..dims.len() {
                 for keepdim in [false, true] {

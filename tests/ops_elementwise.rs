@@ -102,23 +102,6 @@ fn binary_reference(op: Binary, a: f64, b: f64) -> f64 {
     }
 }
 
-/// Same shapes, trailing vectors, columns, per-channel terms, both sides stretched, missing
-/// leading axes, scalars.
-const BROADCASTS: &[(&[usize], &[usize])] = &[
-    (&[7, 5], &[7, 5]),
-    (&[7, 5], &[5]),
-    (&[5], &[7, 5]),
-    (&[7, 5], &[7, 1]),
-    (&[7, 1], &[1, 5]),
-    (&[3, 4, 5], &[1, 4, 1]),
-    (&[2, 3, 4, 5], &[1, 3, 1, 1]),
-    (&[3, 1, 5], &[4, 1]),
-    (&[1], &[3, 4]),
-    (&[], &[2, 3]),
-    (&[1, 1], &[1, 1]),
-    (&[], &[]),
-];
-
 /// `out[i] = op(a[i'], b[i''])` by explicit multi-index arithmetic.
 fn broadcast_reference(op: Binary, a: &[f32], ad: &[usize], b: &[f32], bd: &[usize]) -> Vec<f64> {
     let out = Shape::broadcast(&Shape::from(ad), &Shape::from(bd)).unwrap();

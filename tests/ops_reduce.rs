@@ -6,8 +6,6 @@ use common::*;
 use kiln::ops::{Reduce, SoftmaxKind};
 use kiln::Rng;
 
-const REDUCE_SHAPES: &[&[usize]] = &[&[7, 5], &[3, 4, 5], &[1, 6], &[6, 1], &[2, 1, 3, 2], &[1]];
-
 /// Reduce `x` (shape `dims`) over `axis` with an f64 reference.
 fn reduce_reference(op: Reduce, x: &[f32], dims: &[usize], axis: usize) -> Vec<f64> {
     let mut out_dims = dims.to_vec();

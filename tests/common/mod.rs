@@ -8,6 +8,33 @@ use kiln::{no_grad, Rng, Shape, Tensor};
 /// Odd shapes, size-1 dimensions and a scalar: every elementwise op is run on each.
 pub const SHAPES: &[&[usize]] = &[&[7, 5], &[3, 1, 4], &[1], &[1, 1], &[2, 3, 1, 5], &[]];
 
+/// Broadcast pairs for binary ops (CPU reference and CUDA against CPU): same shapes, trailing
+/// vectors, columns, per-channel terms, both sides stretched, missing leading axes, scalars,
+/// and a high-rank pattern whose stretched axes alternate (nothing merges).
+pub const BROADCASTS: &[(&[usize], &[usize])] = &[
+    (&[7, 5], &[7, 5]),
+    (&[7, 5], &[5]),
+    (&[5], &[7, 5]),
+    (&[7, 5], &[7, 1]),
+    (&[7, 1], &[1, 5]),
+    (&[7, 5], &[]),
+    (&[3, 4, 5], &[1, 4, 1]),
+    (&[2, 3, 4, 5], &[1, 3, 1, 1]),
+    (&[4, 3, 6, 6], &[1, 3, 1, 1]),
+    (&[3, 1, 5], &[4, 1]),
+    (&[3, 1, 4], &[1, 5, 1]),
+    (&[2, 3, 1, 5], &[3, 4, 1]),
+    (&[1], &[3, 4]),
+    (&[], &[2, 3]),
+    (&[1, 1], &[1, 1]),
+    (&[], &[]),
+    (&[2, 1, 3, 1, 2, 1, 2, 1, 3], &[1, 2, 1, 2, 1, 2, 1, 2, 1]),
+];
+
+/// Shapes reduced over each axis: odd sizes, size-1 axes first, last and inside.
+pub const REDUCE_SHAPES: &[&[usize]] =
+    &[&[7, 5], &[3, 4, 5], &[1, 6], &[6, 1], &[2, 1, 3, 2], &[1]];
+
 pub fn numel(dims: &[usize]) -> usize {
     dims.iter().product()
 }
