@@ -24,6 +24,7 @@ __device__ float unary_value(int op, float v, float a, float b) {
     case UNARY_SIGMOID: return sigmoid_f(v);
     case UNARY_TANH: return tanhf(v);
     case UNARY_SOFTPLUS: return fmaxf(v, 0.0f) + log1pf(expf(-fabsf(v)));  // no overflow
+    case UNARY_SILU: return v * sigmoid_f(v);
     case UNARY_CLAMP: return fminf(fmaxf(v, a), b);
     case UNARY_POW: return powf(v, a);
     case UNARY_ADD_SCALAR: return v + a;
@@ -48,6 +49,10 @@ __device__ float unary_grad(int op, float x, float y, float g, float a, float b)
     case UNARY_SIGMOID: return g * y * (1.0f - y);
     case UNARY_TANH: return g * (1.0f - y * y);
     case UNARY_SOFTPLUS: return g * sigmoid_f(x);
+    case UNARY_SILU: {
+        float s = sigmoid_f(x);
+        return g * s * (1.0f + x * (1.0f - s));
+    }
     case UNARY_CLAMP: return (x < a || x > b) ? 0.0f : g;
     case UNARY_POW: return g * a * powf(x, a - 1.0f);
     case UNARY_ADD_SCALAR: return g;

@@ -28,6 +28,7 @@ fn unary_reference(op: Unary, x: f64) -> f64 {
         Unary::Sigmoid => 1.0 / (1.0 + (-x).exp()),
         Unary::Tanh => x.tanh(),
         Unary::Softplus => x.exp().ln_1p(),
+        Unary::Silu => x / (1.0 + (-x).exp()),
         Unary::Clamp(lo, hi) => x.max(lo as f64).min(hi as f64),
         Unary::Pow(p) => x.powf(p as f64),
         Unary::AddScalar(c) => x + c as f64,

@@ -50,6 +50,7 @@ pub fn forward(op: Unary, x: &[f32]) -> Vec<f32> {
         Unary::Tanh => map1(x, f32::tanh),
         // max(x, 0) + log(1 + e^-|x|): exp never overflows.
         Unary::Softplus => map1(x, |v| v.max(0.0) + (-v.abs()).exp().ln_1p()),
+        Unary::Silu => map1(x, |v| v * sigmoid(v)),
         Unary::Clamp(lo, hi) => map1(x, |v| v.max(lo).min(hi)),
         Unary::Pow(p) => map1(x, |v| v.powf(p)),
         Unary::AddScalar(c) => map1(x, |v| v + c),
@@ -83,6 +84,11 @@ pub fn backward(op: Unary, x: &[f32], y: &[f32], dy: &[f32]) -> Vec<f32> {
         Unary::Sigmoid => map2(y, dy, |y, g| g * y * (1.0 - y)),
         Unary::Tanh => map2(y, dy, |y, g| g * (1.0 - y * y)),
         Unary::Softplus => map2(x, dy, |v, g| g * sigmoid(v)),
+        // d/dx x·σ(x) = σ(x)·(1 + x·(1 − σ(x)))
+        Unary::Silu => map2(x, dy, |v, g| {
+            let s = sigmoid(v);
+            g * s * (1.0 + v * (1.0 - s))
+        }),
         // Gradient passes where the input is inside the range (PyTorch: including the bounds).
         Unary::Clamp(lo, hi) => map2(x, dy, |v, g| if v < lo || v > hi { 0.0 } else { g }),
         Unary::Pow(p) => map2(x, dy, |v, g| g * p * v.powf(p - 1.0)),

@@ -18,6 +18,8 @@ pub enum Unary {
     Tanh,
     /// log(1 + eˣ), computed without overflow.
     Softplus,
+    /// x·σ(x) (SiLU, swish).
+    Silu,
     /// min(max(x, lo), hi).
     Clamp(f32, f32),
     /// x^p for a constant p.
@@ -40,6 +42,7 @@ impl Unary {
         Unary::Sigmoid,
         Unary::Tanh,
         Unary::Softplus,
+        Unary::Silu,
         Unary::Clamp(-0.5, 1.0),
         Unary::Pow(3.0),
         Unary::Pow(-1.5),
@@ -79,6 +82,7 @@ impl OpCode for Unary {
             Unary::Sigmoid => "sigmoid",
             Unary::Tanh => "tanh",
             Unary::Softplus => "softplus",
+            Unary::Silu => "silu",
             Unary::Clamp(..) => "clamp",
             Unary::Pow(_) => "pow",
             Unary::AddScalar(_) => "add_scalar",
