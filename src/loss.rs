@@ -1,17 +1,16 @@
-//! Training losses, each the mean over the batch, composed from engine ops.
+//! Training losses, each the mean over the batch, composed from engine ops; and the criterion a
+//! run trains with: a loss with its options (class weights, label smoothing) resolved.
 
 use serde::{Deserialize, Serialize};
 
 use crate::tensor::Tensor;
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Loss {
     Mse,
     Mae,
     /// PyTorch's HuberLoss: ½d² where |d| < delta, else delta·(|d| − ½delta).
     Huber {
-        #[serde(default = "default_delta")]
         delta: f32,
     },
     /// Softmax + cross-entropy on logits and class indices, fused.
@@ -20,11 +19,9 @@ pub enum Loss {
     Bce,
 }
 
-fn default_delta() -> f32 {
-    1.0
-}
-
 impl Loss {
+    pub const NAMES: &'static [&'static str] = &["mse", "mae", "huber", "cross_entropy", "bce"];
+
     pub fn name(self) -> &'static str {
         match self {
             Loss::Mse => "mse",
@@ -58,8 +55,70 @@ impl Loss {
                     .mean_all()
             }
             // softplus(x) − x·y = −[y·log σ(x) + (1 − y)·log(1 − σ(x))], stable for any x.
-            Loss::Bce => output.softplus().sub(&output.mul(&target)).mean_all(),
+            Loss::Bce => bce_terms(output, &target).mean_all(),
             Loss::CrossEntropy => unreachable!("handled above"),
+        }
+    }
+}
+
+/// Per-element binary cross-entropy of logits.
+fn bce_terms(output: &Tensor, target: &Tensor) -> Tensor {
+    output.softplus().sub(&output.mul(target))
+}
+
+/// The loss a run trains and evaluates with: its kind, and for the classification losses the
+/// options resolved against the training data (saved in run.json so eval computes the same).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Criterion {
+    /// Weight of each class (`loss.class_weights`), in class index order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_weights: Option<Vec<f32>>,
+    /// `loss.label_smoothing` (cross-entropy only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub label_smoothing: f32,
+}
+
+fn is_zero(v: &f32) -> bool {
+    *v == 0.0
+}
+
+impl Criterion {
+    /// The mean loss of a batch. Without weights or smoothing this is `Loss::compute` itself
+    /// (the fused cross-entropy). With them it follows PyTorch: cross-entropy averages
+    /// `-Σ_c q_c·w_c·log p_c` with `q = (1 − ε)·onehot + ε/C` over the batch's summed target
+    /// weights `Σ_i w[y_i]` (`CrossEntropyLoss(weight, label_smoothing)`); binary
+    /// cross-entropy takes the plain mean of `w[y_i]·l_i` (`BCEWithLogitsLoss(weight=w[y])`).
+    pub fn compute(&self, loss: Loss, output: &Tensor, target: &Tensor) -> Tensor {
+        if self.class_weights.is_none() && self.label_smoothing == 0.0 {
+            return loss.compute(output, target);
+        }
+        let device = output.device();
+        // Class indices on the host to build the per-row weights: a read of the targets.
+        let y: Vec<usize> = target.to_vec().iter().map(|&t| t as usize).collect();
+        let weight = |c: usize| self.class_weights.as_ref().map_or(1.0, |w| w[c]);
+        match loss {
+            Loss::CrossEntropy => {
+                let (n, c) = (output.dims()[0], output.dims()[1]);
+                let eps = self.label_smoothing;
+                let total: f32 = y.iter().map(|&t| weight(t)).sum();
+                let scale = if total > 0.0 { 1.0 / total } else { 0.0 };
+                let mut m = vec![0.0f32; n * c];
+                for (i, &t) in y.iter().enumerate() {
+                    for k in 0..c {
+                        let q = eps / c as f32 + if k == t { 1.0 - eps } else { 0.0 };
+                        m[i * c + k] = q * weight(k) * scale;
+                    }
+                }
+                let m = Tensor::from_vec(m, [n, c]).to_device(device);
+                output.log_softmax(1).mul(&m).sum_all().neg()
+            }
+            Loss::Bce => {
+                let target = target.reshape(output.shape().clone());
+                let w: Vec<f32> = y.iter().map(|&t| weight(t)).collect();
+                let w = Tensor::from_vec(w, output.shape().clone()).to_device(device);
+                bce_terms(output, &target).mul(&w).mean_all()
+            }
+            other => other.compute(output, target),
         }
     }
 }

@@ -190,9 +190,19 @@ fn plots_are_pngs_of_the_expected_size() {
     };
     assert_eq!(size("learning_curves.png"), (920, 340)); // loss and accuracy panels
     assert_eq!(size("confusion-test.png"), (710, 690)); // 10 classes of 56 px
-    let out = kiln(dir.path(), &["eval", "mlp", "--split", "valid"]);
+    let plots_before = std::fs::read_dir(run.join("plots")).unwrap().count();
+    let out = kiln(
+        dir.path(),
+        &["eval", "mlp", "--split", "valid", "--plot", "valid.png"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(size("confusion-valid.png"), (710, 690));
+    let drawn = image::image_dimensions(dir.path().join("valid.png")).unwrap();
+    assert_eq!(drawn, (710, 690));
+    let plots_after = std::fs::read_dir(run.join("plots")).unwrap().count();
+    assert_eq!(
+        plots_after, plots_before,
+        "eval leaves the run's plots alone"
+    );
 
     let lin = dir.path().join("lin");
     assert!(

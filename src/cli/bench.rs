@@ -15,10 +15,10 @@ pub struct Args {
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
     /// Timed batches (after two warm-up batches).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = super::positive)]
     iters: usize,
     /// CPU threads (default: every core).
-    #[arg(long)]
+    #[arg(long, value_parser = super::thread_count)]
     pub(super) threads: Option<usize>,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
@@ -29,7 +29,7 @@ pub fn exec(a: Args) -> Result<()> {
     let device = super::select_device(&a.device)?;
     device.warn_if_fell_back();
     let config = config::load(&a.config, &a.set)?;
-    let mut prepared = data::prepare(&config.data, config.loss, config.seed)?;
+    let mut prepared = data::prepare(&config.data, config.loss_kind(), config.seed)?;
     let (model, loss) = build_model(&config, &prepared.schema)?;
     model.to_device(device.device);
     prepared.to_device(device.device);

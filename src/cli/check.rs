@@ -19,7 +19,7 @@ pub struct Args {
 
 pub fn exec(a: Args) -> Result<()> {
     let config = config::load(&a.config, &a.set)?;
-    let prepared = data::prepare(&config.data, config.loss, config.seed)?;
+    let prepared = data::prepare(&config.data, config.loss_kind(), config.seed)?;
     let schema = &prepared.schema;
     let mut problems = Vec::new();
     match metrics::resolve(&config.train.metrics, schema.task) {
@@ -48,8 +48,12 @@ pub fn exec(a: Args) -> Result<()> {
                 );
             }
             println!("total parameters: {}", model.num_params());
-            if model.folded_softmax() {
-                println!("the final softmax is fused into the {} loss", loss.name());
+            if let Some(a) = model.folded() {
+                println!(
+                    "the final {} is fused into the {} loss",
+                    a.name(),
+                    loss.name()
+                );
             }
             println!("loss: {}", loss.name());
         }

@@ -8,7 +8,7 @@ use crate::config::Task;
 use crate::data;
 use crate::error::{Error, Result};
 use crate::metrics::Accumulator;
-use crate::train::{confusion_plot, evaluate, EvalSetup};
+use crate::train::{confusion_plot, evaluate, lower_is_better, EvalSetup};
 
 /// Evaluate a trained model on a split or a labelled file.
 #[derive(clap::Args)]
@@ -26,11 +26,15 @@ pub struct Args {
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
-    /// METRIC=VALUE: exit 1 when the metric is below VALUE (repeatable; a CI gate).
+    /// METRIC=VALUE: exit 1 when the metric is worse than VALUE in its own direction: below it
+    /// for accuracy, f1, r2, topK; above it for loss, rmse, mae (repeatable; a CI gate).
     #[arg(long = "fail-under", value_name = "METRIC=VALUE")]
     fail_under: Vec<String>,
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = super::positive)]
     batch_size: usize,
+    /// Also draw the confusion matrix as a PNG at FILE (eval never changes the run itself).
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
 }
 
 pub fn exec(a: Args) -> Result<()> {
@@ -60,7 +64,7 @@ pub fn exec(a: Args) -> Result<()> {
         None => {
             let prepared = data::prepare(
                 &trained.config.data,
-                trained.config.loss,
+                trained.config.loss_kind(),
                 trained.config.seed,
             )?;
             let chosen = match a.split.as_str() {
@@ -81,21 +85,20 @@ pub fn exec(a: Args) -> Result<()> {
     let setup = EvalSetup {
         model: &model,
         loss,
+        criterion: &trained.info.criterion,
         task: schema.task,
         classes: schema.classes.len(),
         metrics: &trained.info.metrics,
         batch_size: a.batch_size,
     };
     let acc = evaluate(&setup, &data)?;
-    if schema.task == Task::Classification {
-        // Beside the run's other plots: confusion-test.png, or the --data file's stem.
-        let label = match &a.data {
-            Some(p) => p
-                .file_stem()
-                .map_or("data".into(), |s| s.to_string_lossy().into_owned()),
-            None => a.split.clone(),
-        };
-        confusion_plot(&trained.run, &label, &split, &schema.classes, &acc)?;
+    if let Some(path) = &a.plot {
+        if schema.task != Task::Classification {
+            return Err(Error::Usage(
+                "--plot draws a confusion matrix: the run is not a classification".into(),
+            ));
+        }
+        confusion_plot(path, &split, &schema.classes, &acc)?;
     }
     let metrics = acc.to_json(&trained.info.metrics);
     if a.json {
@@ -108,16 +111,29 @@ pub fn exec(a: Args) -> Result<()> {
     } else {
         print_report(&split, &metrics, &acc, schema);
     }
+    let names = &trained.info.metrics;
     let failed: Vec<String> = floors
         .iter()
-        .filter_map(|(m, floor)| match metrics.get(m).and_then(|v| v.as_f64()) {
-            Some(v) if v < *floor => Some(Ok(format!("{m} {v:.4} is below {floor}"))),
-            Some(_) => None,
-            None => Some(Err(Error::Usage(format!(
-                "--fail-under {m}: no such metric (have: {})",
-                metrics.keys().cloned().collect::<Vec<_>>().join(", ")
-            )))),
+        .map(|(m, bound)| {
+            let v = match m.as_str() {
+                "loss" => acc.loss(),
+                _ if names.contains(m) => acc.value(m),
+                _ => {
+                    return Err(Error::Usage(format!(
+                        "--fail-under {m}: no such metric (have: loss, {})",
+                        names.join(", ")
+                    )))
+                }
+            };
+            // In the metric's own direction; NaN meets no bound.
+            let (worse, side) = if lower_is_better(m) {
+                (v.is_nan() || v > *bound, "above")
+            } else {
+                (v.is_nan() || v < *bound, "below")
+            };
+            Ok(worse.then(|| format!("{m} {v:.4} is {side} {bound}")))
         })
+        .filter_map(Result::transpose)
         .collect::<Result<_>>()?;
     if failed.is_empty() {
         Ok(())

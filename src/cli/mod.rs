@@ -55,6 +55,24 @@ impl Cli {
     }
 }
 
+/// A count of at least 1 (`--batch-size`, `--threads`, `--iters`).
+pub(crate) fn positive(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "expected a whole number of at least 1, got \"{s}\""
+        )),
+    }
+}
+
+/// `--threads`: 1 to 1,024 (more threads than that is a typo, and each costs a stack).
+pub(crate) fn thread_count(s: &str) -> std::result::Result<usize, String> {
+    match positive(s)? {
+        n if n <= 1024 => Ok(n),
+        n => Err(format!("expected at most 1024 threads, got {n}")),
+    }
+}
+
 /// The device a command runs on, and what `--device auto` fell back from, if it did.
 pub(crate) struct DeviceChoice {
     pub device: Device,
@@ -125,7 +143,6 @@ pub(crate) fn select_device(spec: &str) -> Result<DeviceChoice> {
 
 /// A trained model ready to use: the run's config and info, and the weights file.
 pub(crate) struct Trained {
-    pub run: RunDir,
     pub config: Config,
     pub info: RunInfo,
     pub weights: PathBuf,
@@ -165,7 +182,6 @@ pub(crate) fn open_trained(path: &Path) -> Result<Trained> {
         })?),
     };
     Ok(Trained {
-        run,
         config,
         info,
         weights,

@@ -33,7 +33,7 @@ pub struct Args {
     proba: bool,
     /// Inputs per batch: memory stays flat however long the input (256 rows of MNIST: 8.5 MiB
     /// peak and the same speed as 1,024 rows at 12 MiB).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = super::positive)]
     batch_size: usize,
     #[arg(long, default_value = "auto")]
     device: String,

@@ -42,10 +42,11 @@ pub fn exec(a: Args) -> Result<()> {
             .best
             .as_ref()
             .map_or("-".into(), |b| format!("{} {:.4}", b.monitor, b.value));
+        // The run's first metric (the one its config lists first), as training reports it.
         let test = i.test.as_ref().and_then(|t| {
-            t.iter()
-                .find(|(k, _)| *k != "loss")
-                .map(|(k, v)| format!("{k} {:.4}", v.as_f64().unwrap_or(f64::NAN)))
+            let k = i.metrics.first()?;
+            let v = t.get(k)?.as_f64().unwrap_or(f64::NAN);
+            Some(format!("{k} {v:.4}"))
         });
         let secs = i
             .ended

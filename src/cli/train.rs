@@ -22,7 +22,7 @@ pub struct Args {
     #[arg(long, default_value = "auto")]
     device: String,
     /// CPU threads (default: every core).
-    #[arg(long)]
+    #[arg(long, value_parser = super::thread_count)]
     pub(super) threads: Option<usize>,
     /// Folder for new runs.
     #[arg(long, default_value = "runs", conflicts_with = "run_dir")]

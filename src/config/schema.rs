@@ -21,7 +21,7 @@ pub struct Config {
     pub model: ModelConfig,
     /// Default: cross_entropy for classification, mse for regression.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub loss: Option<Loss>,
+    pub loss: Option<LossConfig>,
     #[serde(default)]
     pub optimizer: OptimizerConfig,
     #[serde(default)]
@@ -29,6 +29,150 @@ pub struct Config {
     /// Where each key was written, for errors found later.
     #[serde(skip)]
     pub places: super::Places,
+}
+
+impl Config {
+    /// The loss the config names, if it names one.
+    pub fn loss_kind(&self) -> Option<Loss> {
+        self.loss.as_ref().map(|l| l.kind)
+    }
+}
+
+/// `[loss]`: the loss (`type`) and its options; each option belongs to some losses only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "LossKeys", into = "LossKeys")]
+pub struct LossConfig {
+    pub kind: Loss,
+    /// cross_entropy / bce: a weight per class, or "balanced" (n / (classes · count), fitted
+    /// on the training split, as scikit-learn's `compute_class_weight`).
+    pub class_weights: Option<ClassWeights>,
+    /// cross_entropy: PyTorch's `label_smoothing`.
+    pub label_smoothing: f32,
+}
+
+/// `loss.class_weights`: given per class, or computed from the training split.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClassWeights {
+    Balanced,
+    Given(Vec<f32>),
+}
+
+impl Serialize for ClassWeights {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ClassWeights::Balanced => s.serialize_str("balanced"),
+            ClassWeights::Given(w) => w.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ClassWeights {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let expected = "expected a list of numbers (one per class) or \"balanced\"";
+        match toml::Value::deserialize(d)? {
+            toml::Value::String(s) if s == "balanced" => Ok(ClassWeights::Balanced),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|v| match v {
+                    toml::Value::Float(f) => Some(*f as f32),
+                    toml::Value::Integer(i) => Some(*i as f32),
+                    _ => None,
+                })
+                .collect::<Option<Vec<f32>>>()
+                .map(ClassWeights::Given)
+                .ok_or_else(|| D::Error::custom(expected)),
+            _ => Err(D::Error::custom(expected)),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum LossName {
+    Mse,
+    Mae,
+    Huber,
+    CrossEntropy,
+    Bce,
+}
+
+/// The keys of `[loss]` as TOML spells them; checked per `type` into a `LossConfig`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LossKeys {
+    #[serde(rename = "type")]
+    name: LossName,
+    /// huber only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    delta: Option<f32>,
+    /// cross_entropy and bce only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    class_weights: Option<ClassWeights>,
+    /// cross_entropy only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    label_smoothing: Option<f32>,
+}
+
+impl TryFrom<LossKeys> for LossConfig {
+    type Error = String;
+
+    /// Errors start with "at `key`:" so the config loader can point at the key.
+    fn try_from(k: LossKeys) -> Result<LossConfig, String> {
+        let kind = match k.name {
+            LossName::Mse => Loss::Mse,
+            LossName::Mae => Loss::Mae,
+            LossName::Huber => Loss::Huber {
+                delta: k.delta.unwrap_or(1.0),
+            },
+            LossName::CrossEntropy => Loss::CrossEntropy,
+            LossName::Bce => Loss::Bce,
+        };
+        let owners = [
+            ("delta", k.delta.is_some(), "huber"),
+            (
+                "class_weights",
+                k.class_weights.is_some(),
+                "cross_entropy and bce",
+            ),
+            (
+                "label_smoothing",
+                k.label_smoothing.is_some(),
+                "cross_entropy",
+            ),
+        ];
+        for (key, set, owner) in owners {
+            if set && !owner.split(" and ").any(|o| o == kind.name()) {
+                return Err(format!(
+                    "at `loss.{key}`: {key} applies to {owner} only, not {}",
+                    kind.name()
+                ));
+            }
+        }
+        Ok(LossConfig {
+            kind,
+            class_weights: k.class_weights,
+            label_smoothing: k.label_smoothing.unwrap_or(0.0),
+        })
+    }
+}
+
+impl From<LossConfig> for LossKeys {
+    fn from(c: LossConfig) -> LossKeys {
+        let (name, delta) = match c.kind {
+            Loss::Mse => (LossName::Mse, None),
+            Loss::Mae => (LossName::Mae, None),
+            Loss::Huber { delta } => (LossName::Huber, Some(delta)),
+            Loss::CrossEntropy => (LossName::CrossEntropy, None),
+            Loss::Bce => (LossName::Bce, None),
+        };
+        LossKeys {
+            name,
+            delta,
+            class_weights: c.class_weights,
+            label_smoothing: (c.label_smoothing != 0.0).then_some(c.label_smoothing),
+        }
+    }
 }
 
 fn default_name() -> String {

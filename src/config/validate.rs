@@ -76,8 +76,24 @@ pub fn validate(c: &Config) -> Result<()> {
     }
     data(&mut p, c);
     layers(&mut p, c);
-    if let Some(crate::loss::Loss::Huber { delta }) = c.loss {
-        p.at_least("loss.delta", delta as f64, 0.0, true);
+    if let Some(loss) = &c.loss {
+        if let crate::loss::Loss::Huber { delta } = loss.kind {
+            p.at_least("loss.delta", delta as f64, 0.0, true);
+        }
+        p.in_range(
+            "loss.label_smoothing",
+            loss.label_smoothing as f64,
+            0.0,
+            1.0,
+        );
+        if let Some(super::ClassWeights::Given(w)) = &loss.class_weights {
+            if w.iter().any(|v| !(v.is_finite() && *v >= 0.0)) || !w.iter().any(|v| *v > 0.0) {
+                p.bad(
+                    "loss.class_weights",
+                    "must be numbers of at least 0, not all 0",
+                );
+            }
+        }
     }
     optimizer(&mut p, c);
     train(&mut p, c);

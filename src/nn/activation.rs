@@ -57,7 +57,7 @@ impl Activation {
 pub struct ActivationLayer {
     pub activation: Activation,
     shape: Shape,
-    /// A folded final softmax passes its input through.
+    /// A folded final activation passes its input through.
     folded: bool,
 }
 
@@ -88,8 +88,11 @@ impl Layer for ActivationLayer {
         }
     }
 
-    fn fold_softmax(&mut self) -> bool {
-        self.folded = self.activation == Activation::Softmax;
-        self.folded
+    fn final_activation(&self) -> Option<Activation> {
+        (!self.folded).then_some(self.activation)
+    }
+
+    fn fold_activation(&mut self) {
+        self.folded = true;
     }
 }

@@ -63,4 +63,12 @@ impl Layer for Conv2d {
     fn params(&self) -> Vec<(&'static str, &Tensor)> {
         weight_and_bias(&self.weight, &self.bias)
     }
+
+    fn final_activation(&self) -> Option<Activation> {
+        self.activation
+    }
+
+    fn fold_activation(&mut self) {
+        self.activation = None;
+    }
 }

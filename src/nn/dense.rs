@@ -48,11 +48,11 @@ impl Layer for Dense {
         weight_and_bias(&self.weight, &self.bias)
     }
 
-    fn fold_softmax(&mut self) -> bool {
-        let folded = self.activation == Some(Activation::Softmax);
-        if folded {
-            self.activation = None;
-        }
-        folded
+    fn final_activation(&self) -> Option<Activation> {
+        self.activation
+    }
+
+    fn fold_activation(&mut self) {
+        self.activation = None;
     }
 }

@@ -37,10 +37,12 @@ pub trait Layer: Send + Sync {
     fn buffers(&self) -> Vec<(&'static str, &Tensor)> {
         Vec::new()
     }
-    /// Drop a final softmax so a cross-entropy loss can fuse it; true if there was one.
-    fn fold_softmax(&mut self) -> bool {
-        false
+    /// The activation this layer ends with, if any.
+    fn final_activation(&self) -> Option<Activation> {
+        None
     }
+    /// Stop applying `final_activation` (a loss computes it fused with itself).
+    fn fold_activation(&mut self) {}
 }
 
 /// `activation(y + bias)` with the bias along `axis` of `y` (a dense layer's last axis, a

@@ -1,6 +1,6 @@
 //! A sequential model: layers built in order, each from the previous one's output shape.
 
-use super::{Layer, LayerSpec, Mode};
+use super::{Activation, Layer, LayerSpec, Mode};
 use crate::backend::Device;
 use crate::error::{Error, Result};
 use crate::tensor::{Rng, Shape, Tensor};
@@ -8,8 +8,9 @@ use crate::tensor::{Rng, Shape, Tensor};
 pub struct Model {
     layers: Vec<Box<dyn Layer>>,
     input_shape: Shape,
-    /// The final softmax is left to a fused cross-entropy (and to predict's probabilities).
-    folded_softmax: bool,
+    /// The final activation left to the loss, which computes it fused (softmax with
+    /// cross-entropy, sigmoid with binary cross-entropy); predict applies it to the outputs.
+    folded: Option<Activation>,
 }
 
 /// One row of the Keras-style summary.
@@ -42,20 +43,37 @@ impl Model {
         Ok(Model {
             layers,
             input_shape: input_shape.clone(),
-            folded_softmax: false,
+            folded: None,
         })
     }
 
-    /// Fold a final softmax (a softmax layer or a dense layer's softmax activation) into the
-    /// loss: the model then outputs logits.
-    pub fn fold_final_softmax(&mut self) -> bool {
-        let last = self.layers.last_mut().expect("a model has layers");
-        self.folded_softmax = last.fold_softmax();
-        self.folded_softmax
+    /// The activation the last layer ends with (an activation layer, or a dense or conv
+    /// layer's `activation`).
+    pub fn final_activation(&self) -> Option<Activation> {
+        self.layers.last().and_then(|l| l.final_activation())
     }
 
-    pub fn folded_softmax(&self) -> bool {
-        self.folded_softmax
+    /// Fold a final `activation` into the loss, which computes it fused: the model then outputs
+    /// logits. True if the model ended with it.
+    pub fn fold_final(&mut self, activation: Activation) -> bool {
+        if self.final_activation() != Some(activation) {
+            return false;
+        }
+        self.layers
+            .last_mut()
+            .expect("a model has layers")
+            .fold_activation();
+        self.folded = Some(activation);
+        true
+    }
+
+    /// Fold a final softmax into a cross-entropy loss.
+    pub fn fold_final_softmax(&mut self) -> bool {
+        self.fold_final(Activation::Softmax)
+    }
+
+    pub fn folded(&self) -> Option<Activation> {
+        self.folded
     }
 
     pub fn input_shape(&self) -> &Shape {

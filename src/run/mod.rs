@@ -18,6 +18,7 @@ pub use metrics_csv::{MetricsCsv, MetricsTable};
 use crate::data::{DataFile, DataSchema};
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
+use crate::loss::Criterion;
 
 /// Seconds since the Unix epoch.
 pub fn unix_seconds() -> f64 {
@@ -62,6 +63,9 @@ pub struct RunInfo {
     pub data: Vec<DataFile>,
     pub input_shape: Vec<usize>,
     pub loss: String,
+    /// The loss's resolved options (class weights, label smoothing), for eval.
+    #[serde(default)]
+    pub criterion: Criterion,
     pub metrics: Vec<String>,
     /// Features, target, class names, preprocessing statistics.
     pub schema: DataSchema,

@@ -4,13 +4,14 @@ use crate::autograd::no_grad;
 use crate::config::Task;
 use crate::data::Split;
 use crate::error::Result;
-use crate::loss::Loss;
+use crate::loss::{Criterion, Loss};
 use crate::metrics::Accumulator;
 use crate::nn::Model;
 
 pub struct EvalSetup<'a> {
     pub model: &'a Model,
     pub loss: Loss,
+    pub criterion: &'a Criterion,
     pub task: Task,
     pub classes: usize,
     pub metrics: &'a [String],
@@ -26,7 +27,7 @@ pub fn evaluate(s: &EvalSetup, split: &Split) -> Result<Accumulator> {
         let len = s.batch_size.min(n - start);
         let (xb, yb) = (split.rows(start, len), y.narrow(0, start, len));
         let out = s.model.infer(&xb);
-        let loss = s.loss.compute(&out, &yb).try_item()?;
+        let loss = s.criterion.compute(s.loss, &out, &yb).try_item()?;
         acc.add(s.task, &out.try_to_vec()?, &yb.try_to_vec()?, loss);
     }
     Ok(acc)

@@ -26,7 +26,7 @@ use crate::backend::Device;
 use crate::config::{self, Config};
 use crate::data::Prepared;
 use crate::error::{Error, Result};
-use crate::loss::Loss;
+use crate::loss::{Criterion, Loss};
 use crate::metrics::Accumulator;
 use crate::nn::{Mode, Model};
 use crate::optim::{clip_grad_norm, Optimizer};
@@ -81,6 +81,7 @@ struct Session {
     model: Model,
     params: Vec<(String, Tensor)>,
     loss: Loss,
+    criterion: Criterion,
     metrics: Vec<String>,
     optim: Optimizer,
     watch: Watch,
@@ -128,7 +129,7 @@ impl Session {
                     rng: &mut rng,
                 };
                 let out = self.model.forward(&x, mode);
-                let loss = self.loss.compute(&out, &y);
+                let loss = self.criterion.compute(self.loss, &out, &y);
                 let value = self.read_loss(&loss)?;
                 loss.backward();
                 if let Some(max) = self.config.train.grad_clip_norm {
@@ -324,6 +325,7 @@ impl Session {
         EvalSetup {
             model: &self.model,
             loss: self.loss,
+            criterion: &self.criterion,
             task: self.data.schema.task,
             classes: self.data.schema.classes.len(),
             metrics: &self.metrics,
@@ -425,8 +427,9 @@ impl Session {
                     (s.name, evaluate(&self.eval_setup(), s)?)
                 }
             };
+            let path = self.run.file(&format!("plots/confusion-{split}.png"));
             let what = format!("{split} split");
-            return visuals::confusion(&self.run, split, &what, &schema.classes, &acc);
+            return visuals::confusion(&path, &what, &schema.classes, &acc);
         }
         visuals::regression_fit(&self.run, schema, &self.data.train, &self.model)
     }

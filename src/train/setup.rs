@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 
 use super::{Options, Progress, Session, Watch};
 use crate::backend::Device;
-use crate::config::{self, Config, Task};
+use crate::config::{self, ClassWeights, Config, Task};
 use crate::data::{self, DataSchema, Prepared};
 use crate::error::{Error, Result};
-use crate::loss::Loss;
+use crate::loss::{Criterion, Loss};
 use crate::metrics;
-use crate::nn::Model;
+use crate::nn::{Activation, Model};
 use crate::optim::Optimizer;
 use crate::run::{checkpoint, Checkpoints, MetricsCsv, RunDir, RunInfo, Status};
 use crate::tensor::{Rng, Stream};
@@ -20,7 +20,7 @@ use super::visuals;
 
 /// The loss the config names, or the task's default (cross-entropy / mse).
 pub fn loss_for(config: &Config, task: Task) -> Loss {
-    config.loss.unwrap_or(match task {
+    config.loss_kind().unwrap_or(match task {
         Task::Classification => Loss::CrossEntropy,
         Task::Regression => Loss::Mse,
     })
@@ -56,11 +56,30 @@ fn build_model_unplaced(config: &Config, schema: &DataSchema) -> Result<(Model, 
         &input,
         &mut Rng::stream(config.seed, Stream::Init),
     )?;
-    if loss == Loss::CrossEntropy {
-        model.fold_final_softmax();
-    }
     let last = config.model.layers.len() - 1;
     let layer = format!("model.layers.{last} ({})", config.model.layers[last].kind);
+    // A loss on logits computes its activation fused, stably: a final one in the model is
+    // folded into it (as PyTorch users write the model without it), the other one is a mistake.
+    let fused = match loss {
+        Loss::CrossEntropy => Some((Activation::Softmax, Activation::Sigmoid)),
+        Loss::Bce => Some((Activation::Sigmoid, Activation::Softmax)),
+        _ => None,
+    };
+    if let Some((own, wrong)) = fused {
+        if model.final_activation() == Some(wrong) {
+            return Err(Error::model(
+                layer,
+                format!(
+                    "ends with {} but {} takes logits and applies {} itself; remove the final activation{}",
+                    wrong.name(),
+                    loss.name(),
+                    own.name(),
+                    if loss == Loss::CrossEntropy { " (or use bce for two classes with one output)" } else { "" }
+                ),
+            ));
+        }
+        model.fold_final(own);
+    }
     let out = model.output_shape().clone();
     let want = match (schema.task, loss) {
         (Task::Classification, Loss::CrossEntropy) => schema.classes.len(),
@@ -109,12 +128,13 @@ pub fn optimizer(config: &Config, model: &Model) -> Optimizer {
 /// logged.
 pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
     let report = Reporter::new(opts.quiet);
-    let mut data = data::prepare(&config.data, config.loss, config.seed)?;
+    let mut data = data::prepare(&config.data, config.loss_kind(), config.seed)?;
     let (model, loss) = build_model(&config, &data.schema)?;
     // Initialised on the CPU from the seed (the same weights on every device), then moved.
     model.to_device(opts.device);
     data.to_device(opts.device);
     let metrics = metrics::resolve(&config.train.metrics, data.schema.task)?;
+    let criterion = criterion(&config, &data)?;
     let watch = Watch::new(&config.train, &metrics, data.valid.is_some())?;
     let mut optim = optimizer(&config, &model);
     let (run, mut info, progress) = match &opts.resume {
@@ -130,7 +150,10 @@ pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
         }
         None => {
             let run = RunDir::create(&opts.runs, &config.name, opts.run_dir.as_deref())?;
-            let info = new_info(&run, &config, opts, &data, &model, loss, &metrics);
+            let info = RunInfo {
+                criterion: criterion.clone(),
+                ..new_info(&run, &config, opts, &data, &model, loss, &metrics)
+            };
             if let Some(init) = &config.model.init_from {
                 checkpoint::restore(&model.named_state(), &checkpoint::load(init)?, init)?;
             }
@@ -154,6 +177,7 @@ pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
         data,
         model,
         loss,
+        criterion,
         metrics,
         optim,
         watch,
@@ -166,6 +190,51 @@ pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
     };
     announce(&s, opts)?;
     Ok(s)
+}
+
+/// The loss's options resolved against the training split: class weights given (one per
+/// class) or balanced (n / (classes · count), a class absent from the split weighing 0).
+pub fn criterion(config: &Config, data: &Prepared) -> Result<Criterion> {
+    let Some(loss) = &config.loss else {
+        return Ok(Criterion::default());
+    };
+    let classes = data.schema.classes.len();
+    let class_weights = match &loss.class_weights {
+        None => None,
+        Some(ClassWeights::Given(w)) if w.len() != classes => {
+            return Err(Error::config(
+                config.places.of("loss.class_weights"),
+                format!(
+                    "loss.class_weights: {} weights for {classes} classes ({})",
+                    w.len(),
+                    data.schema.classes.join(", ")
+                ),
+            ))
+        }
+        Some(ClassWeights::Given(w)) => Some(w.clone()),
+        Some(ClassWeights::Balanced) => {
+            let mut counts = vec![0usize; classes];
+            for t in data.train.y.try_to_vec()? {
+                counts[t as usize] += 1;
+            }
+            let n = data.train.len() as f64;
+            let w = counts
+                .iter()
+                .map(|&c| {
+                    if c == 0 {
+                        0.0
+                    } else {
+                        (n / (classes * c) as f64) as f32
+                    }
+                })
+                .collect();
+            Some(w)
+        }
+    };
+    Ok(Criterion {
+        class_weights,
+        label_smoothing: loss.label_smoothing,
+    })
 }
 
 /// run.json of a new run.
@@ -194,6 +263,7 @@ fn new_info(
         data: data.files.clone(),
         input_shape: model.input_shape().dims().to_vec(),
         loss: loss.name().into(),
+        criterion: Default::default(),
         metrics: metrics.to_vec(),
         schema: data.schema.clone(),
         epochs_done: 0,

@@ -1,6 +1,8 @@
 //! What a run shows besides its log: TensorBoard scalars while training and PNG plots at the
 //! end (or on interrupt).
 
+use std::path::Path;
+
 use crate::config::Task;
 use crate::data::{DataSchema, Split};
 use crate::error::Result;
@@ -82,17 +84,10 @@ pub fn learning_curves(run: &RunDir, metrics: &[String]) -> Result<()> {
     plots::learning_curves(&run.file("plots/learning_curves.png"), &c)
 }
 
-/// `plots/confusion-<label>.png`: the confusion matrix of an evaluation of `what` (a split, or
-/// a file whose stem is the label).
-pub fn confusion(
-    run: &RunDir,
-    label: &str,
-    what: &str,
-    classes: &[String],
-    acc: &Accumulator,
-) -> Result<()> {
+/// The confusion matrix of an evaluation of `what` (a split, or a file) as a PNG at `path`.
+pub fn confusion(path: &Path, what: &str, classes: &[String], acc: &Accumulator) -> Result<()> {
     plots::confusion_matrix(
-        &run.file(&format!("plots/confusion-{label}.png")),
+        path,
         &format!("confusion matrix, {what}"),
         classes,
         &acc.confusion,

@@ -11,7 +11,7 @@ use std::io::Read;
 use std::path::Path;
 
 pub use preprocess::{Preprocess, Transform};
-pub use reader::{column_positions, header, is_missing, open, read_rows, reader};
+pub use reader::{column_positions, is_missing, open, reader, CsvReader, MAX_LINE};
 pub use values::{ByteTable, FeatureValues};
 
 use super::split::holdout_rows;
@@ -35,18 +35,11 @@ struct RawSplit {
 /// The feature columns (NaN where missing) and target cells of a CSV file.
 fn read_file(path: &Path, features: &[String], target: &str) -> Result<RawSplit> {
     let source = path.display().to_string();
-    let mut rdr = reader(open(path)?);
-    let header = header(&mut rdr, &source)?;
+    let mut rdr = reader(open(path)?, &source);
+    let header = rdr.header()?;
     let feature_cols = column_positions(&header, features, &source)?;
     let target_col = column_positions(&header, &[target.to_string()], &source)?[0];
-    let rows = read_rows(
-        &mut rdr,
-        &source,
-        &header,
-        &feature_cols,
-        Some(target_col),
-        usize::MAX,
-    )?;
+    let rows = rdr.read_rows(&header, &feature_cols, Some(target_col), usize::MAX)?;
     if rows.lines.is_empty() {
         return Err(Error::data(&source, "no data rows after the header"));
     }
@@ -255,8 +248,7 @@ fn to_split(name: &'static str, (x, y, source): Encoded, schema: &DataSchema) ->
 /// every other one a feature), checked against the training file's header.
 fn columns(cfg: &DataConfig) -> Result<(Vec<String>, String)> {
     let train_source = cfg.train.display().to_string();
-    let mut rdr = reader(open(&cfg.train)?);
-    let columns = header(&mut rdr, &train_source)?;
+    let columns = reader(open(&cfg.train)?, &train_source).header()?;
     let target = cfg
         .target
         .clone()
@@ -360,8 +352,7 @@ pub fn read_labelled(path: &Path, schema: &DataSchema) -> Result<Split> {
 
 /// CSV rows for predict, from a file or stdin, feature columns matched by header name.
 pub struct RowInputs<'a> {
-    rdr: ::csv::Reader<Box<dyn Read>>,
-    source: String,
+    rdr: CsvReader,
     header: Vec<String>,
     cols: Vec<usize>,
     schema: &'a DataSchema,
@@ -373,12 +364,11 @@ impl<'a> RowInputs<'a> {
             Some(p) => (open(p)?, p.display().to_string()),
             None => (Box::new(std::io::stdin().lock()), "<stdin>".into()),
         };
-        let mut rdr = reader(stream);
-        let header = header(&mut rdr, &source)?;
+        let mut rdr = reader(stream, &source);
+        let header = rdr.header()?;
         let cols = column_positions(&header, &schema.features, &source)?;
         Ok(RowInputs {
             rdr,
-            source,
             header,
             cols,
             schema,
@@ -393,14 +383,9 @@ impl Inputs for RowInputs<'_> {
 
     fn next_batch(&mut self, n: usize) -> Result<Option<InputBatch>> {
         let schema = self.schema;
-        let rows = read_rows(
-            &mut self.rdr,
-            &self.source,
-            &self.header,
-            &self.cols,
-            None,
-            n.max(1),
-        )?;
+        let rows = self
+            .rdr
+            .read_rows(&self.header, &self.cols, None, n.max(1))?;
         let count = rows.lines.len();
         if count == 0 {
             return Ok(None);
@@ -411,7 +396,7 @@ impl Inputs for RowInputs<'_> {
             ""
         };
         let mut x = rows.x.into_floats();
-        schema.prepare_rows(&mut x, &rows.lines, &self.source, drop_hint)?;
+        schema.prepare_rows(&mut x, &rows.lines, self.rdr.source(), drop_hint)?;
         let x = Tensor::from_vec(x, [count, schema.features.len()]);
         Ok(Some(InputBatch { x, paths: None }))
     }

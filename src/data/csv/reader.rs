@@ -1,8 +1,10 @@
 //! Reading CSV files (optionally gzip-compressed) into feature rows and target strings.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use super::values::small_uint;
 use super::FeatureValues;
@@ -16,6 +18,10 @@ pub fn is_missing(cell: &str) -> bool {
     MISSING.contains(&cell.trim())
 }
 
+/// The longest line read (64 MiB): a wider table is not a table kiln can train on, and a file
+/// without line breaks (a decompression bomb, a binary file) must not be read into memory whole.
+pub const MAX_LINE: u64 = 64 << 20;
+
 /// Open a CSV file, decompressing `.gz` transparently.
 pub fn open(path: &Path) -> Result<Box<dyn Read>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
@@ -27,25 +33,230 @@ pub fn open(path: &Path) -> Result<Box<dyn Read>> {
     })
 }
 
-pub fn reader(input: Box<dyn Read>) -> csv::Reader<Box<dyn Read>> {
-    csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(input)
+/// Byte offsets of the line breaks read so far that a record may still start after; with the
+/// count of those before them, the 1-based line of any later byte offset.
+#[derive(Default)]
+struct LineIndex {
+    breaks: VecDeque<u64>,
+    before: u64,
 }
 
-/// The header row as names.
-pub fn header(rdr: &mut csv::Reader<Box<dyn Read>>, source: &str) -> Result<Vec<String>> {
-    let h = rdr
-        .headers()
-        .map_err(|e| Error::data(source, format!("cannot read the header row: {e}")))?;
-    if h.is_empty() || h.iter().all(|c| c.trim().is_empty()) {
-        return Err(Error::data(
-            source,
-            "the file is empty or has no header row",
-        ));
+impl LineIndex {
+    /// The line holding byte `offset`. Offsets are asked in increasing order (records are read
+    /// in order), so breaks before it are counted and dropped: memory stays at one buffer's.
+    fn line_of(&mut self, offset: u64) -> u64 {
+        while self.breaks.front().is_some_and(|&b| b < offset) {
+            self.breaks.pop_front();
+            self.before += 1;
+        }
+        self.before + 1
     }
-    Ok(h.iter().map(|c| c.trim().to_string()).collect())
+}
+
+/// Counts line breaks as bytes pass, and refuses a line longer than `MAX_LINE`.
+struct Lines {
+    inner: Box<dyn Read>,
+    offset: u64,
+    line_start: u64,
+    index: Arc<Mutex<LineIndex>>,
+}
+
+impl Read for Lines {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut index = self.index.lock().expect("line index lock");
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' {
+                let at = self.offset + i as u64;
+                index.breaks.push_back(at);
+                self.line_start = at + 1;
+            }
+        }
+        self.offset += n as u64;
+        if self.offset - self.line_start > MAX_LINE {
+            let line = index.before + index.breaks.len() as u64 + 1;
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("line {line} is longer than {} MiB", MAX_LINE >> 20),
+            ));
+        }
+        Ok(n)
+    }
+}
+
+/// A CSV reader that knows each record's line (csv's own count skips blank lines) and its
+/// source's name for errors.
+pub struct CsvReader {
+    rdr: csv::Reader<Lines>,
+    index: Arc<Mutex<LineIndex>>,
+    source: String,
+}
+
+pub fn reader(input: Box<dyn Read>, source: &str) -> CsvReader {
+    let index = Arc::new(Mutex::new(LineIndex::default()));
+    let lines = Lines {
+        inner: input,
+        offset: 0,
+        line_start: 0,
+        index: index.clone(),
+    };
+    let rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(lines);
+    CsvReader {
+        rdr,
+        index,
+        source: source.to_string(),
+    }
+}
+
+/// A cell quoted in an error, shortened when long.
+fn quoted(cell: &str) -> String {
+    const MAX: usize = 40;
+    match cell.char_indices().nth(MAX) {
+        Some((end, _)) => format!("\"{}…\"", &cell[..end]),
+        None => format!("\"{cell}\""),
+    }
+}
+
+impl CsvReader {
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    fn line_of(&self, pos: Option<&csv::Position>) -> u64 {
+        let offset = pos.map_or(0, |p| p.byte());
+        self.index.lock().expect("line index lock").line_of(offset)
+    }
+
+    /// The line a record just read starts on: csv's own position counts the blank lines
+    /// before a record as part of it, so count back from the record's end instead, less the
+    /// line breaks inside its quoted cells.
+    fn record_line(&self, record: &csv::StringRecord) -> u64 {
+        let end = self.rdr.position().byte();
+        let last = self
+            .index
+            .lock()
+            .expect("line index lock")
+            .line_of(end.saturating_sub(1));
+        let inside: usize = record.iter().map(|f| f.matches('\n').count()).sum();
+        last.saturating_sub(inside as u64).max(1)
+    }
+
+    /// A read error as data: the line, and what is wrong with it.
+    fn malformed(&self, e: csv::Error) -> Error {
+        match e.kind() {
+            csv::ErrorKind::Utf8 { pos, .. } => Error::data(
+                format!("{}:{}", self.source, self.line_of(pos.as_ref())),
+                "not UTF-8 text",
+            ),
+            csv::ErrorKind::Io(io) => Error::data(&self.source, format!("cannot read: {io}")),
+            _ => Error::data(&self.source, format!("malformed CSV: {e}")),
+        }
+    }
+
+    /// The header row as names; empty or repeated names are errors.
+    pub fn header(&mut self) -> Result<Vec<String>> {
+        let h = match self.rdr.headers() {
+            Ok(h) => h.clone(),
+            Err(e) => return Err(self.malformed(e)),
+        };
+        if h.is_empty() || h.iter().all(|c| c.trim().is_empty()) {
+            return Err(Error::data(
+                &self.source,
+                "the file is empty or has no header row",
+            ));
+        }
+        let names: Vec<String> = h.iter().map(|c| c.trim().to_string()).collect();
+        for (i, name) in names.iter().enumerate() {
+            if name.is_empty() {
+                return Err(Error::data(
+                    format!("{}:1", self.source),
+                    format!("column {} of the header has no name", i + 1),
+                ));
+            }
+            if let Some(j) = names[..i].iter().position(|n| n == name) {
+                return Err(Error::data(
+                    format!("{}:1", self.source),
+                    format!(
+                        "columns {} and {} are both named {}",
+                        j + 1,
+                        i + 1,
+                        quoted(name)
+                    ),
+                ));
+            }
+        }
+        Ok(names)
+    }
+
+    /// Read up to `limit` rows. `feature_cols` are positions in the header; `target_col` too.
+    /// A non-numeric feature cell or a ragged row is an error naming file, line, column and
+    /// value.
+    pub fn read_rows(
+        &mut self,
+        header: &[String],
+        feature_cols: &[usize],
+        target_col: Option<usize>,
+        limit: usize,
+    ) -> Result<Rows> {
+        let mut rows = Rows {
+            x: FeatureValues::default(),
+            target: Vec::new(),
+            lines: Vec::new(),
+        };
+        let mut record = csv::StringRecord::new();
+        while rows.lines.len() < limit {
+            match self.rdr.read_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => return Err(self.malformed(e)),
+            }
+            let line = self.record_line(&record);
+            let place = || format!("{}:{line}", self.source);
+            if record.len() != header.len() {
+                return Err(Error::data(
+                    place(),
+                    format!(
+                        "row has {} fields, the header has {}",
+                        record.len(),
+                        header.len()
+                    ),
+                ));
+            }
+            for &c in feature_cols {
+                if let Some(b) = small_uint(record[c].as_bytes()) {
+                    rows.x.push_byte(b);
+                    continue;
+                }
+                let cell = record[c].trim();
+                let value = if is_missing(cell) {
+                    f32::NAN
+                } else {
+                    cell.parse::<f32>()
+                        .ok()
+                        .filter(|v| v.is_finite())
+                        .ok_or_else(|| {
+                            Error::data(
+                                place(),
+                                format!(
+                                    "column \"{}\": {} is not a number",
+                                    header[c],
+                                    quoted(cell)
+                                ),
+                            )
+                        })?
+                };
+                rows.x.push(value);
+            }
+            if let Some(t) = target_col {
+                rows.target.push(record[t].trim().to_string());
+            }
+            rows.lines.push(line);
+        }
+        Ok(rows)
+    }
 }
 
 /// Position of each wanted column in `header`; a missing one is an error naming it.
@@ -73,67 +284,4 @@ pub struct Rows {
     pub target: Vec<String>,
     /// 1-based line number of each row in its file, for errors found later.
     pub lines: Vec<u64>,
-}
-
-/// Read up to `limit` rows. `feature_cols` are positions in the header; `target_col` too.
-/// A non-numeric feature cell or a ragged row is an error naming file, line, column and value.
-pub fn read_rows(
-    rdr: &mut csv::Reader<Box<dyn Read>>,
-    source: &str,
-    header: &[String],
-    feature_cols: &[usize],
-    target_col: Option<usize>,
-    limit: usize,
-) -> Result<Rows> {
-    let mut rows = Rows {
-        x: FeatureValues::default(),
-        target: Vec::new(),
-        lines: Vec::new(),
-    };
-    let mut record = csv::StringRecord::new();
-    while rows.lines.len() < limit {
-        let more = rdr
-            .read_record(&mut record)
-            .map_err(|e| Error::data(source, format!("malformed CSV: {e}")))?;
-        if !more {
-            break;
-        }
-        let line = record.position().map_or(0, |p| p.line());
-        if record.len() != header.len() {
-            return Err(Error::data(
-                format!("{source}:{line}"),
-                format!(
-                    "row has {} fields, the header has {}",
-                    record.len(),
-                    header.len()
-                ),
-            ));
-        }
-        for &c in feature_cols {
-            if let Some(b) = small_uint(record[c].as_bytes()) {
-                rows.x.push_byte(b);
-                continue;
-            }
-            let cell = record[c].trim();
-            let value = if is_missing(cell) {
-                f32::NAN
-            } else {
-                cell.parse::<f32>()
-                    .ok()
-                    .filter(|v| v.is_finite())
-                    .ok_or_else(|| {
-                        Error::data(
-                            format!("{source}:{line}"),
-                            format!("column \"{}\": \"{cell}\" is not a number", header[c]),
-                        )
-                    })?
-            };
-            rows.x.push(value);
-        }
-        if let Some(t) = target_col {
-            rows.target.push(record[t].trim().to_string());
-        }
-        rows.lines.push(line);
-    }
-    Ok(rows)
 }
