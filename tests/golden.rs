@@ -271,3 +271,76 @@ fn optimizer_check(device: Device) {
         }
     }
 }
+
+const LOSS_FIXTURE: &[u8] = include_bytes!("fixtures/golden_loss.safetensors");
+
+/// `[loss]`'s class weights and label smoothing against PyTorch's `cross_entropy(weight,
+/// label_smoothing)` and `binary_cross_entropy_with_logits(weight=w[y])`: the loss and its
+/// gradient (tests/fixtures/make_golden_loss.py).
+#[test]
+fn loss_options_match_pytorch() {
+    use kiln::loss::{Criterion, Loss};
+    let st = SafeTensors::deserialize(LOSS_FIXTURE).expect("fixture parses");
+    let weights = load(&st, "class_weights").to_vec();
+    let cases = [
+        (
+            "ce_weighted",
+            Loss::CrossEntropy,
+            Some(weights.clone()),
+            0.0,
+            "logits",
+            "target",
+        ),
+        (
+            "ce_smoothed",
+            Loss::CrossEntropy,
+            None,
+            0.1,
+            "logits",
+            "target",
+        ),
+        (
+            "ce_both",
+            Loss::CrossEntropy,
+            Some(weights),
+            0.2,
+            "logits",
+            "target",
+        ),
+        (
+            "bce_weighted",
+            Loss::Bce,
+            Some(load(&st, "bce_weights").to_vec()),
+            0.0,
+            "logit",
+            "target01",
+        ),
+    ];
+    for (name, loss, class_weights, label_smoothing, input, target) in cases {
+        let criterion = Criterion {
+            class_weights,
+            label_smoothing,
+        };
+        let x = load(&st, input);
+        let x = if loss == Loss::Bce {
+            x.reshape([x.numel(), 1])
+        } else {
+            x
+        };
+        let x = x.with_requires_grad();
+        let value = criterion.compute(loss, &x, &load(&st, target));
+        value.backward();
+        let want = load(&st, &format!("{name}.loss")).to_vec()[0];
+        let got = value.item();
+        let err = ((got - want) / want).abs();
+        eprintln!("{name}: loss {got} (PyTorch {want}), relative error {err:.1e}");
+        assert!(err < 1e-5, "{name}: loss {got}, PyTorch {want}");
+        let grad = x
+            .grad()
+            .unwrap()
+            .reshape(load(&st, &format!("{name}.grad")).shape().clone());
+        let err = relative_error(&grad, &load(&st, &format!("{name}.grad")));
+        eprintln!("{name}: gradient relative error {err:.1e}");
+        assert!(err < 1e-5, "{name}: gradient relative error {err:e}");
+    }
+}
