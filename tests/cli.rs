@@ -347,7 +347,7 @@ fn shape_mismatch_is_reported_before_training() {
         &["train", "blobs.toml", "--set", "model.layers.2.units=4"],
     );
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(first_error_line(&out), "error: blobs.toml:18:1: model.layers.2 (dense): outputs [4] but cross_entropy needs [3]; set its units to 3");
+    assert_eq!(first_error_line(&out), "error: --set model.layers.2.units: model.layers.2 (dense): outputs [4] but cross_entropy needs [3]; set its units to 3");
     assert!(
         !p.path().join("runs").exists(),
         "no run directory for a config that cannot train"

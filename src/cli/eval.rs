@@ -67,6 +67,9 @@ pub fn exec(a: Args) -> Result<()> {
                 trained.config.loss_kind(),
                 trained.config.seed,
             )?;
+            for w in trained.info.changed_data(&prepared.files) {
+                eprintln!("warning: {w}");
+            }
             let chosen = match a.split.as_str() {
                 "train" => Some(prepared.train),
                 "valid" => prepared.valid,

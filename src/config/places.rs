@@ -32,11 +32,17 @@ impl Places {
     }
 
     /// The place of the key at dotted `key` (list entries by index: `model.layers.2.units`):
-    /// `--set K` when an override set it (or a table above it), else `file:line:col` of the
-    /// key in the file, else (a default) the file's name.
+    /// `--set K` when an override set it (or a table above it, or a key inside it), else
+    /// `file:line:col` of the key in the file, else (a default) the file's name.
     pub fn of(&self, key: &str) -> String {
         let under = |o: &String| key == o || key.starts_with(&format!("{o}."));
-        if let Some(o) = self.overridden.iter().rev().find(|o| under(o)) {
+        let above = |o: &String| o.starts_with(&format!("{key}."));
+        let set = self.overridden.iter().rev();
+        if let Some(o) = set
+            .clone()
+            .find(|o| under(o))
+            .or(set.clone().find(|o| above(o)))
+        {
             return format!("--set {o}");
         }
         let path: Vec<String> = key.split('.').map(String::from).collect();

@@ -30,14 +30,28 @@ impl Model {
             return Err(Error::model("model.layers", "the model has no layers"));
         }
         let mut layers: Vec<Box<dyn Layer>> = Vec::with_capacity(specs.len());
+        let mut params = 0u128;
         for (i, spec) in specs.iter().enumerate() {
             let input = layers
                 .last()
                 .map_or(input_shape, |l| l.output_shape())
                 .clone();
+            let place = || format!("model.layers.{i} ({})", spec.kind);
             let layer = spec
                 .build(&input, rng)
-                .map_err(|m| Error::model(format!("model.layers.{i} ({})", spec.kind), m))?;
+                .map_err(|m| Error::model(place(), m))?;
+            // Each layer fits alone; together they must fit too (value, gradient, 2 slots).
+            params += layer
+                .params()
+                .iter()
+                .map(|(_, t)| t.numel() as u128)
+                .sum::<u128>();
+            crate::limits::fits(params * 16).map_err(|e| {
+                Error::model(
+                    place(),
+                    format!("the model's {params} weights up to here: training them {e}"),
+                )
+            })?;
             layers.push(layer);
         }
         Ok(Model {

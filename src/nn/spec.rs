@@ -108,6 +108,18 @@ pub const LAYER_KEYS: &[(&str, &[&str])] = &[
     ("softmax", &[]),
 ];
 
+/// Bytes a parameter costs while training: the value, its gradient and two optimizer slots.
+const BYTES_PER_PARAM: u128 = 16;
+
+/// Refuse a layer whose weights or per-sample output could not fit in memory, before they are
+/// allocated.
+fn check_size(weights: u128, outputs: u128) -> Result<(), String> {
+    crate::limits::fits(weights * BYTES_PER_PARAM)
+        .map_err(|e| format!("{weights} weights: training them {e}"))?;
+    crate::limits::fits(outputs * 8)
+        .map_err(|e| format!("an output of {outputs} values per sample {e}"))
+}
+
 /// Convolution and pooling need `[channels, height, width]` samples.
 fn image_input(kind: &str, input: &Shape) -> Result<(), String> {
     if input.rank() == 3 {
@@ -246,6 +258,7 @@ impl LayerSpec {
                     }
                 };
                 let bias = self.bias.unwrap_or(true);
+                check_size(input.dim(0) as u128 * units as u128, units as u128)?;
                 Box::new(Dense::new(input.dim(0), units, bias, activation, rng))
             }
             "dropout" => {
@@ -267,6 +280,11 @@ impl LayerSpec {
                     return Err("`filters` and `stride` must be at least 1".into());
                 }
                 let bias = self.bias.unwrap_or(true);
+                let (f, k) = (filters as u128, (kernel.0 * kernel.1) as u128);
+                let out = |size: usize, k: usize, s: usize, p: usize| (size + 2 * p - k) / s + 1;
+                let plane = out(input.dim(1), kernel.0, stride.0, pad.0) as u128
+                    * out(input.dim(2), kernel.1, stride.1, pad.1) as u128;
+                check_size(f * input.dim(0) as u128 * k, f * plane)?;
                 Box::new(Conv2d::new(
                     input,
                     filters,

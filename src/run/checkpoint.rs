@@ -68,11 +68,25 @@ impl Checkpoints {
     }
 }
 
-/// Write `tensors` and `meta` to `path` atomically.
+/// The metadata key of the checksum of a file's tensors.
+const CHECKSUM: &str = "data_crc32c";
+
+/// CRC-32C over the tensors in name order, each name then its little-endian bytes: what
+/// `load` checks, so altered or damaged tensor data is refused rather than trained on.
+fn checksum<'a>(tensors: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut sorted: Vec<(&str, &[u8])> = tensors.collect();
+    sorted.sort_by_key(|(name, _)| *name);
+    let crc = sorted.iter().fold(0u32, |crc, (name, data)| {
+        crc32c::crc32c_append(crc32c::crc32c_append(crc, name.as_bytes()), data)
+    });
+    format!("{crc:08x}")
+}
+
+/// Write `tensors` and `meta` (plus the data's checksum) to `path` atomically.
 pub fn save(
     path: &Path,
     tensors: &[(String, Tensor)],
-    meta: HashMap<String, String>,
+    mut meta: HashMap<String, String>,
 ) -> Result<()> {
     // A failed device yields no data: the previous checkpoint stays the last good one.
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
@@ -86,6 +100,8 @@ pub fn save(
             Ok((name.clone(), t.dims().to_vec(), data))
         })
         .collect::<Result<_>>()?;
+    let sum = checksum(bytes.iter().map(|(n, _, d)| (n.as_str(), d.as_slice())));
+    meta.insert(CHECKSUM.into(), sum);
     let views: Vec<(String, TensorView)> = bytes
         .iter()
         .map(|(name, shape, data)| {
@@ -110,14 +126,16 @@ impl Loaded {
     }
 }
 
+/// Read a model or checkpoint file. Anything wrong with it (not safetensors, a tensor that is
+/// not f32, data that does not match its checksum) is an error naming the file.
 pub fn load(path: &Path) -> Result<Loaded> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    let bad = |why: String| Error::data(path.display().to_string(), why);
+    crate::limits::fits(size as u128).map_err(|e| bad(format!("reading the file {e}")))?;
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let bad = |why: String| {
-        Error::Runtime(format!(
-            "{}: not a readable safetensors file: {why}",
-            path.display()
-        ))
-    };
+    let bad = |why: String| bad(format!("not a readable safetensors file: {why}"));
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
     let mut tensors = HashMap::new();
@@ -136,22 +154,29 @@ pub fn load(path: &Path) -> Result<Loaded> {
         tensors.insert(name, (view.shape().to_vec(), values));
     }
     let meta = header.metadata().clone().unwrap_or_default();
+    if let Some(want) = meta.get(CHECKSUM) {
+        let got = checksum(st.tensors().iter().map(|(n, v)| (n.as_str(), v.data())));
+        if &got != want {
+            return Err(Error::data(
+                path.display().to_string(),
+                "the tensor data does not match the checksum saved with it: the file was altered or damaged",
+            ));
+        }
+    }
     Ok(Loaded { tensors, meta })
 }
 
 /// Copy tensors into parameters by name; each must exist with the same shape.
 pub fn restore(params: &[(String, Tensor)], loaded: &Loaded, source: &Path) -> Result<()> {
     for (name, p) in params {
-        let (shape, values) = loaded
-            .tensors
-            .get(name)
-            .ok_or_else(|| Error::Runtime(format!("{}: no tensor {name}", source.display())))?;
+        let (shape, values) = loaded.tensors.get(name).ok_or_else(|| {
+            Error::data(source.display().to_string(), format!("no tensor {name}"))
+        })?;
         if shape.as_slice() != p.dims() {
-            return Err(Error::Runtime(format!(
-                "{}: {name} has shape {shape:?}, the model needs {}",
-                source.display(),
-                p.shape()
-            )));
+            return Err(Error::data(
+                source.display().to_string(),
+                format!("{name} has shape {shape:?}, the model needs {}", p.shape()),
+            ));
         }
         *p.storage_mut() = crate::Storage::from_vec(p.device(), values.clone());
     }

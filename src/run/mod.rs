@@ -81,6 +81,31 @@ pub struct RunInfo {
     pub first_step_at: Option<f64>,
 }
 
+impl RunInfo {
+    /// A warning for each data file of the run whose content differs now (by SHA-256), or that
+    /// is gone: results from changed data are not the run's.
+    pub fn changed_data(&self, now: &[DataFile]) -> Vec<String> {
+        self.data
+            .iter()
+            .filter_map(|then| match now.iter().find(|f| f.split == then.split) {
+                Some(f) if f.sha256 == then.sha256 => None,
+                Some(f) => Some(format!(
+                    "the {} data {} changed since the run trained (SHA-256 {} then, {} now)",
+                    then.split,
+                    f.path.display(),
+                    &then.sha256[..12.min(then.sha256.len())],
+                    &f.sha256[..12.min(f.sha256.len())]
+                )),
+                None => Some(format!(
+                    "the run's {} data {} is not read now",
+                    then.split,
+                    then.path.display()
+                )),
+            })
+            .collect()
+    }
+}
+
 pub struct RunDir {
     pub path: PathBuf,
 }

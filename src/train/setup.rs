@@ -140,6 +140,7 @@ pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
     let (run, mut info, progress) = match &opts.resume {
         Some(dir) => {
             let (run, info, progress, (path, loaded)) = resume_run(dir, &config)?;
+            data.warnings.extend(info.changed_data(&data.files));
             checkpoint::restore(&model.named_state(), &loaded, &path)?;
             optim
                 .load_state(progress.step, |name| {

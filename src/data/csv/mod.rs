@@ -283,6 +283,16 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
         Task::Classification => class_names(&raw_train.target),
         Task::Regression => Vec::new(),
     };
+    if task == Task::Classification && classes.len() < 2 {
+        return Err(Error::data(
+            &raw_train.source,
+            format!(
+                "column \"{target}\" holds {} class ({}): classification needs at least two",
+                classes.len(),
+                classes.join(", ")
+            ),
+        ));
+    }
     let mut schema = DataSchema {
         features,
         target,

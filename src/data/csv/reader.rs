@@ -254,6 +254,17 @@ impl CsvReader {
                 rows.target.push(record[t].trim().to_string());
             }
             rows.lines.push(line);
+            // Refuse a table that cannot fit before the allocator aborts (a copy is made
+            // while splitting, hence twice what is held).
+            if rows.lines.len() % 65_536 == 0 {
+                let held = (rows.x.bytes() + rows.lines.len() * 40) as u128 * 2;
+                crate::limits::fits(held).map_err(|e| {
+                    Error::data(
+                        place(),
+                        format!("the table read so far {e}; train on fewer rows or columns"),
+                    )
+                })?;
+            }
         }
         Ok(rows)
     }

@@ -41,6 +41,14 @@ impl FeatureValues {
         }
     }
 
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        match self {
+            FeatureValues::Bytes(b) => b.len(),
+            FeatureValues::Floats(f) => f.len() * 4,
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -42,15 +42,26 @@ fn is_image(path: &Path) -> bool {
 }
 
 /// Image files under `dir`, recursively, sorted by path.
+/// Symbolic links are followed (as torchvision's `os.walk(followlinks=True)`), but each folder
+/// and each file is taken once: a link cycle ends the walk instead of looping.
 pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let canonical = |p: &Path| std::fs::canonicalize(p).map_err(|e| Error::io(p, e));
+    seen.insert(canonical(dir)?);
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
             let path = entry.map_err(|e| Error::io(&d, e))?.path();
+            let take = |p: &Path, seen: &mut std::collections::HashSet<PathBuf>| {
+                // A dangling link is skipped as a file that is not an image would be.
+                std::fs::canonicalize(p).is_ok_and(|c| seen.insert(c))
+            };
             if path.is_dir() {
-                stack.push(path);
-            } else if is_image(&path) {
+                if take(&path, &mut seen) {
+                    stack.push(path);
+                }
+            } else if is_image(&path) && take(&path, &mut seen) {
                 files.push(path);
             }
         }
@@ -131,6 +142,20 @@ pub fn decode_all(
     s: &ImageSchema,
     skip: bool,
 ) -> Result<(ImageSet, Vec<usize>)> {
+    let bytes = paths.len() as u128 * (s.channels * s.height * s.width) as u128;
+    if let (Err(e), Some(first)) = (crate::limits::fits(bytes), paths.first()) {
+        let dir = first.parent().unwrap_or(first);
+        return Err(Error::data(
+            dir.display().to_string(),
+            format!(
+                "{} images of {}×{}×{} {e}; use a smaller data.size",
+                paths.len(),
+                s.channels,
+                s.height,
+                s.width
+            ),
+        ));
+    }
     let decoded: Vec<std::result::Result<Vec<u8>, String>> =
         paths.par_iter().map(|p| decode(p, s)).collect();
     let mut data = Vec::with_capacity(paths.len() * s.channels * s.height * s.width);

@@ -119,6 +119,15 @@ fn normalization(cfg: &DataConfig, train: &ImageSet) -> Result<(Vec<f32>, Vec<f3
 /// Read and prepare the image splits a config names.
 pub fn prepare(cfg: &DataConfig, seed: u64) -> Result<Prepared> {
     let classes = class_folders(&cfg.train)?;
+    if classes.len() < 2 {
+        return Err(Error::data(
+            cfg.train.display().to_string(),
+            format!(
+                "one class folder ({}): classification needs at least two",
+                classes.join(", ")
+            ),
+        ));
+    }
     let (height, width) = image_size(cfg, &classes)?;
     let channels = cfg.channels.unwrap_or(3);
     let mut shape = ImageSchema {
