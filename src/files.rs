@@ -7,11 +7,32 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 /// Write through a temporary file in the same folder, fsync it, then rename over `path`: a
-/// crash at any moment leaves either the old file or the new one, never a torn one.
+/// crash of the process or of the machine at any moment leaves either the old file or the new
+/// one, never a torn one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut file = AtomicFile::create(path)?;
     file.write_all(bytes).map_err(|e| Error::io(path, e))?;
     file.commit()
+}
+
+/// Write through a temporary file and rename over `path`, without waiting for the disk: a
+/// killed process leaves the old file or the new one, never a torn one (the page cache
+/// outlives the process); only a machine crash before the next `sync` could lose it. For files
+/// rewritten often (run.json each epoch, the best model), made durable at checkpoints.
+pub fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = AtomicFile::create(path)?;
+    file.durable = false;
+    file.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    file.commit()
+}
+
+/// Wait until `path`'s data is on disk (nothing when it does not exist).
+pub fn sync(path: &Path) -> Result<()> {
+    match File::open(path) {
+        Ok(f) => f.sync_all().map_err(|e| Error::io(path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
+    }
 }
 
 /// A file written in pieces that appears at its path only when `commit` succeeds: until then
@@ -20,6 +41,8 @@ pub struct AtomicFile {
     path: PathBuf,
     tmp: PathBuf,
     file: Option<File>,
+    /// fsync the data and the rename (default); see `replace`.
+    durable: bool,
 }
 
 impl AtomicFile {
@@ -31,18 +54,29 @@ impl AtomicFile {
             path: path.to_path_buf(),
             tmp,
             file: Some(file),
+            durable: true,
         })
     }
 
-    /// Flush to disk and rename into place.
+    /// Flush to disk and rename into place. An existing file's permissions are kept.
     pub fn commit(mut self) -> Result<()> {
         let io = |e| Error::io(&self.path, e);
         let file = self.file.take().expect("an open file until commit");
-        file.sync_all().map_err(io)?;
+        if let Ok(old) = std::fs::metadata(&self.path) {
+            file.set_permissions(old.permissions()).map_err(io)?;
+        }
+        if self.durable {
+            file.sync_all().map_err(io)?;
+        }
         drop(file);
-        std::fs::rename(&self.tmp, &self.path).map_err(io)?;
-        if let Some(dir) = self.path.parent().and_then(|d| File::open(d).ok()) {
-            let _ = dir.sync_all(); // makes the rename durable where the platform allows it
+        if let Err(e) = std::fs::rename(&self.tmp, &self.path) {
+            let _ = std::fs::remove_file(&self.tmp);
+            return Err(io(e));
+        }
+        if self.durable {
+            if let Some(dir) = self.path.parent().and_then(|d| File::open(d).ok()) {
+                let _ = dir.sync_all(); // makes the rename durable where the platform allows it
+            }
         }
         Ok(())
     }

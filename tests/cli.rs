@@ -60,6 +60,8 @@ lr = 0.01
 epochs = 6
 batch_size = 8
 metrics = ["accuracy", "f1"]
+# A checkpoint every epoch, however short (the default waits 30 s between them).
+checkpoint = { every_seconds = 0 }
 "#;
 
 /// A temporary project with the blobs data and config.
@@ -735,6 +737,8 @@ fn a_non_finite_loss_stops_with_the_epoch_and_step_and_keeps_the_checkpoint() {
         "optimizer.lr=5.0",
         "--set",
         "train.checkpoint.every_epochs=1",
+        "--set",
+        "train.checkpoint.every_seconds=0",
     ];
     let out = train_shipped("configs/linreg.toml", &run, &every_epoch);
     assert_eq!(out.status.code(), Some(1));

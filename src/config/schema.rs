@@ -484,6 +484,9 @@ impl Default for EarlyStopping {
 #[serde(deny_unknown_fields, default)]
 pub struct CheckpointConfig {
     pub every_epochs: usize,
+    /// At least this long between checkpoints (seconds), so a run of many short epochs does not
+    /// spend its time writing them; the last epoch and an interrupt always write one.
+    pub every_seconds: f64,
     pub keep_last: usize,
     /// The metric that picks model.safetensors; default `valid.loss` when there is a valid
     /// split, else the last epoch.
@@ -495,6 +498,7 @@ impl Default for CheckpointConfig {
     fn default() -> Self {
         CheckpointConfig {
             every_epochs: 1,
+            every_seconds: 30.0,
             keep_last: 3,
             best: None,
         }

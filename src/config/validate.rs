@@ -268,6 +268,12 @@ fn train(p: &mut Problems, c: &Config) {
     if let Some(es) = &t.early_stopping {
         p.at_least("train.early_stopping.min_delta", es.min_delta, 0.0, false);
     }
+    p.at_least(
+        "train.checkpoint.every_seconds",
+        t.checkpoint.every_seconds,
+        0.0,
+        false,
+    );
     if t.checkpoint.keep_last == 0 {
         p.bad("train.checkpoint.keep_last", "must be at least 1");
     }

@@ -46,7 +46,7 @@ impl Checkpoints {
         tensors: &[(String, Tensor)],
         meta: HashMap<String, String>,
     ) -> Result<()> {
-        save(&self.run.join(name), tensors, meta)?;
+        save(&self.run.join(name), tensors, meta, true)?;
         self.prune()
     }
 
@@ -82,11 +82,13 @@ fn checksum<'a>(tensors: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
     format!("{crc:08x}")
 }
 
-/// Write `tensors` and `meta` (plus the data's checksum) to `path` atomically.
+/// Write `tensors` and `meta` (plus the data's checksum) to `path` atomically; `durable` waits
+/// until the file is on disk (see `files::replace` for the other case).
 pub fn save(
     path: &Path,
     tensors: &[(String, Tensor)],
     mut meta: HashMap<String, String>,
+    durable: bool,
 ) -> Result<()> {
     // A failed device yields no data: the previous checkpoint stays the last good one.
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
@@ -111,7 +113,11 @@ pub fn save(
         .collect();
     let out = safetensors::serialize(views, Some(meta))
         .map_err(|e| Error::Runtime(format!("{}: cannot serialize: {e}", path.display())))?;
-    write_atomic(path, &out)
+    if durable {
+        write_atomic(path, &out)
+    } else {
+        crate::files::replace(path, &out)
+    }
 }
 
 /// A loaded file: tensors by name (shape, values) and metadata.

@@ -9,6 +9,8 @@ use crate::error::{Error, Result};
 pub struct MetricsCsv {
     path: PathBuf,
     columns: Vec<String>,
+    /// Opened at the first row and kept open.
+    file: Option<std::fs::File>,
 }
 
 impl MetricsCsv {
@@ -23,6 +25,7 @@ impl MetricsCsv {
         MetricsCsv {
             path: path.to_path_buf(),
             columns,
+            file: None,
         }
     }
 
@@ -31,15 +34,21 @@ impl MetricsCsv {
     }
 
     /// Append one row (values by column name; missing ones are left empty). Writes the header
-    /// first when the file is new; on resume the existing file is appended to.
-    pub fn append(&self, values: &[(String, f64)]) -> Result<()> {
+    /// first when the file is new; on resume the existing file is appended to. Not synced:
+    /// `sync` at checkpoints.
+    pub fn append(&mut self, values: &[(String, f64)]) -> Result<()> {
         let io = |e| Error::io(&self.path, e);
-        let new = !self.path.exists();
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(io)?;
+        let mut new = false;
+        if self.file.is_none() {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(io)?;
+            new = f.metadata().map_err(io)?.len() == 0;
+            self.file = Some(f);
+        }
+        let f = self.file.as_mut().expect("opened above");
         let mut text = String::new();
         if new {
             text.push_str(&self.columns.join(","));
@@ -67,8 +76,45 @@ impl MetricsCsv {
             .collect();
         text.push_str(&cells.join(","));
         text.push('\n');
-        f.write_all(text.as_bytes()).map_err(io)?;
-        f.sync_data().map_err(io)
+        f.write_all(text.as_bytes()).map_err(io)
+    }
+
+    /// Drop the rows of epochs after `epoch` (written after the checkpoint a run resumes from),
+    /// so a resumed run does not repeat them.
+    pub fn keep_epochs_through(path: &Path, epoch: usize) -> Result<()> {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return Ok(());
+        };
+        let mut lines = text.lines();
+        let Some(header) = lines.next() else {
+            return Ok(());
+        };
+        let kept: Vec<&str> = lines
+            .filter(|l| {
+                l.split(',')
+                    .next()
+                    .and_then(|e| e.parse::<usize>().ok())
+                    .is_some_and(|e| e <= epoch)
+            })
+            .collect();
+        if kept.len() + 1 == text.lines().count() {
+            return Ok(());
+        }
+        let mut out = String::from(header);
+        out.push('\n');
+        for l in kept {
+            out.push_str(l);
+            out.push('\n');
+        }
+        crate::files::write_atomic(path, out.as_bytes())
+    }
+
+    /// Wait until the rows appended so far are on disk (at checkpoints and at the end).
+    pub fn sync(&self) -> Result<()> {
+        match &self.file {
+            Some(f) => f.sync_data().map_err(|e| Error::io(&self.path, e)),
+            None => Ok(()),
+        }
     }
 }
 

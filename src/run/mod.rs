@@ -108,6 +108,8 @@ impl RunInfo {
 
 pub struct RunDir {
     pub path: PathBuf,
+    /// train.log, opened at the first line and kept open.
+    log: std::sync::Mutex<Option<std::fs::File>>,
 }
 
 impl RunDir {
@@ -141,7 +143,10 @@ impl RunDir {
             }
         };
         std::fs::create_dir_all(path.join("checkpoints")).map_err(|e| Error::io(&path, e))?;
-        Ok(RunDir { path })
+        Ok(RunDir {
+            path,
+            log: Default::default(),
+        })
     }
 
     pub fn open(path: &Path) -> Result<RunDir> {
@@ -153,6 +158,7 @@ impl RunDir {
         }
         Ok(RunDir {
             path: path.to_path_buf(),
+            log: Default::default(),
         })
     }
 
@@ -160,7 +166,14 @@ impl RunDir {
         self.path.join(name)
     }
 
+    /// Rewrite run.json atomically without waiting for the disk (each epoch).
     pub fn write_info(&self, info: &RunInfo) -> Result<()> {
+        let json = serde_json::to_string_pretty(info).expect("run info serializes");
+        crate::files::replace(&self.file("run.json"), json.as_bytes())
+    }
+
+    /// Rewrite run.json and wait until it is on disk (at checkpoints and at the end).
+    pub fn write_info_durable(&self, info: &RunInfo) -> Result<()> {
         let json = serde_json::to_string_pretty(info).expect("run info serializes");
         write_atomic(&self.file("run.json"), json.as_bytes())
     }
@@ -171,14 +184,66 @@ impl RunDir {
         serde_json::from_str(&text).map_err(|e| Error::Runtime(format!("{}: {e}", path.display())))
     }
 
+    /// Hold the run for this process: a second process training or resuming the same run gets
+    /// an error instead of both writing it. Released when the process ends.
+    pub fn lock(&self) -> Result<()> {
+        let path = self.file(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        // SAFETY: flock on a file descriptor this function owns, kept open below.
+        let held = unsafe {
+            use std::os::fd::AsRawFd;
+            libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB)
+        };
+        if held != 0 {
+            return Err(Error::Usage(format!(
+                "{}: another kiln process is training this run; wait for it or stop it first",
+                self.path.display()
+            )));
+        }
+        // The lock lives as long as the descriptor: keep it open for the process's life.
+        std::mem::forget(file);
+        Ok(())
+    }
+
+    /// Remove the temporary files kiln writes beside its files (`.<name>.tmp`), which a kill
+    /// may have left.
+    pub fn remove_temporary_files(&self) -> Result<()> {
+        for dir in [
+            self.path.clone(),
+            self.file("checkpoints"),
+            self.file("plots"),
+        ] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.filter_map(|e| e.ok()) {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') && (name.ends_with(".tmp") || name.ends_with(".tmp.png")) {
+                    std::fs::remove_file(e.path()).map_err(|err| Error::io(e.path(), err))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Append a line to train.log.
     pub fn log(&self, line: &str) -> Result<()> {
         let path = self.file("train.log");
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let mut log = self.log.lock().expect("log lock");
+        if log.is_none() {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| Error::io(&path, e))?;
+            *log = Some(f);
+        }
+        let f = log.as_mut().expect("opened above");
         writeln!(f, "{line}").map_err(|e| Error::io(&path, e))
     }
 }

@@ -96,7 +96,19 @@ struct Session {
     lr: f32,
     /// The batch the current epoch started (or resumed) at, for the rate shown.
     first_batch: usize,
+    /// When the last checkpoint was written (or training started).
+    last_saved: Instant,
+    /// When run.json and the best model were last written between checkpoints.
+    info_written: Instant,
+    best_written: Instant,
+    /// The best model's state and metadata when it improved too soon after the last write:
+    /// written at the next chance (a write due, a checkpoint, the end).
+    pending_best: Option<(Vec<(String, Tensor)>, HashMap<String, String>)>,
 }
+
+/// The shortest time between rewrites of run.json or of the best model between checkpoints:
+/// a run of many tiny epochs spends its time training, not renaming files.
+const REWRITE_SECONDS: f64 = 1.0;
 
 /// Train a model as the config says; returns when training finishes, stops early, fails or is
 /// interrupted (then with `Error::Interrupted` after writing a checkpoint).
@@ -251,21 +263,51 @@ impl Session {
         self.record(&row)?;
         let verdict = self.watch.epoch(epoch, &row, &mut self.progress.watch);
         if verdict.improved {
-            let best = self.run.file("model.safetensors");
-            checkpoint::save(&best, &self.model.named_state(), self.model_meta())?;
+            self.keep_best()?;
         }
         self.info.best = self.progress.watch.best.clone();
         if verdict.stop {
             self.report.line(&self.run, &self.watch.stop_reason())?;
         }
-        let every = self.config.train.checkpoint.every_epochs;
+        let ck = &self.config.train.checkpoint;
         let last = epoch == self.config.train.epochs || verdict.stop;
-        if every > 0 && (epoch % every == 0 || last) {
-            self.save_checkpoint()?;
-        }
+        let due = epoch % ck.every_epochs.max(1) == 0
+            && self.last_saved.elapsed().as_secs_f64() >= ck.every_seconds;
         self.info.epochs_done = epoch;
-        self.run.write_info(&self.info)?;
+        if ck.every_epochs > 0 && (due || last) {
+            self.save_checkpoint()?;
+        } else if self.info_written.elapsed().as_secs_f64() >= REWRITE_SECONDS {
+            self.run.write_info(&self.info)?;
+            self.info_written = Instant::now();
+        }
         Ok(verdict.stop)
+    }
+
+    /// The model is the best so far: write it now, or keep a copy to write soon.
+    fn keep_best(&mut self) -> Result<()> {
+        let state: Vec<(String, Tensor)> = self
+            .model
+            .named_state()
+            .into_iter()
+            .map(|(n, t)| {
+                let copy = Tensor::from_storage(t.storage().clone(), t.shape().clone());
+                (n, copy)
+            })
+            .collect();
+        self.pending_best = Some((state, self.model_meta()));
+        if self.best_written.elapsed().as_secs_f64() >= REWRITE_SECONDS {
+            self.write_best()?;
+        }
+        Ok(())
+    }
+
+    /// Write a pending best model to model.safetensors (without waiting for the disk).
+    fn write_best(&mut self) -> Result<()> {
+        if let Some((state, meta)) = self.pending_best.take() {
+            checkpoint::save(&self.run.file("model.safetensors"), &state, meta, false)?;
+            self.best_written = Instant::now();
+        }
+        Ok(())
     }
 
     /// The epoch's row of metrics.csv: validation runs here.
@@ -360,10 +402,22 @@ impl Session {
         meta.insert("progress".into(), progress);
         meta.insert("optimizer_steps".into(), self.optim.steps().to_string());
         self.checkpoints.save(&name, &tensors, meta)?;
+        self.last_saved = Instant::now();
         self.info.last_checkpoint = Some(name.clone());
         self.info.epochs_done = self.progress.epoch;
-        self.run.write_info(&self.info)?;
+        self.make_durable()?;
         Ok(name)
+    }
+
+    /// Wait until what the run has written is on disk: the best model and metrics.csv (written
+    /// without waiting each epoch) and run.json. At checkpoints and at the end.
+    fn make_durable(&mut self) -> Result<()> {
+        self.write_best()?;
+        crate::files::sync(&self.run.file("model.safetensors"))?;
+        self.csv.sync()?;
+        self.run.write_info_durable(&self.info)?;
+        self.info_written = Instant::now();
+        Ok(())
     }
 
     /// Mark the run finished (after the test evaluation and the plots), or failed or
@@ -376,7 +430,7 @@ impl Session {
             };
             self.info.error = Some(e.to_string());
             self.info.ended = Some(crate::run::now());
-            self.run.write_info(&self.info)?;
+            self.make_durable()?;
             let _ = self
                 .report
                 .line(&self.run, &format!("{:?}: {e}", self.info.status));
@@ -384,6 +438,7 @@ impl Session {
             let _ = visuals::learning_curves(&self.run, &self.metrics);
             return Err(e);
         }
+        self.write_best()?;
         let best = self.run.file("model.safetensors");
         if best.exists() {
             checkpoint::restore(&self.model.named_state(), &checkpoint::load(&best)?, &best)?;
@@ -406,7 +461,7 @@ impl Session {
         self.plots(test)?;
         self.info.status = Status::Finished;
         self.info.ended = Some(crate::run::now());
-        self.run.write_info(&self.info)?;
+        self.make_durable()?;
         Ok(Outcome {
             run_dir: self.run.path.clone(),
             last: MetricsTable::read(&self.run.file("metrics.csv")).last_row(),

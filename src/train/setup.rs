@@ -151,6 +151,7 @@ pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
         }
         None => {
             let run = RunDir::create(&opts.runs, &config.name, opts.run_dir.as_deref())?;
+            run.lock()?;
             let info = RunInfo {
                 criterion: criterion.clone(),
                 ..new_info(&run, &config, opts, &data, &model, loss, &metrics)
@@ -188,6 +189,10 @@ pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
         progress,
         lr: 0.0,
         first_batch: 0,
+        last_saved: std::time::Instant::now(),
+        info_written: std::time::Instant::now(),
+        best_written: std::time::Instant::now(),
+        pending_best: None,
     };
     announce(&s, opts)?;
     Ok(s)
@@ -322,26 +327,18 @@ fn absolute_paths(config: &mut Config) {
     }
 }
 
-/// Open a run to continue: its last checkpoint (path and contents) and the progress saved in
-/// it, checked against the config given now.
+/// Open a run to continue from its newest checkpoint that loads, checked against the config
+/// given now, and put the run directory back in the state that checkpoint saw: a kill at any
+/// moment may have left a checkpoint run.json does not name yet, metrics.csv rows of epochs
+/// after it, and temporary files.
 fn resume_run(
     dir: &Path,
     config: &Config,
 ) -> Result<(RunDir, RunInfo, Progress, (PathBuf, checkpoint::Loaded))> {
     let run = RunDir::open(dir)?;
-    let info = run.read_info()?;
-    let Some(last) = &info.last_checkpoint else {
-        return Err(Error::Usage(format!(
-            "{}: the run has no checkpoint to resume from",
-            dir.display()
-        )));
-    };
-    let path = run.path.join(last);
-    let loaded = checkpoint::load(&path)?;
-    let progress: Progress = loaded
-        .meta("progress")
-        .and_then(|p| serde_json::from_str(p).ok())
-        .ok_or_else(|| Error::Runtime(format!("{}: checkpoint has no training progress", last)))?;
+    run.lock()?;
+    let mut info = run.read_info()?;
+    let (name, loaded, progress) = newest_checkpoint(&run, &info)?;
     if progress.epoch >= config.train.epochs {
         return Err(Error::Usage(format!(
             "{}: already trained {} of {} epochs; raise train.epochs (--set train.epochs=N) to continue",
@@ -350,5 +347,49 @@ fn resume_run(
             config.train.epochs
         )));
     }
+    run.remove_temporary_files()?;
+    MetricsCsv::keep_epochs_through(&run.file("metrics.csv"), progress.epoch)?;
+    (info.last_checkpoint, info.epochs_done) = (Some(name.clone()), progress.epoch);
+    let path = run.path.join(&name);
     Ok((run, info, progress, (path, loaded)))
+}
+
+/// The newest checkpoint on disk that loads and holds training progress: the one run.json
+/// names, or a newer one a kill kept it from recording. A damaged one is passed over.
+fn newest_checkpoint(
+    run: &RunDir,
+    info: &RunInfo,
+) -> Result<(String, checkpoint::Loaded, Progress)> {
+    let dir = run.file("checkpoints");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::io(&dir, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".safetensors") && !n.starts_with('.'))
+        .map(|n| format!("checkpoints/{n}"))
+        .collect();
+    // Names sort in training order (a mid-epoch checkpoint before its epoch's end).
+    names.sort();
+    let mut problems = Vec::new();
+    for name in names.iter().rev() {
+        let path = run.path.join(name);
+        let progress = checkpoint::load(&path).and_then(|loaded| {
+            let progress: Progress = loaded
+                .meta("progress")
+                .and_then(|p| serde_json::from_str(p).ok())
+                .ok_or_else(|| {
+                    Error::data(name.clone(), "the checkpoint has no training progress")
+                })?;
+            Ok((loaded, progress))
+        });
+        match progress {
+            Ok((loaded, progress)) => return Ok((name.clone(), loaded, progress)),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    let why = match (&info.last_checkpoint, problems.is_empty()) {
+        (None, true) => "the run has no checkpoint to resume from".to_string(),
+        _ => format!("no checkpoint loads ({})", problems.join("; ")),
+    };
+    Err(Error::Usage(format!("{}: {why}", run.path.display())))
 }
