@@ -74,6 +74,9 @@ pub struct Outcome {
     pub last: Vec<(String, f64)>,
 }
 
+/// Tensors by their checkpoint names.
+type NamedTensors = Vec<(String, Tensor)>;
+
 /// Everything a run holds while it trains.
 struct Session {
     config: Config,
@@ -103,7 +106,7 @@ struct Session {
     best_written: Instant,
     /// The best model's state and metadata when it improved too soon after the last write:
     /// written at the next chance (a write due, a checkpoint, the end).
-    pending_best: Option<(Vec<(String, Tensor)>, HashMap<String, String>)>,
+    pending_best: Option<(NamedTensors, HashMap<String, String>)>,
 }
 
 /// The shortest time between rewrites of run.json or of the best model between checkpoints:
