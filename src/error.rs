@@ -46,6 +46,19 @@ impl Error {
         }
     }
 
+    /// An input file or folder that cannot be opened: one that does not exist (or is the wrong
+    /// kind) is bad input (exit 2), any other failure an I/O error naming it.
+    pub fn input(path: impl AsRef<Path>, source: std::io::Error) -> Error {
+        let path = path.as_ref();
+        let place = path.display().to_string();
+        match source.kind() {
+            std::io::ErrorKind::NotFound => Error::data(place, "no such file or folder"),
+            std::io::ErrorKind::IsADirectory => Error::data(place, "a folder, not a file"),
+            std::io::ErrorKind::NotADirectory => Error::data(place, "a file, not a folder"),
+            _ => Error::io(path, source),
+        }
+    }
+
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Error {
         Error::Io {
             path: path.as_ref().to_path_buf(),

@@ -100,6 +100,20 @@ impl Drop for AtomicFile {
     }
 }
 
+/// The size and SHA-256 (hex) of a file, read in pieces.
+pub fn sha256_file(path: &Path) -> Result<(u64, String)> {
+    use sha2::{Digest, Sha256};
+    let mut file = File::open(path).map_err(|e| Error::input(path, e))?;
+    let mut hasher = Sha256::new();
+    let bytes = std::io::copy(&mut file, &mut hasher).map_err(|e| Error::io(path, e))?;
+    let hex = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((bytes, hex))
+}
+
 /// SHA-256 of `bytes` in lowercase hex, as `sha256sum` prints it.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};

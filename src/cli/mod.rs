@@ -8,6 +8,8 @@ mod runs;
 mod train;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
@@ -71,6 +73,20 @@ pub(crate) fn thread_count(s: &str) -> std::result::Result<usize, String> {
         n if n <= 1024 => Ok(n),
         n => Err(format!("expected at most 1024 threads, got {n}")),
     }
+}
+
+/// The flag Ctrl-C and SIGTERM raise: the first asks the command to stop at its next safe
+/// point (train checkpoints, predict stops between batches); a second exits at once with 130.
+pub(crate) fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    })
+    .map_err(|e| Error::Runtime(format!("cannot install the signal handler: {e}")))?;
+    Ok(stop)
 }
 
 /// The device a command runs on, and what `--device auto` fell back from, if it did.

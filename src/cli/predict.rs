@@ -168,7 +168,12 @@ pub fn exec(a: Args) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from("<stdout>"));
     let write_err = |e: std::io::Error| Error::io(&out_path, e);
     w.header().map_err(write_err)?;
+    let stop = super::stop_flag()?;
     while let Some(batch) = inputs.next_batch(a.batch_size)? {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            // The --output file is never written (its temporary file goes with the writer).
+            return Err(Error::Interrupted("predict interrupted".into()));
+        }
         let (probs, k) = outputs(&model, loss, &batch.x)?;
         for (i, row) in probs.chunks_exact(k).enumerate() {
             let path = batch.paths.as_ref().map(|p| p[i].as_str());

@@ -18,7 +18,7 @@ pub struct Args {
 }
 
 pub fn exec(a: Args) -> Result<()> {
-    let entries = std::fs::read_dir(&a.dir).map_err(|e| Error::io(&a.dir, e))?;
+    let entries = std::fs::read_dir(&a.dir).map_err(|e| Error::input(&a.dir, e))?;
     let mut runs: Vec<_> = entries
         .filter_map(|e| e.ok())
         .filter_map(|e| RunDir::open(&e.path()).ok())

@@ -1,8 +1,6 @@
 //! `kiln train`
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use serde_json::json;
 
@@ -58,22 +56,18 @@ pub fn exec(a: Args) -> Result<()> {
     }
     let config = match (&a.config, &a.resume) {
         (Some(path), _) => config::load(path, &set)?,
-        (None, Some(run)) => config::load(&run.join("config.toml"), &set)?,
+        (None, Some(run)) => {
+            crate::run::RunDir::open(run)?;
+            config::load(&run.join("config.toml"), &set)?
+        }
         (None, None) => {
             return Err(Error::Usage(
                 "kiln train needs a CONFIG file (or --resume RUN_DIR)".into(),
             ))
         }
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
     // First Ctrl-C / SIGTERM: finish the step and checkpoint. A second one: leave now.
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    })
-    .map_err(|e| Error::Runtime(format!("cannot install the signal handler: {e}")))?;
+    let stop = super::stop_flag()?;
     let opts = Options {
         runs: a.runs,
         run_dir: a.run_dir,

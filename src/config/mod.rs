@@ -21,9 +21,25 @@ pub use schema::*;
 use crate::error::{Error, Result};
 
 /// Read, override and validate a config file.
+/// A config that cannot be read (missing, a folder, not UTF-8) is bad input, exit 2.
 pub fn load(path: &Path, overrides: &[String]) -> Result<Config> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    parse(&text, &path.display().to_string(), overrides)
+    let source = path.display().to_string();
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::config(source, "no such config file"))
+        }
+        Err(_) if path.is_dir() => {
+            return Err(Error::config(source, "a folder, not a config file"))
+        }
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let before = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        Error::config(format!("{source}:{line}"), "not UTF-8 text")
+    })?;
+    parse(&text, &source, overrides)
 }
 
 /// `source` names the text in errors.

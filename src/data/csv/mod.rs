@@ -212,12 +212,12 @@ fn encode(raw: RawSplit, schema: &DataSchema) -> Result<Encoded> {
 }
 
 fn file_record(split: &str, path: &Path) -> Result<DataFile> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (bytes, sha256) = crate::files::sha256_file(path)?;
     Ok(DataFile {
         split: split.into(),
         path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
-        bytes: bytes.len() as u64,
-        sha256: crate::files::sha256_hex(&bytes),
+        bytes,
+        sha256,
     })
 }
 

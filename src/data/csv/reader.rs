@@ -24,7 +24,13 @@ pub const MAX_LINE: u64 = 64 << 20;
 
 /// Open a CSV file, decompressing `.gz` transparently.
 pub fn open(path: &Path) -> Result<Box<dyn Read>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = File::open(path).map_err(|e| Error::input(path, e))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(Error::data(
+            path.display().to_string(),
+            "a folder, not a CSV file",
+        ));
+    }
     let reader = BufReader::with_capacity(1 << 16, file);
     Ok(if path.extension().is_some_and(|e| e == "gz") {
         Box::new(flate2::read::MultiGzDecoder::new(reader))

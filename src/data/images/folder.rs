@@ -47,7 +47,7 @@ fn is_image(path: &Path) -> bool {
 pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    let canonical = |p: &Path| std::fs::canonicalize(p).map_err(|e| Error::io(p, e));
+    let canonical = |p: &Path| std::fs::canonicalize(p).map_err(|e| Error::input(p, e));
     seen.insert(canonical(dir)?);
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -73,7 +73,7 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
 /// The class folders of `dir`, sorted by name.
 pub fn class_folders(dir: &Path) -> Result<Vec<String>> {
     let mut classes: Vec<String> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
+        .map_err(|e| Error::input(dir, e))?
         .filter_map(|e| e.ok())
         .filter(|e| e.path().is_dir())
         .map(|e| e.file_name().to_string_lossy().into_owned())

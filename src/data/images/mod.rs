@@ -23,26 +23,29 @@ use crate::tensor::Tensor;
 /// A folder as run.json records it: total bytes, and a SHA-256 over its files' relative paths
 /// and contents in sorted order.
 fn folder_record(split: &str, dir: &Path, files: &[PathBuf]) -> Result<DataFile> {
-    let mut all = Vec::new();
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut bytes = 0;
     for f in files {
-        all.extend_from_slice(
+        hasher.update(
             f.strip_prefix(dir)
                 .unwrap_or(f)
                 .to_string_lossy()
                 .as_bytes(),
         );
-        all.extend(std::fs::read(f).map_err(|e| Error::io(f, e))?);
+        let mut file = std::fs::File::open(f).map_err(|e| Error::input(f, e))?;
+        bytes += std::io::copy(&mut file, &mut hasher).map_err(|e| Error::io(f, e))?;
     }
-    let bytes = files
+    let sha256 = hasher
+        .finalize()
         .iter()
-        .filter_map(|f| f.metadata().ok())
-        .map(|m| m.len())
-        .sum();
+        .map(|b| format!("{b:02x}"))
+        .collect();
     Ok(DataFile {
         split: split.into(),
         path: std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
         bytes,
-        sha256: crate::files::sha256_hex(&all),
+        sha256,
     })
 }
 
