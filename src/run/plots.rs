@@ -57,6 +57,9 @@ pub struct Curve {
     pub name: String,
     pub train: Vec<(f64, f64)>,
     pub valid: Vec<(f64, f64)>,
+    /// The best epoch by the monitored metric, when this panel shows it: marked on the curve
+    /// (`valid` when it has points, else `train`).
+    pub best: Option<f64>,
 }
 
 fn padded_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
@@ -72,7 +75,37 @@ fn padded_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     (lo - pad)..(hi + pad)
 }
 
-/// `plots/learning_curves.png`: one panel per quantity, train against valid.
+/// Whether positive values span more than two decades: a loss from 29,000 down to 2,300 and
+/// then to 3 is a flat line on a linear axis.
+fn wants_log_scale(values: &[f64]) -> bool {
+    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let lo = finite.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    !finite.is_empty() && lo > 0.0 && hi / lo > 100.0
+}
+
+/// A tick label of a value to three significant digits: `0.931`, `31.6`, `1.2e4`.
+fn tick(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e4).contains(&a) {
+        return format!("{v:.1e}");
+    }
+    let decimals = if a == 0.0 {
+        0
+    } else {
+        (2 - a.log10().floor() as i32).max(0) as usize
+    };
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// `plots/learning_curves.png`: one panel per quantity, train against valid, with the epoch
+/// axis in whole epochs, the quantity named on its axis, a log axis when a curve spans more
+/// than two decades, and the best epoch marked.
 pub fn learning_curves(path: &Path, curves: &[Curve]) -> Result<()> {
     let panels = curves.len().max(1) as u32;
     draw_png(path, (460 * panels, 340), |root| {
@@ -81,26 +114,49 @@ pub fn learning_curves(path: &Path, curves: &[Curve]) -> Result<()> {
             .iter()
             .zip(curves)
         {
-            let all = || c.train.iter().chain(&c.valid);
-            let xs = padded_range(all().map(|p| p.0));
-            let ys = padded_range(all().map(|p| p.1));
+            let values: Vec<f64> = c.train.iter().chain(&c.valid).map(|p| p.1).collect();
+            let log = wants_log_scale(&values);
+            // On a log axis the chart holds log10 of each value, labelled with the value.
+            let y = |v: f64| if log { v.log10() } else { v };
+            let series = |p: &[(f64, f64)]| -> Vec<(i32, f64)> {
+                p.iter().map(|&(e, v)| (e.round() as i32, y(v))).collect()
+            };
+            let (train, valid) = (series(&c.train), series(&c.valid));
+            let epochs = train.iter().chain(&valid).map(|p| p.0);
+            let (e0, e1) = epochs.fold((i32::MAX, i32::MIN), |(a, b), e| (a.min(e), b.max(e)));
+            let (e0, e1) = if e0 > e1 {
+                (0, 1)
+            } else {
+                (e0, e1.max(e0 + 1))
+            };
+            let ys = padded_range(train.iter().chain(&valid).map(|p| p.1));
             let mut chart = ChartBuilder::on(area)
                 .caption(&c.name, (FONT, 20))
                 .margin(12)
                 .x_label_area_size(36)
-                .y_label_area_size(60)
-                .build_cartesian_2d(xs, ys)
+                .y_label_area_size(64)
+                .build_cartesian_2d(e0..e1, ys)
                 .map_err(|e| e.to_string())?;
+            let y_desc = if log {
+                format!("{} (log scale)", c.name)
+            } else {
+                c.name.clone()
+            };
+            let y_label = |v: &f64| tick(if log { 10f64.powf(*v) } else { *v });
             chart
                 .configure_mesh()
                 .x_desc("epoch")
+                .y_desc(y_desc)
+                .x_labels(((e1 - e0) as usize + 1).min(10))
+                .x_label_formatter(&|e| e.to_string())
+                .y_label_formatter(&y_label)
                 .label_style((FONT, 12))
                 .axis_desc_style((FONT, 13))
                 .draw()
                 .map_err(|e| e.to_string())?;
             for (points, color, label) in [
-                (&c.train, TRAIN_COLOR, "train"),
-                (&c.valid, VALID_COLOR, "valid"),
+                (&train, TRAIN_COLOR, "train"),
+                (&valid, VALID_COLOR, "valid"),
             ] {
                 if points.is_empty() {
                     continue;
@@ -119,6 +175,18 @@ pub fn learning_curves(path: &Path, curves: &[Curve]) -> Result<()> {
                     .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
                     .map_err(|e| e.to_string())?;
             }
+            let marked = if valid.is_empty() { &train } else { &valid };
+            if let Some(at) = c
+                .best
+                .and_then(|b| marked.iter().find(|p| p.0 == b.round() as i32))
+            {
+                let best = RGBColor(44, 160, 44);
+                chart
+                    .draw_series([Circle::new(*at, 7, best.stroke_width(3))])
+                    .map_err(|e| e.to_string())?
+                    .label(format!("best (epoch {})", at.0))
+                    .legend(move |(x, y)| Circle::new((x + 9, y), 5, best.stroke_width(2)));
+            }
             chart
                 .configure_series_labels()
                 .label_font((FONT, 12))
@@ -131,8 +199,21 @@ pub fn learning_curves(path: &Path, curves: &[Curve]) -> Result<()> {
     })
 }
 
+/// A name shortened to `max` characters (with "…").
+fn shortened(s: &str, max: usize) -> String {
+    if s.chars().count() > max {
+        format!(
+            "{}…",
+            s.chars().take(max.saturating_sub(1)).collect::<String>()
+        )
+    } else {
+        s.to_string()
+    }
+}
+
 /// A confusion-matrix heatmap: rows are true classes, columns predictions; each cell shows its
-/// count, shaded by its share of the row.
+/// count, shaded by its share of the row. Sized to its labels: a few classes get large cells,
+/// long names a wide margin (up to 24 characters), and the title always fits.
 pub fn confusion_matrix(
     path: &Path,
     title: &str,
@@ -140,22 +221,29 @@ pub fn confusion_matrix(
     m: &[Vec<u64>],
 ) -> Result<()> {
     let n = classes.len().max(1) as i32;
-    let cell = (560 / n).clamp(18, 56);
-    let (left, top) = (120, 70);
-    let size = ((left + cell * n + 30) as u32, (top + cell * n + 60) as u32);
-    let short = |s: &str| {
-        if s.chars().count() > 10 {
-            format!("{}…", s.chars().take(9).collect::<String>())
-        } else {
-            s.to_string()
-        }
-    };
+    let cell = (560 / n).clamp(18, 90);
+    let font = (cell / 3).clamp(9, 14);
+    // DejaVu Sans at `font` px averages about 0.6·font per character.
+    let char_w = |px: i32| (px * 6 + 9) / 10;
+    let longest = classes
+        .iter()
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(1)
+        .min(24) as i32;
+    let left = (20 + longest * char_w(font)).clamp(60, 260);
+    let top = 70;
+    let title_w = 20 + title.chars().count() as i32 * char_w(18);
+    let width = (left + cell * n + 30).max(title_w).max(260);
+    let size = (width as u32, (top + cell * n + 60) as u32);
+    // Column labels get their cell's width.
+    let column_chars = ((cell - 4) / char_w(font)).max(2) as usize;
     draw_png(path, size, |root| {
         let err = |e: DrawingAreaErrorKind<_>| e.to_string();
         root.draw_text(
             title,
             &(FONT, 18).into_font().style(FontStyle::Bold).color(&BLACK),
-            (left, 12),
+            (10, 12),
         )
         .map_err(err)?;
         root.draw_text(
@@ -166,11 +254,11 @@ pub fn confusion_matrix(
         .map_err(err)?;
         root.draw_text("true ↓", &(FONT, 13).into_text_style(root), (10, top - 40))
             .map_err(err)?;
-        let label = (FONT, (cell / 3).clamp(9, 14)).into_text_style(root);
+        let label = (FONT, font).into_text_style(root);
         for (i, row) in m.iter().enumerate() {
             let total: u64 = row.iter().sum::<u64>().max(1);
             let y = top + i as i32 * cell;
-            root.draw_text(&short(&classes[i]), &label, (10, y + cell / 2 - 6))
+            root.draw_text(&shortened(&classes[i], 24), &label, (10, y + cell / 2 - 6))
                 .map_err(err)?;
             for (j, &count) in row.iter().enumerate() {
                 let x = left + j as i32 * cell;
@@ -189,13 +277,14 @@ pub fn confusion_matrix(
                 .map_err(err)?;
                 let ink = if share > 0.5 { WHITE } else { BLACK };
                 let text = count.to_string();
-                let tx = x + cell / 2 - (text.len() as i32 * cell / 10).min(cell / 2 - 2);
-                root.draw_text(&text, &label.color(&ink), (tx, y + cell / 2 - 6))
+                let tx = x + (cell - text.len() as i32 * char_w(font)) / 2;
+                root.draw_text(&text, &label.color(&ink), (tx.max(x + 1), y + cell / 2 - 6))
                     .map_err(err)?;
             }
         }
         for (j, c) in classes.iter().enumerate() {
-            root.draw_text(&short(c), &label, (left + j as i32 * cell + 2, top - 18))
+            let text = shortened(c, column_chars);
+            root.draw_text(&text, &label, (left + j as i32 * cell + 2, top - 18))
                 .map_err(err)?;
         }
         Ok(())
@@ -251,4 +340,29 @@ pub fn regression_fit(
             .map_err(|e| e.to_string())?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_scale_for_curves_over_two_decades() {
+        assert!(wants_log_scale(&[29_000.0, 2_300.0, 3.0]));
+        assert!(!wants_log_scale(&[0.9, 0.5, 0.02]));
+        assert!(!wants_log_scale(&[-1.0, 1000.0])); // r2 can go negative: linear
+        assert!(!wants_log_scale(&[]));
+    }
+
+    #[test]
+    fn ticks_keep_three_significant_digits() {
+        assert_eq!(tick(31.6228), "31.6");
+        assert_eq!(tick(0.0316228), "0.0316");
+        assert_eq!(tick(0.55), "0.55");
+        assert_eq!(tick(1.0), "1");
+        assert_eq!(tick(0.0), "0");
+        assert_eq!(tick(25_000.0), "2.5e4");
+        assert_eq!(shortened("versicolor", 9), "versicol…");
+        assert_eq!(shortened("setosa", 9), "setosa");
+    }
 }

@@ -438,7 +438,7 @@ impl Session {
                 .report
                 .line(&self.run, &format!("{:?}: {e}", self.info.status));
             // The curves so far are still worth a look; a plotting problem must not hide `e`.
-            let _ = visuals::learning_curves(&self.run, &self.metrics);
+            let _ = visuals::learning_curves(&self.run, &self.metrics, self.info.best.as_ref());
             return Err(e);
         }
         self.write_best()?;
@@ -475,7 +475,7 @@ impl Session {
     /// Learning curves; for classification the saved model's confusion matrix (on the test
     /// split, else valid, else train); for a one-feature regression the data and fitted line.
     fn plots(&self, test: Option<Accumulator>) -> Result<()> {
-        visuals::learning_curves(&self.run, &self.metrics)?;
+        visuals::learning_curves(&self.run, &self.metrics, self.info.best.as_ref())?;
         let schema = &self.data.schema;
         if schema.task == crate::config::Task::Classification {
             let (split, acc) = match test {

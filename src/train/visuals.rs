@@ -10,7 +10,7 @@ use crate::metrics::Accumulator;
 use crate::nn::Model;
 use crate::run::plots::{self, Curve};
 use crate::run::tensorboard::EventWriter;
-use crate::run::{MetricsTable, RunDir};
+use crate::run::{Best, MetricsTable, RunDir};
 use crate::tensor::Tensor;
 
 /// Event files for the train and valid sub-runs (`tensorboard/train`, `tensorboard/valid`), so
@@ -63,21 +63,29 @@ impl Events {
 }
 
 /// Learning curves (loss and each metric, train against valid, per epoch) from metrics.csv.
-pub fn curves(metrics: &MetricsTable, names: &[String]) -> Vec<Curve> {
+pub fn curves(metrics: &MetricsTable, names: &[String], best: Option<&Best>) -> Vec<Curve> {
+    // `valid.loss` is marked on the loss panel.
+    let marked = best.map(|b| {
+        (
+            b.monitor.split_once('.').map_or("", |m| m.1),
+            b.epoch as f64,
+        )
+    });
     std::iter::once("loss")
         .chain(names.iter().map(String::as_str))
         .map(|q| Curve {
             name: q.to_string(),
             train: metrics.by_epoch(&format!("train_{q}")),
             valid: metrics.by_epoch(&format!("valid_{q}")),
+            best: marked.filter(|(m, _)| *m == q).map(|(_, e)| e),
         })
         .filter(|c| !c.train.is_empty())
         .collect()
 }
 
-/// `plots/learning_curves.png` of a run.
-pub fn learning_curves(run: &RunDir, metrics: &[String]) -> Result<()> {
-    let c = curves(&MetricsTable::read(&run.file("metrics.csv")), metrics);
+/// `plots/learning_curves.png` of a run, its best epoch marked.
+pub fn learning_curves(run: &RunDir, metrics: &[String], best: Option<&Best>) -> Result<()> {
+    let c = curves(&MetricsTable::read(&run.file("metrics.csv")), metrics, best);
     if c.is_empty() {
         return Ok(());
     }
