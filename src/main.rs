@@ -23,7 +23,11 @@ fn main() {
     keep_freed_memory();
     let cli = kiln::cli::Cli::parse();
     if let Err(e) = cli.exec() {
-        eprintln!("error: {e}");
+        // One line per problem (`kiln check` reports them all).
+        match &e {
+            kiln::Error::Many(all) => all.iter().for_each(|p| eprintln!("error: {p}")),
+            e => eprintln!("error: {e}"),
+        }
         std::process::exit(e.exit_code());
     }
 }

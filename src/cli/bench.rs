@@ -29,7 +29,8 @@ pub fn exec(a: Args) -> Result<()> {
     let device = super::select_device(&a.device)?;
     device.warn_if_fell_back();
     let config = config::load(&a.config, &a.set)?;
-    let mut prepared = data::prepare(&config.data, config.loss_kind(), config.seed)?;
+    let mut prepared = data::prepare(&config.data, config.loss_kind(), config.seed)
+        .map_err(|e| config.place(e))?;
     let (model, loss) = build_model(&config, &prepared.schema)?;
     model.to_device(device.device);
     prepared.to_device(device.device);

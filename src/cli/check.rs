@@ -19,17 +19,22 @@ pub struct Args {
 
 pub fn exec(a: Args) -> Result<()> {
     let config = config::load(&a.config, &a.set)?;
-    let prepared = data::prepare(&config.data, config.loss_kind(), config.seed)?;
+    let prepared = data::prepare(&config.data, config.loss_kind(), config.seed)
+        .map_err(|e| config.place(e))?;
     let schema = &prepared.schema;
     let mut problems = Vec::new();
-    match metrics::resolve(&config.train.metrics, schema.task) {
-        Ok(metrics) => {
-            let has_valid = prepared.valid.is_some();
-            if let Err(e) = Watch::new(&config.train, &metrics, has_valid) {
-                problems.push(e);
-            }
+    // Every problem at once: the monitors are checked against the metrics that are known.
+    let metrics = match metrics::resolve(&config.train.metrics, schema.task) {
+        Ok(m) => m,
+        Err(e) => {
+            problems.push(config.place(e));
+            let known = |m: &&String| metrics::resolve(&[m.to_string()], schema.task).is_ok();
+            let kept: Vec<String> = config.train.metrics.iter().filter(known).cloned().collect();
+            metrics::resolve(&kept, schema.task)?
         }
-        Err(e) => problems.push(e),
+    };
+    if let Err(e) = Watch::new(&config.train, &metrics, prepared.valid.is_some()) {
+        problems.push(config.place(e));
     }
     match build_model(&config, schema) {
         Ok((model, loss)) => {

@@ -89,8 +89,7 @@ pub fn exec(a: Args) -> Result<()> {
         model: &model,
         loss,
         criterion: &trained.info.criterion,
-        task: schema.task,
-        classes: schema.classes.len(),
+        schema,
         metrics: &trained.info.metrics,
         batch_size: a.batch_size,
     };
@@ -109,6 +108,18 @@ pub fn exec(a: Args) -> Result<()> {
         if schema.task == Task::Classification {
             out["confusion"] = json!(acc.confusion);
             out["classes"] = json!(schema.classes);
+            let per_class: serde_json::Map<String, serde_json::Value> = schema
+                .classes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let (precision, recall, f1) = acc.per_class(i);
+                    let support: u64 = acc.confusion[i].iter().sum();
+                    let v = json!({"precision": precision, "recall": recall, "f1": f1, "support": support});
+                    (c.clone(), v)
+                })
+                .collect();
+            out["per_class"] = per_class.into();
         }
         println!("{out}");
     } else {

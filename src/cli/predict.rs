@@ -126,7 +126,12 @@ impl Writer<'_> {
 }
 
 /// Class probabilities (or values) per input, row-major.
-fn outputs(model: &Model, loss: Loss, x: &Tensor) -> Result<(Vec<f32>, usize)> {
+fn outputs(
+    model: &Model,
+    loss: Loss,
+    schema: &DataSchema,
+    x: &Tensor,
+) -> Result<(Vec<f32>, usize)> {
     let out = model.infer(x);
     let k = out.numel() / x.dims()[0].max(1);
     Ok(match loss {
@@ -139,7 +144,11 @@ fn outputs(model: &Model, loss: Loss, x: &Tensor) -> Result<(Vec<f32>, usize)> {
                 .collect(),
             2,
         ),
-        _ => (out.try_to_vec()?, k),
+        _ => {
+            let mut values = out.try_to_vec()?;
+            schema.to_target_units(&mut values);
+            (values, k)
+        }
     })
 }
 
@@ -174,7 +183,7 @@ pub fn exec(a: Args) -> Result<()> {
             // The --output file is never written (its temporary file goes with the writer).
             return Err(Error::Interrupted("predict interrupted".into()));
         }
-        let (probs, k) = outputs(&model, loss, &batch.x)?;
+        let (probs, k) = outputs(&model, loss, schema, &batch.x)?;
         for (i, row) in probs.chunks_exact(k).enumerate() {
             let path = batch.paths.as_ref().map(|p| p[i].as_str());
             w.row(path, row).map_err(write_err)?;

@@ -21,6 +21,7 @@ pub fn exec(a: Args) -> Result<()> {
     let entries = std::fs::read_dir(&a.dir).map_err(|e| Error::input(&a.dir, e))?;
     let mut runs: Vec<_> = entries
         .filter_map(|e| e.ok())
+        .filter(|e| !e.path().is_symlink()) // runs/latest
         .filter_map(|e| RunDir::open(&e.path()).ok())
         .filter_map(|r| r.read_info().ok().map(|i| (r.path, i)))
         .collect();

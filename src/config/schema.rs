@@ -32,6 +32,19 @@ pub struct Config {
 }
 
 impl Config {
+    /// A config error found after parsing (by the data or the model) names its key as its
+    /// place; give it the key's file:line:col (or `--set`) instead, and keep the key.
+    pub fn place(&self, e: crate::error::Error) -> crate::error::Error {
+        use crate::error::Error;
+        match e {
+            Error::Config { place, message } if is_key_path(&place) => {
+                Error::config(self.places.of(&place), format!("{place}: {message}"))
+            }
+            Error::Many(all) => Error::Many(all.into_iter().map(|e| self.place(e)).collect()),
+            e => e,
+        }
+    }
+
     /// The loss the config names, if it names one.
     pub fn loss_kind(&self) -> Option<Loss> {
         self.loss.as_ref().map(|l| l.kind)
@@ -175,6 +188,23 @@ impl From<LossConfig> for LossKeys {
     }
 }
 
+/// `data.target`, `loss`, `model.layers.2.units`: a top-level key of the config, then keys.
+fn is_key_path(s: &str) -> bool {
+    const TOP: [&str; 7] = [
+        "name",
+        "seed",
+        "data",
+        "model",
+        "loss",
+        "optimizer",
+        "train",
+    ];
+    let first = s.split('.').next().unwrap_or("");
+    TOP.contains(&first)
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+}
+
 fn default_name() -> String {
     "run".into()
 }
@@ -208,6 +238,12 @@ pub enum Missing {
     Zero,
     /// Drop the row.
     Drop,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetNormalize {
+    Standard,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -281,6 +317,10 @@ pub struct DataConfig {
     pub augment: Option<Augment>,
     #[serde(default)]
     pub on_bad_image: OnBadImage,
+    /// Regression: "standard" trains on (y − mean) / std of the training targets; losses are
+    /// in those units, metrics and predictions in the target's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_normalize: Option<TargetNormalize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

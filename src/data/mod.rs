@@ -31,9 +31,49 @@ pub struct DataSchema {
     /// Image runs: size, channels and per-channel normalization.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<images::ImageSchema>,
+    /// Regression with `data.target_normalize`: the training targets' mean and standard
+    /// deviation; the model learns (y − mean) / std.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_scale: Option<TargetScale>,
+}
+
+/// A standardization of regression targets.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetScale {
+    pub mean: f32,
+    pub std: f32,
+}
+
+impl TargetScale {
+    /// Fitted on the training targets (a constant target keeps std 1).
+    pub fn fit(y: &[f32]) -> TargetScale {
+        let n = y.len().max(1) as f64;
+        let mean = y.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = y.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        let std = if var > 0.0 { var.sqrt() as f32 } else { 1.0 };
+        TargetScale {
+            mean: mean as f32,
+            std,
+        }
+    }
+
+    pub fn apply(&self, y: &mut [f32]) {
+        y.iter_mut().for_each(|v| *v = (*v - self.mean) / self.std);
+    }
+
+    pub fn invert(&self, y: &mut [f32]) {
+        y.iter_mut().for_each(|v| *v = *v * self.std + self.mean);
+    }
 }
 
 impl DataSchema {
+    /// Model outputs or targets of a regression back in the target's own units.
+    pub fn to_target_units(&self, v: &mut [f32]) {
+        if let Some(s) = &self.target_scale {
+            s.invert(v);
+        }
+    }
+
     /// Per-sample input shape: `[features]` or `[channels, height, width]`.
     pub fn input_shape(&self) -> Shape {
         match &self.image {

@@ -106,6 +106,23 @@ impl RunInfo {
     }
 }
 
+/// `<runs>/latest` → the newest run, replaced atomically. Best effort: a `latest` that is not a
+/// link (the user's own folder) is left alone, and a platform without links has none.
+fn point_latest(runs: &Path, run: &Path) {
+    let latest = runs.join("latest");
+    if latest.exists() && !latest.is_symlink() {
+        return;
+    }
+    let (Some(name), tmp) = (run.file_name(), runs.join(".latest.tmp")) else {
+        return;
+    };
+    let _ = std::fs::remove_file(&tmp);
+    #[cfg(unix)]
+    if std::os::unix::fs::symlink(name, &tmp).is_ok() && std::fs::rename(&tmp, &latest).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
 pub struct RunDir {
     pub path: PathBuf,
     /// train.log, opened at the first line and kept open.
@@ -114,35 +131,54 @@ pub struct RunDir {
 
 impl RunDir {
     /// A new run directory: `dir` exactly, or `<runs>/<name>-<YYYYMMDD-HHMMSS>` (with `-2`,
-    /// `-3`... if that exists). An existing directory is never reused.
+    /// `-3`... if that exists), and `<runs>/latest` pointing at it. An existing directory is
+    /// never reused, even by two runs starting in the same second.
     pub fn create(runs: &Path, name: &str, exact: Option<&Path>) -> Result<RunDir> {
+        let taken = |p: &Path| {
+            Error::Usage(format!(
+                "--run-dir {}: already exists; kiln never overwrites a run (use --resume to continue it)",
+                p.display()
+            ))
+        };
         let path = match exact {
             Some(p) => {
-                if p.exists() {
-                    return Err(Error::Usage(format!(
-                        "--run-dir {}: already exists; kiln never overwrites a run (use --resume to continue it)",
-                        p.display()
-                    )));
+                if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
                 }
-                p.to_path_buf()
+                match std::fs::create_dir(p) {
+                    Ok(()) => p.to_path_buf(),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        return Err(taken(p))
+                    }
+                    Err(e) => return Err(Error::io(p, e)),
+                }
             }
             None => {
+                std::fs::create_dir_all(runs).map_err(|e| Error::io(runs, e))?;
                 let stamp: String = now()
                     .chars()
                     .filter(|c| c.is_ascii_digit())
                     .take(14)
                     .collect();
                 let base = format!("{name}-{}-{}", &stamp[..8], &stamp[8..]);
-                let mut candidate = runs.join(&base);
-                let mut n = 2;
-                while candidate.exists() {
-                    candidate = runs.join(format!("{base}-{n}"));
-                    n += 1;
+                let mut n = 1;
+                loop {
+                    let candidate = match n {
+                        1 => runs.join(&base),
+                        _ => runs.join(format!("{base}-{n}")),
+                    };
+                    match std::fs::create_dir(&candidate) {
+                        Ok(()) => break candidate,
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+                        Err(e) => return Err(Error::io(&candidate, e)),
+                    }
                 }
-                candidate
             }
         };
         std::fs::create_dir_all(path.join("checkpoints")).map_err(|e| Error::io(&path, e))?;
+        if exact.is_none() {
+            point_latest(runs, &path);
+        }
         Ok(RunDir {
             path,
             log: Default::default(),

@@ -219,10 +219,8 @@ impl Session {
 
     /// After a step: the epoch's running metrics, the batch loss for TensorBoard, the bar.
     fn end_step(&mut self, out: &Tensor, y: &Tensor, loss: f32, started: Instant) -> Result<()> {
-        let task = self.data.schema.task;
-        self.progress
-            .train
-            .add(task, &out.detach().try_to_vec()?, &y.try_to_vec()?, loss);
+        let schema = &self.data.schema;
+        evaluate::record(&mut self.progress.train, schema, &out.detach(), y, loss)?;
         self.progress.step += 1;
         self.progress.batch += 1;
         if self.info.first_step_at.is_none() {
@@ -371,8 +369,7 @@ impl Session {
             model: &self.model,
             loss: self.loss,
             criterion: &self.criterion,
-            task: self.data.schema.task,
-            classes: self.data.schema.classes.len(),
+            schema: &self.data.schema,
             metrics: &self.metrics,
             batch_size: self.config.train.batch_size.max(256),
         }

@@ -41,10 +41,7 @@ fn place_error(config: &Config, e: Error) -> Error {
             let layer = format!("{}: {layer}", config.places.of(key));
             Error::Model { layer, message }
         }
-        Error::Config { place, message } if place == "loss" => {
-            Error::config(config.places.of("loss"), format!("loss: {message}"))
-        }
-        e => e,
+        e => config.place(e),
     }
 }
 
@@ -128,14 +125,16 @@ pub fn optimizer(config: &Config, model: &Model) -> Optimizer {
 /// logged.
 pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
     let report = Reporter::new(opts.quiet);
-    let mut data = data::prepare(&config.data, config.loss_kind(), config.seed)?;
+    let mut data = data::prepare(&config.data, config.loss_kind(), config.seed)
+        .map_err(|e| config.place(e))?;
     let (model, loss) = build_model(&config, &data.schema)?;
     // Initialised on the CPU from the seed (the same weights on every device), then moved.
     model.to_device(opts.device);
     data.to_device(opts.device);
-    let metrics = metrics::resolve(&config.train.metrics, data.schema.task)?;
+    let place = |e| config.place(e);
+    let metrics = metrics::resolve(&config.train.metrics, data.schema.task).map_err(place)?;
     let criterion = criterion(&config, &data)?;
-    let watch = Watch::new(&config.train, &metrics, data.valid.is_some())?;
+    let watch = Watch::new(&config.train, &metrics, data.valid.is_some()).map_err(place)?;
     let mut optim = optimizer(&config, &model);
     let (run, mut info, progress) = match &opts.resume {
         Some(dir) => {

@@ -117,7 +117,8 @@ pub fn regression_fit(
         return Ok(());
     }
     let pre = &schema.preprocess;
-    let ys = train.y.to_vec();
+    let mut ys = train.y.to_vec();
+    schema.to_target_units(&mut ys);
     let points: Vec<(f64, f64)> = xs
         .iter()
         .zip(&ys)
@@ -131,10 +132,13 @@ pub fn regression_fit(
     let grid: Vec<f32> = (0..=100)
         .map(|i| lo + (hi - lo) * i as f32 / 100.0)
         .collect();
-    let out = model.infer(&Tensor::from_vec(grid.clone(), [grid.len(), 1]));
+    let mut out = model
+        .infer(&Tensor::from_vec(grid.clone(), [grid.len(), 1]))
+        .try_to_vec()?;
+    schema.to_target_units(&mut out);
     let line: Vec<(f64, f64)> = grid
         .iter()
-        .zip(out.to_vec())
+        .zip(out)
         .map(|(&g, y)| (pre.invert(g, 0) as f64, y as f64))
         .collect();
     plots::regression_fit(

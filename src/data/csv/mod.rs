@@ -15,7 +15,7 @@ pub use reader::{column_positions, is_missing, open, reader, CsvReader, MAX_LINE
 pub use values::{ByteTable, FeatureValues};
 
 use super::split::holdout_rows;
-use super::{DataFile, DataSchema, Features, InputBatch, Inputs, Prepared, Split};
+use super::{DataFile, DataSchema, Features, InputBatch, Inputs, Prepared, Split, TargetScale};
 use crate::config::{DataConfig, Missing, NormalizeSpec, Task};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
@@ -223,8 +223,11 @@ fn file_record(split: &str, path: &Path) -> Result<DataFile> {
 
 /// A split of CSV rows whose missing values the run's policy has dealt with: f32 features
 /// preprocessed once, bytes kept as they are and preprocessed per batch.
-fn to_split(name: &'static str, (x, y, source): Encoded, schema: &DataSchema) -> Split {
+fn to_split(name: &'static str, (x, mut y, source): Encoded, schema: &DataSchema) -> Split {
     let (n, f) = (y.len(), schema.features.len());
+    if let Some(s) = &schema.target_scale {
+        s.apply(&mut y);
+    }
     let features = match x {
         FeatureValues::Floats(mut x) => {
             schema.preprocess.apply(&mut x, f);
@@ -304,6 +307,7 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
             fill: None,
         },
         image: None,
+        target_scale: None,
     };
     let f = schema.features.len();
     let read = |path: &Path| encode(read_file(path, &schema.features, &schema.target)?, &schema);
@@ -330,6 +334,15 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
         _ => None,
     };
     schema.preprocess = Preprocess::fit(&train_x, f, cfg.scale, normalize, cfg.missing);
+    if cfg.target_normalize.is_some() {
+        if task != Task::Regression {
+            return Err(Error::config(
+                "data.target_normalize",
+                "applies to regression targets, and the task is classification",
+            ));
+        }
+        schema.target_scale = Some(TargetScale::fit(&train_y));
+    }
     let train = to_split("train", (train_x, train_y, train_source), &schema);
     let valid = valid.map(|v| to_split("valid", v, &schema));
     let test = test.map(|t| to_split("test", t, &schema));

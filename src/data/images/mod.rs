@@ -121,6 +121,12 @@ fn normalization(cfg: &DataConfig, train: &ImageSet) -> Result<(Vec<f32>, Vec<f3
 
 /// Read and prepare the image splits a config names.
 pub fn prepare(cfg: &DataConfig, seed: u64) -> Result<Prepared> {
+    if cfg.target_normalize.is_some() {
+        return Err(Error::config(
+            "data.target_normalize",
+            "applies to regression targets; image folders are classification",
+        ));
+    }
     let classes = class_folders(&cfg.train)?;
     if classes.len() < 2 {
         return Err(Error::data(
@@ -201,6 +207,7 @@ pub fn prepare(cfg: &DataConfig, seed: u64) -> Result<Prepared> {
             fill: None,
         },
         image: Some(shape),
+        target_scale: None,
     };
     Ok(Prepared {
         schema,
