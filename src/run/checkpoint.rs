@@ -136,14 +136,19 @@ impl Loaded {
 /// not f32, data that does not match its checksum) is an error naming the file.
 pub fn load(path: &Path) -> Result<Loaded> {
     let size = std::fs::metadata(path)
-        .map_err(|e| Error::io(path, e))?
+        .map_err(|e| Error::input(path, e))?
         .len();
     let bad = |why: String| Error::data(path.display().to_string(), why);
     crate::limits::fits(size as u128).map_err(|e| bad(format!("reading the file {e}")))?;
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let bad = |why: String| bad(format!("not a readable safetensors file: {why}"));
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+    from_bytes(&bytes, &path.display().to_string())
+}
+
+/// A model or checkpoint file's contents; `source` names it in errors.
+pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Loaded> {
+    let bad = |why: String| Error::data(source, format!("not a readable safetensors file: {why}"));
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
     let mut tensors = HashMap::new();
     for (name, view) in st.tensors() {
         if view.dtype() != Dtype::F32 {
@@ -164,7 +169,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
         let got = checksum(st.tensors().iter().map(|(n, v)| (n.as_str(), v.data())));
         if &got != want {
             return Err(Error::data(
-                path.display().to_string(),
+                source,
                 "the tensor data does not match the checksum saved with it: the file was altered or damaged",
             ));
         }

@@ -149,15 +149,16 @@ pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
             (run, info, progress)
         }
         None => {
+            // Everything that can be wrong with the input is checked before the run exists.
+            if let Some(init) = &config.model.init_from {
+                checkpoint::restore(&model.named_state(), &checkpoint::load(init)?, init)?;
+            }
             let run = RunDir::create(&opts.runs, &config.name, opts.run_dir.as_deref())?;
             run.lock()?;
             let info = RunInfo {
                 criterion: criterion.clone(),
                 ..new_info(&run, &config, opts, &data, &model, loss, &metrics)
             };
-            if let Some(init) = &config.model.init_from {
-                checkpoint::restore(&model.named_state(), &checkpoint::load(init)?, init)?;
-            }
             (run, info, Progress::default())
         }
     };

@@ -69,6 +69,22 @@ pub fn tensors(path: &Path) -> Vec<(String, Vec<u32>)> {
     t
 }
 
+/// A small 2-class table (`a,b,c,label`, label yes where a + b > 0) of `rows` rows.
+pub fn table(rows: usize) -> String {
+    let mut rng = kiln::Rng::new(5);
+    let mut text = String::from("a,b,c,label\n");
+    for _ in 0..rows {
+        let (a, b, c) = (
+            rng.uniform() * 2.0 - 1.0,
+            rng.uniform() * 2.0 - 1.0,
+            rng.uniform(),
+        );
+        let label = if a + b > 0.0 { "yes" } else { "no" };
+        text.push_str(&format!("{a:.3},{b:.3},{c:.3},{label}\n"));
+    }
+    text
+}
+
 /// A project in a temporary folder: the files a test writes (data, configs), and the binary
 /// run inside it. The folder goes when the project does.
 pub struct Project {

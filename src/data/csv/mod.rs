@@ -290,8 +290,12 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
         return Err(Error::data(
             &raw_train.source,
             format!(
-                "column \"{target}\" holds {} class ({}): classification needs at least two",
-                classes.len(),
+                "column \"{target}\" holds {} ({}): classification needs at least two classes",
+                if classes.is_empty() {
+                    "no class"
+                } else {
+                    "one class"
+                },
                 classes.join(", ")
             ),
         ));

@@ -139,6 +139,14 @@ pub fn prepare(cfg: &DataConfig, seed: u64) -> Result<Prepared> {
     }
     let (height, width) = image_size(cfg, &classes)?;
     let channels = cfg.channels.unwrap_or(3);
+    if let Some(crop) = cfg.augment.as_ref().map(|a| a.random_crop) {
+        if crop >= height.min(width) {
+            return Err(Error::config(
+                "data.augment.random_crop",
+                format!("{crop} pixels of padding for {height}×{width} images: must be less than the smaller side"),
+            ));
+        }
+    }
     let mut shape = ImageSchema {
         height,
         width,
