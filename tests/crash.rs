@@ -225,3 +225,68 @@ fn a_run_in_use_is_refused() {
         stderr(&out)
     );
 }
+
+/// Predict on stdin, stopped by SIGTERM between batches: exit 130, and an --output file is
+/// never written (nor its temporary file left). A missing column fails before any output.
+#[test]
+fn predict_stops_on_sigterm_and_writes_nothing_partial() {
+    use std::io::{BufRead, BufReader, Write};
+    let p = Project::new()
+        .file("train.csv", table(100))
+        .file("c.toml", CONFIG);
+    let out = p.kiln(
+        &train_args("r")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = p.kiln(&["predict", "r", "p.csv"]);
+    assert_eq!(out.status.code(), Some(2)); // no p.csv
+    std::fs::write(p.path().join("p.csv"), "a,b\n1,2\n").unwrap();
+    let out = p.kiln(&["predict", "r", "p.csv"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "no header before the error");
+
+    for output in [None, Some("out.csv")] {
+        let mut args = vec!["predict", "r", "-", "--batch-size", "1"];
+        args.extend(output.map(|o| ["--output", o]).into_iter().flatten());
+        let mut child = Command::new(KILN)
+            .args(&args)
+            .current_dir(p.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "a,b,c\n0.5,0.5,0.1").unwrap();
+        stdin.flush().unwrap();
+        if output.is_none() {
+            // The first prediction is out: predict now waits for the next row.
+            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+            assert_eq!(lines.next().unwrap().unwrap(), "prediction");
+            assert!(lines.next().unwrap().is_ok());
+        } else {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let _ = writeln!(stdin, "0.1,0.2,0.3");
+        drop(stdin);
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "{output:?}");
+        let left: Vec<String> = std::fs::read_dir(p.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("out.csv"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+}

@@ -188,6 +188,8 @@ pub fn exec(a: Args) -> Result<()> {
             let path = batch.paths.as_ref().map(|p| p[i].as_str());
             w.row(path, row).map_err(write_err)?;
         }
+        // Each batch goes out whole: a pipeline reading predictions sees them as they come.
+        w.out.flush().map_err(write_err)?;
     }
     let sink = w.out.into_inner().map_err(|e| write_err(e.into_error()))?;
     match sink {
