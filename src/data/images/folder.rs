@@ -43,12 +43,15 @@ fn is_image(path: &Path) -> bool {
 
 /// Image files under `dir`, recursively, sorted by path.
 /// Symbolic links are followed (as torchvision's `os.walk(followlinks=True)`), but each folder
-/// and each file is taken once: a link cycle ends the walk instead of looping.
+/// and each file is taken once, and a link back to the folder or above it (a cycle) is not
+/// followed: the walk ends instead of looping or wandering into other classes.
 pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let canonical = |p: &Path| std::fs::canonicalize(p).map_err(|e| Error::input(p, e));
-    seen.insert(canonical(dir)?);
+    let root = canonical(dir)?;
+    // Every folder above the root counts as seen: a link to one is a cycle.
+    seen.extend(root.ancestors().map(Path::to_path_buf));
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
