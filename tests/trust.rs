@@ -57,11 +57,7 @@ fn a_final_sigmoid_before_bce_is_fused_not_applied_twice() {
         tensors(&p.path().join("sigmoid/model.safetensors"))
     );
     let log = std::fs::read_to_string(p.path().join("sigmoid/train.log")).unwrap();
-    let last = log
-        .lines()
-        .filter(|l| l.starts_with("epoch 4/4"))
-        .next()
-        .unwrap();
+    let last = log.lines().find(|l| l.starts_with("epoch 4/4")).unwrap();
     assert!(last.contains("valid_accuracy"), "{last}");
     let out = p.kiln(&["check", "sigmoid.toml"]);
     assert!(
