@@ -386,3 +386,184 @@ fn image_layers_check_their_inputs() {
         .collect();
     assert_eq!(shapes, ["[2, 5, 5]", "[2, 2, 2]", "[2]"]);
 }
+
+fn named(mut s: LayerSpec, name: &str) -> LayerSpec {
+    s.name = Some(name.into());
+    s
+}
+
+fn reading(mut s: LayerSpec, inputs: &[&str]) -> LayerSpec {
+    s.inputs = Some(inputs.iter().map(|i| i.to_string()).collect());
+    s
+}
+
+/// A residual block and two branches joined: the graph computes what the layers composed by
+/// hand compute, and its gradient with respect to the input matches finite differences
+/// (through both branches of the add and both parts of the concat).
+#[test]
+fn graphs_compute_their_composition_and_its_gradient() {
+    let layers = [
+        named(dense(5, Some("tanh")), "a"),
+        dense(5, Some("tanh")),
+        reading(spec("add"), &["a", "layers.1"]),
+        named(dense(3, Some("sigmoid")), "b"),
+        reading(dense(2, None), &["input"]),
+        reading(spec("concat"), &["b", "layers.4"]),
+        dense(2, None),
+    ];
+    let model = Model::build(&layers, &Shape::from([4]), &mut Rng::new(3)).unwrap();
+    assert!(!model.is_stack());
+    let shapes: Vec<String> = model
+        .summary()
+        .iter()
+        .map(|r| r.output_shape.to_string())
+        .collect();
+    assert_eq!(shapes, ["[5]", "[5]", "[5]", "[3]", "[2]", "[5]", "[2]"]);
+    let inputs: Vec<Vec<String>> = model.summary().into_iter().map(|r| r.inputs).collect();
+    assert_eq!(inputs[2], ["a", "layers.1"]);
+    assert_eq!(inputs[4], ["input"]);
+
+    let p: std::collections::HashMap<String, Tensor> = model.named_params().into_iter().collect();
+    let lin = |x: &Tensor, i: usize| {
+        x.matmul_t(&p[&format!("layers.{i}.weight")], false, true)
+            .add(&p[&format!("layers.{i}.bias")])
+    };
+    let x = tensor(uniform(3 * 4, -1.0, 1.0, &mut Rng::new(8)), &[3, 4]);
+    let a = lin(&x, 0).tanh();
+    let sum = a.add(&lin(&a, 1).tanh());
+    let b = lin(&sum, 3).sigmoid();
+    let side = lin(&x, 4);
+    let want = lin(&Tensor::cat(&[b, side], 1), 6);
+    let got = model.infer(&x);
+    assert_close(
+        "graph forward",
+        &got.to_vec(),
+        &want.to_vec().iter().map(|&v| v as f64).collect::<Vec<_>>(),
+        1e-6,
+    );
+
+    check_grads("graph", &[x], |xs| {
+        let mut rng = Rng::new(0);
+        model.forward(
+            &xs[0],
+            &mut Mode {
+                training: false,
+                rng: &mut rng,
+            },
+        )
+    });
+}
+
+#[test]
+fn graph_errors_name_the_layer_and_the_problem() {
+    let err = |layers: &[LayerSpec], input: &[usize]| {
+        Model::build(layers, &Shape::from(input), &mut Rng::new(1))
+            .err()
+            .expect("an error")
+            .to_string()
+    };
+    let e = err(
+        &[
+            reading(dense(2, None), &["later"]),
+            named(dense(2, None), "later"),
+        ],
+        &[3],
+    );
+    assert!(
+        e.starts_with("model.layers.0 (dense)")
+            && e.contains("a later layer (model.layers.1)")
+            && e.contains("no cycles"),
+        "{e}"
+    );
+    let e = err(&[named(reading(dense(2, None), &["me"]), "me")], &[3]);
+    assert!(e.contains("\"me\", itself"), "{e}");
+    let e = err(
+        &[
+            named(dense(2, None), "trunk"),
+            reading(dense(2, None), &["trunc"]),
+        ],
+        &[3],
+    );
+    assert!(
+        e.starts_with("model.layers.1 (dense)") && e.contains("did you mean \"trunk\""),
+        "{e}"
+    );
+    let e = err(
+        &[named(dense(2, None), "x"), named(dense(2, None), "x")],
+        &[3],
+    );
+    assert!(e.contains("the name \"x\" is taken"), "{e}");
+    let e = err(&[named(dense(2, None), "input")], &[3]);
+    assert!(e.contains("the name \"input\" is taken"), "{e}");
+    let e = err(&[dense(2, None), spec("add")], &[3]);
+    assert!(
+        e.starts_with("model.layers.1 (add)") && e.contains("two or more"),
+        "{e}"
+    );
+    let e = err(
+        &[
+            named(dense(2, None), "a"),
+            reading(dense(2, None), &["a", "input"]),
+        ],
+        &[3],
+    );
+    assert!(e.contains("reads one input"), "{e}");
+    let e = err(
+        &[
+            named(dense(2, None), "a"),
+            reading(spec("add"), &["a", "input"]),
+        ],
+        &[3],
+    );
+    assert!(
+        e.contains("add needs inputs of one shape, got [2] and [3]"),
+        "{e}"
+    );
+    let conv = |f: usize| LayerSpec {
+        filters: Some(f),
+        kernel: Some(kiln::nn::Pair::Same(3)),
+        ..spec("conv2d")
+    };
+    // Images join channels: [2, 4, 4] + [1, 6, 6] differ in height and width.
+    let e = err(
+        &[
+            named(conv(2), "c"),
+            reading(spec("concat"), &["c", "input"]),
+        ],
+        &[1, 6, 6],
+    );
+    assert!(
+        e.contains("concat joins along axis 0") && e.contains("[2, 4, 4] and [1, 6, 6]"),
+        "{e}"
+    );
+    let ok = Model::build(
+        &[
+            named(conv(2), "c"),
+            conv(3),
+            reading(spec("concat"), &["c", "layers.1"]),
+        ],
+        &Shape::from([1, 8, 8]),
+        &mut Rng::new(1),
+    );
+    assert!(ok.is_err(), "[2, 6, 6] and [3, 4, 4] do not join");
+    let joined = Model::build(
+        &[
+            named(
+                LayerSpec {
+                    padding: Some(kiln::nn::Padding::Mode("same".into())),
+                    ..conv(2)
+                },
+                "c",
+            ),
+            LayerSpec {
+                padding: Some(kiln::nn::Padding::Mode("same".into())),
+                ..conv(3)
+            },
+            reading(spec("concat"), &["c", "layers.1"]),
+        ],
+        &Shape::from([1, 8, 8]),
+        &mut Rng::new(1),
+    )
+    .unwrap();
+    assert_eq!(joined.output_shape().dims(), [5, 8, 8]);
+}

@@ -39,13 +39,23 @@ pub fn exec(a: Args) -> Result<()> {
     match build_model(&config, schema) {
         Ok((model, loss)) => {
             println!("Model \"{}\" on input {}", config.name, model.input_shape());
+            let rows = model.summary();
+            let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(5).max(12);
+            // A graph shows what each layer reads; a plain stack reads the layer above.
+            let graph = !model.is_stack();
+            let inputs = if graph { "  inputs" } else { "" };
             println!(
-                "{:<12} {:<12} {:<14} {:>10}",
+                "{:<width$} {:<12} {:<14} {:>10}{inputs}",
                 "layer", "type", "output shape", "params"
             );
-            for row in model.summary() {
+            for row in rows {
+                let inputs = if graph {
+                    format!("  {}", row.inputs.join(", "))
+                } else {
+                    String::new()
+                };
                 println!(
-                    "{:<12} {:<12} {:<14} {:>10}",
+                    "{:<width$} {:<12} {:<14} {:>10}{inputs}",
                     row.name,
                     row.kind,
                     row.output_shape.to_string(),

@@ -6,12 +6,13 @@ mod conv2d;
 mod dense;
 mod dropout;
 mod flatten;
+mod merge;
 mod model;
 mod pool;
 mod spec;
 
 pub use activation::Activation;
-pub use model::{Model, SummaryRow};
+pub use model::{Model, Source, SummaryRow, INPUT_NAME};
 pub use spec::{LayerSpec, Padding, Pair};
 
 use crate::tensor::{Rng, Shape, Tensor};
@@ -29,6 +30,11 @@ pub trait Layer: Send + Sync {
     fn kind(&self) -> &'static str;
     fn output_shape(&self) -> &Shape;
     fn forward(&self, x: &Tensor, mode: &mut Mode) -> Tensor;
+    /// The forward pass on the layer's inputs: one for most layers, several for the merge
+    /// layers (`add`, `concat`), which override this.
+    fn forward_many(&self, inputs: &[Tensor], mode: &mut Mode) -> Tensor {
+        self.forward(&inputs[0], mode)
+    }
     /// Learned parameters by local name ("weight", "bias"), in checkpoint order.
     fn params(&self) -> Vec<(&'static str, &Tensor)> {
         Vec::new()

@@ -5,12 +5,33 @@ use crate::backend::Device;
 use crate::error::{Error, Result};
 use crate::tensor::{Rng, Shape, Tensor};
 
+/// Where a layer reads from: the model's input, or an earlier layer's output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Input,
+    Layer(usize),
+}
+
+/// One layer of the graph and the layers (or the input) it reads.
+struct Node {
+    layer: Box<dyn Layer>,
+    /// The config's `name`, if it gave one.
+    name: Option<String>,
+    inputs: Vec<Source>,
+}
+
+/// A model: layers in config order, each reading the previous layer's output (a plain stack)
+/// or, with `inputs = ["a", "b"]`, the outputs of earlier layers, by `name` or as `layers.N`. Only earlier layers can
+/// be read, so the graph has no cycles; the last layer is the output.
 pub struct Model {
-    layers: Vec<Box<dyn Layer>>,
+    nodes: Vec<Node>,
     input_shape: Shape,
     /// The final activation left to the loss, which computes it fused (softmax with
     /// cross-entropy, sigmoid with binary cross-entropy); predict applies it to the outputs.
     folded: Option<Activation>,
+    /// Per node, the last node that reads its output (`nodes.len()` for the model's output):
+    /// intermediate outputs are dropped as soon as nothing more reads them.
+    last_use: Vec<usize>,
 }
 
 /// One row of the Keras-style summary.
@@ -18,27 +39,96 @@ pub struct Model {
 pub struct SummaryRow {
     pub name: String,
     pub kind: String,
+    /// What the layer reads (`input`, or layer names), shown when the model is not a stack.
+    pub inputs: Vec<String>,
     pub output_shape: Shape,
     pub params: usize,
 }
 
+/// The name the input is read by in `inputs`.
+pub const INPUT_NAME: &str = "input";
+
+/// The sources a layer's `inputs` name, resolved against the names of the layers before it.
+fn resolve_inputs(
+    i: usize,
+    spec: &LayerSpec,
+    names: &[Option<String>],
+    all: &[LayerSpec],
+) -> std::result::Result<Vec<Source>, String> {
+    let Some(wanted) = &spec.inputs else {
+        return Ok(vec![if i == 0 {
+            Source::Input
+        } else {
+            Source::Layer(i - 1)
+        }]);
+    };
+    if wanted.is_empty() {
+        return Err("`inputs` names no layer".into());
+    }
+    wanted
+        .iter()
+        .map(|w| {
+            if w == INPUT_NAME {
+                return Ok(Source::Input);
+            }
+            if let Some(j) = names.iter().position(|n| n.as_deref() == Some(w)) {
+                return Ok(Source::Layer(j));
+            }
+            // An unnamed layer by its place: `layers.3`.
+            if let Some(j) = w.strip_prefix("layers.").and_then(|n| n.parse::<usize>().ok()) {
+                if j < i {
+                    return Ok(Source::Layer(j));
+                }
+            }
+            if let Some(j) = all.iter().position(|s| s.name.as_deref() == Some(w)) {
+                let why = if j == i { "itself" } else { "a later layer" };
+                return Err(format!(
+                    "`inputs` names \"{w}\", {why} (model.layers.{j}): a layer reads only layers before it, so a model has no cycles"
+                ));
+            }
+            let mut known: Vec<&str> = names.iter().flatten().map(String::as_str).collect();
+            known.push(INPUT_NAME);
+            Err(format!(
+                "`inputs` names \"{w}\", which no layer before it is called{}; known: {} (or layers.N for an unnamed layer N < {i})",
+                crate::suggest::did_you_mean(w, &known),
+                known.join(", ")
+            ))
+        })
+        .collect()
+}
+
 impl Model {
     /// Build the layers on a per-sample input shape, initialising weights from `rng`. A layer
-    /// that does not fit its input is reported with its index, type and both shapes.
+    /// that does not fit its input, or names an input that does not exist, is reported with
+    /// its index, type and the shapes.
     pub fn build(specs: &[LayerSpec], input_shape: &Shape, rng: &mut Rng) -> Result<Model> {
         if specs.is_empty() {
             return Err(Error::model("model.layers", "the model has no layers"));
         }
-        let mut layers: Vec<Box<dyn Layer>> = Vec::with_capacity(specs.len());
+        let mut nodes: Vec<Node> = Vec::with_capacity(specs.len());
+        let mut names: Vec<Option<String>> = Vec::with_capacity(specs.len());
         let mut params = 0u128;
         for (i, spec) in specs.iter().enumerate() {
-            let input = layers
-                .last()
-                .map_or(input_shape, |l| l.output_shape())
-                .clone();
             let place = || format!("model.layers.{i} ({})", spec.kind);
+            if let Some(name) = &spec.name {
+                if name == INPUT_NAME || names.iter().flatten().any(|n| n == name) {
+                    return Err(Error::model(
+                        place(),
+                        format!("the name \"{name}\" is taken (by the input or an earlier layer)"),
+                    ));
+                }
+            }
+            let inputs =
+                resolve_inputs(i, spec, &names, specs).map_err(|m| Error::model(place(), m))?;
+            let shapes: Vec<Shape> = inputs
+                .iter()
+                .map(|s| match s {
+                    Source::Input => input_shape.clone(),
+                    Source::Layer(j) => nodes[*j].layer.output_shape().clone(),
+                })
+                .collect();
             let layer = spec
-                .build(&input, rng)
+                .build(&shapes, rng)
                 .map_err(|m| Error::model(place(), m))?;
             // Each layer fits alone; together they must fit too (value, gradient, 2 slots).
             params += layer
@@ -52,19 +142,46 @@ impl Model {
                     format!("the model's {params} weights up to here: training them {e}"),
                 )
             })?;
-            layers.push(layer);
+            names.push(spec.name.clone());
+            nodes.push(Node {
+                layer,
+                name: spec.name.clone(),
+                inputs,
+            });
         }
+        let mut last_use = vec![0; nodes.len()];
+        for (i, node) in nodes.iter().enumerate() {
+            for s in &node.inputs {
+                if let Source::Layer(j) = s {
+                    last_use[*j] = i;
+                }
+            }
+        }
+        last_use[nodes.len() - 1] = nodes.len();
         Ok(Model {
-            layers,
+            nodes,
             input_shape: input_shape.clone(),
             folded: None,
+            last_use,
+        })
+    }
+
+    /// Whether every layer reads the one before it (a plain stack).
+    pub fn is_stack(&self) -> bool {
+        self.nodes.iter().enumerate().all(|(i, n)| {
+            n.inputs
+                == [if i == 0 {
+                    Source::Input
+                } else {
+                    Source::Layer(i - 1)
+                }]
         })
     }
 
     /// The activation the last layer ends with (an activation layer, or a dense or conv
     /// layer's `activation`).
     pub fn final_activation(&self) -> Option<Activation> {
-        self.layers.last().and_then(|l| l.final_activation())
+        self.nodes.last().and_then(|n| n.layer.final_activation())
     }
 
     /// Fold a final `activation` into the loss, which computes it fused: the model then outputs
@@ -73,9 +190,10 @@ impl Model {
         if self.final_activation() != Some(activation) {
             return false;
         }
-        self.layers
+        self.nodes
             .last_mut()
             .expect("a model has layers")
+            .layer
             .fold_activation();
         self.folded = Some(activation);
         true
@@ -96,17 +214,36 @@ impl Model {
 
     /// Per-sample output shape.
     pub fn output_shape(&self) -> &Shape {
-        self.layers
+        self.nodes
             .last()
             .expect("a model has layers")
+            .layer
             .output_shape()
     }
 
-    /// `x` is `[batch, ...input_shape]`.
+    /// `x` is `[batch, ...input_shape]`. Layers run in config order (so dropout draws in the
+    /// same order every time), each output kept only until its last reader has run.
     pub fn forward(&self, x: &Tensor, mode: &mut Mode) -> Tensor {
-        self.layers
-            .iter()
-            .fold(x.clone(), |h, layer| layer.forward(&h, mode))
+        let mut outputs: Vec<Option<Tensor>> = vec![None; self.nodes.len()];
+        for (i, node) in self.nodes.iter().enumerate() {
+            let inputs: Vec<Tensor> = node
+                .inputs
+                .iter()
+                .map(|s| match s {
+                    Source::Input => x.clone(),
+                    Source::Layer(j) => outputs[*j].clone().expect("an earlier layer's output"),
+                })
+                .collect();
+            outputs[i] = Some(node.layer.forward_many(&inputs, mode));
+            for s in &node.inputs {
+                if let Source::Layer(j) = s {
+                    if self.last_use[*j] == i {
+                        outputs[*j] = None;
+                    }
+                }
+            }
+        }
+        outputs.pop().flatten().expect("a model has layers")
     }
 
     /// The output for `x` in evaluation mode (dropout off, batchnorm on its running
@@ -122,21 +259,27 @@ impl Model {
     }
 
     pub fn num_layers(&self) -> usize {
-        self.layers.len()
+        self.nodes.len()
     }
 
-    /// Layer `i` alone, for per-layer timing.
-    pub fn forward_layer(&self, i: usize, x: &Tensor, mode: &mut Mode) -> Tensor {
-        self.layers[i].forward(x, mode)
+    /// What layer `i` reads.
+    pub fn layer_inputs(&self, i: usize) -> &[Source] {
+        &self.nodes[i].inputs
+    }
+
+    /// Layer `i` alone on its inputs, for per-layer timing.
+    pub fn forward_layer(&self, i: usize, inputs: &[Tensor], mode: &mut Mode) -> Tensor {
+        self.nodes[i].layer.forward_many(inputs, mode)
     }
 
     /// Parameters named as in checkpoints: `layers.<index>.<name>`.
     pub fn named_params(&self) -> Vec<(String, Tensor)> {
-        self.layers
+        self.nodes
             .iter()
             .enumerate()
-            .flat_map(|(i, l)| {
-                l.params()
+            .flat_map(|(i, n)| {
+                n.layer
+                    .params()
                     .into_iter()
                     .map(move |(n, t)| (format!("layers.{i}.{n}"), t.clone()))
             })
@@ -146,9 +289,10 @@ impl Model {
     /// Parameters and buffers: everything a model file holds.
     pub fn named_state(&self) -> Vec<(String, Tensor)> {
         let mut state = self.named_params();
-        for (i, l) in self.layers.iter().enumerate() {
+        for (i, n) in self.nodes.iter().enumerate() {
             state.extend(
-                l.buffers()
+                n.layer
+                    .buffers()
                     .into_iter()
                     .map(|(n, t)| (format!("layers.{i}.{n}"), t.clone())),
             );
@@ -174,15 +318,31 @@ impl Model {
         self.named_params().iter().map(|(_, t)| t.numel()).sum()
     }
 
+    /// The layer's name for people: its `name`, else `layers.<i>`.
+    pub fn layer_name(&self, i: usize) -> String {
+        self.nodes[i]
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("layers.{i}"))
+    }
+
     pub fn summary(&self) -> Vec<SummaryRow> {
-        self.layers
+        self.nodes
             .iter()
             .enumerate()
-            .map(|(i, l)| SummaryRow {
-                name: format!("layers.{i}"),
-                kind: l.kind().to_string(),
-                output_shape: l.output_shape().clone(),
-                params: l.params().iter().map(|(_, t)| t.numel()).sum(),
+            .map(|(i, n)| SummaryRow {
+                name: self.layer_name(i),
+                kind: n.layer.kind().to_string(),
+                inputs: n
+                    .inputs
+                    .iter()
+                    .map(|s| match s {
+                        Source::Input => INPUT_NAME.to_string(),
+                        Source::Layer(j) => self.layer_name(*j),
+                    })
+                    .collect(),
+                output_shape: n.layer.output_shape().clone(),
+                params: n.layer.params().iter().map(|(_, t)| t.numel()).sum(),
             })
             .collect()
     }

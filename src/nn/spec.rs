@@ -9,6 +9,7 @@ use super::conv2d::Conv2d;
 use super::dense::Dense;
 use super::dropout::Dropout;
 use super::flatten::Flatten;
+use super::merge::{Add, Concat};
 use super::pool::{GlobalAvgPool, Pool2d};
 use super::{Activation, Layer};
 use crate::ops::Pool;
@@ -19,6 +20,12 @@ use crate::tensor::{Rng, Shape};
 pub struct LayerSpec {
     #[serde(rename = "type")]
     pub kind: String,
+    /// A name other layers' `inputs` can read this layer by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The layers (by name, or "input") this one reads; default: the layer before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub units: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -106,7 +113,12 @@ pub const LAYER_KEYS: &[(&str, &[&str])] = &[
     ("sigmoid", &[]),
     ("tanh", &[]),
     ("softmax", &[]),
+    ("add", &[]),
+    ("concat", &[]),
 ];
+
+/// Layers that read several inputs.
+const MERGES: &[&str] = &["add", "concat"];
 
 /// Bytes a parameter costs while training: the value, its gradient and two optimizer slots.
 const BYTES_PER_PARAM: u128 = 16;
@@ -211,9 +223,9 @@ impl LayerSpec {
         keys
     }
 
-    /// Build this layer on an input of per-sample shape `input`. Errors are messages; the
-    /// caller adds the layer's place.
-    pub fn build(&self, input: &Shape, rng: &mut Rng) -> Result<Box<dyn Layer>, String> {
+    /// Build this layer on inputs of per-sample shapes `inputs` (one for every layer but the
+    /// merges). Errors are messages; the caller adds the layer's place.
+    pub fn build(&self, inputs: &[Shape], rng: &mut Rng) -> Result<Box<dyn Layer>, String> {
         let Some((_, allowed)) = LAYER_KEYS.iter().find(|(k, _)| *k == self.kind) else {
             let known: Vec<&str> = LAYER_KEYS.iter().map(|(k, _)| *k).collect();
             return Err(format!(
@@ -234,7 +246,26 @@ impl LayerSpec {
                 }
             ));
         }
+        let merge = MERGES.contains(&self.kind.as_str());
+        match (merge, inputs.len()) {
+            (true, n) if n < 2 => {
+                return Err(format!(
+                    "{} merges layers: give it two or more with `inputs = [\"a\", \"b\"]`",
+                    self.kind
+                ))
+            }
+            (false, n) if n != 1 => {
+                return Err(format!(
+                    "a {} layer reads one input, `inputs` names {n}; merge them first with add or concat",
+                    self.kind
+                ))
+            }
+            _ => {}
+        }
+        let input = &inputs[0];
         Ok(match self.kind.as_str() {
+            "add" => Box::new(Add::new(inputs)?),
+            "concat" => Box::new(Concat::new(inputs)?),
             "dense" => {
                 let units = self.units.ok_or("a dense layer needs `units`")?;
                 if units == 0 {

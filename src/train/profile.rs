@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::error::Result;
 use crate::loss::Loss;
-use crate::nn::{Mode, Model};
+use crate::nn::{Mode, Model, Source};
 use crate::tensor::{Rng, Tensor};
 
 pub struct LayerTime {
@@ -17,8 +17,8 @@ pub struct LayerTime {
 }
 
 /// Mean forward and backward milliseconds per batch of each layer and of the loss, over `iters`
-/// runs after two warm-up runs. Each layer runs on the previous layer's output, detached, so
-/// its backward is timed alone (from a sum over its output, whose cost is included).
+/// runs after two warm-up runs. Each layer runs on the outputs it reads, detached, so its
+/// backward is timed alone (from a sum over its output, whose cost is included).
 pub fn profile(
     model: &Model,
     loss: Loss,
@@ -32,25 +32,27 @@ pub fn profile(
     let mut rng = Rng::new(0);
     for it in 0..iters + 2 {
         let keep = it >= 2;
-        let mut h = x.clone();
+        let mut outputs: Vec<Tensor> = Vec::with_capacity(n);
         for i in 0..=n {
-            let input = if i == 0 {
-                h.clone()
+            // The data needs no gradient; a layer's output does (its reader's backward).
+            let read = |s: &Source| match s {
+                Source::Input => x.clone(),
+                Source::Layer(j) => outputs[*j].detach().with_requires_grad(),
+            };
+            let inputs: Vec<Tensor> = if i < n {
+                model.layer_inputs(i).iter().map(read).collect()
             } else {
-                h.detach().with_requires_grad()
+                vec![read(&Source::Layer(n - 1))]
             };
             let start = Instant::now();
             let out = if i < n {
-                model.forward_layer(
-                    i,
-                    &input,
-                    &mut Mode {
-                        training: true,
-                        rng: &mut rng,
-                    },
-                )
+                let mode = &mut Mode {
+                    training: true,
+                    rng: &mut rng,
+                };
+                model.forward_layer(i, &inputs, mode)
             } else {
-                loss.compute(&input, y)
+                loss.compute(&inputs[0], y)
             };
             out.device().check()?;
             let forward = start.elapsed().as_secs_f64();
@@ -67,7 +69,7 @@ pub fn profile(
                 fwd[i] += forward * 1e3 / iters as f64;
                 bwd[i] += backward * 1e3 / iters as f64;
             }
-            h = out.detach();
+            outputs.push(out.detach());
         }
     }
     let mut rows: Vec<LayerTime> = model
