@@ -168,13 +168,7 @@ fn cnn_check(device: Device) {
     );
     let model = model_from(&st, &cnn_layers(), &[1, 28, 28], device);
     let mut rng = Rng::new(0);
-    let logits = model.forward(
-        &x,
-        &mut Mode {
-            training: true,
-            rng: &mut rng,
-        },
-    );
+    let logits = model.forward(&x, &mut Mode::new(true, &mut rng));
     let loss = logits.cross_entropy(&target);
     loss.backward();
     // The bound for the CNN is 1e-4: batchnorm divides by a batch standard deviation,
@@ -221,10 +215,7 @@ fn train_steps(model: &Model, mut opt: Optimizer, lr: f32, x: &Tensor, target: &
     let mut rng = Rng::new(0);
     for _ in 0..3 {
         opt.zero_grad();
-        let mut mode = Mode {
-            training: true,
-            rng: &mut rng,
-        };
+        let mut mode = Mode::new(true, &mut rng);
         model.forward(x, &mut mode).cross_entropy(target).backward();
         opt.step(lr);
     }

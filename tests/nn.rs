@@ -108,29 +108,13 @@ fn dropout_scales_in_training_and_is_identity_in_eval() {
     .unwrap();
     let x = Tensor::ones([4, 1000]);
     let mut rng = Rng::new(7);
-    let train = model
-        .forward(
-            &x,
-            &mut Mode {
-                training: true,
-                rng: &mut rng,
-            },
-        )
-        .to_vec();
+    let train = model.forward(&x, &mut Mode::new(true, &mut rng)).to_vec();
     let zeros = train.iter().filter(|&&v| v == 0.0).count() as f32 / train.len() as f32;
     assert!((zeros - 0.25).abs() < 0.03, "dropped fraction {zeros}");
     assert!(train
         .iter()
         .all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-6));
-    let eval = model
-        .forward(
-            &x,
-            &mut Mode {
-                training: false,
-                rng: &mut rng,
-            },
-        )
-        .to_vec();
+    let eval = model.forward(&x, &mut Mode::new(false, &mut rng)).to_vec();
     assert!(eval.iter().all(|&v| v == 1.0));
 }
 
@@ -140,21 +124,9 @@ fn final_softmax_folds_into_the_loss() {
     let layers = [dense(4, Some("softmax"))];
     let mut model = Model::build(&layers, &Shape::from([3]), &mut rng).unwrap();
     let x = Tensor::randn([2, 3], 0.0, 1.0, &mut rng);
-    let probs = model.forward(
-        &x,
-        &mut Mode {
-            training: false,
-            rng: &mut rng,
-        },
-    );
+    let probs = model.forward(&x, &mut Mode::new(false, &mut rng));
     assert!(model.fold_final_softmax());
-    let logits = model.forward(
-        &x,
-        &mut Mode {
-            training: false,
-            rng: &mut rng,
-        },
-    );
+    let logits = model.forward(&x, &mut Mode::new(false, &mut rng));
     assert_eq!(logits.softmax(1).to_vec(), probs.to_vec());
     let mut with_layer = Model::build(
         &[dense(4, None), spec("softmax")],
@@ -270,24 +242,10 @@ fn batchnorm_gradients_in_training_and_running_statistics_in_eval() {
         check_grads(
             &format!("batchnorm {input:?}"),
             std::slice::from_ref(&x),
-            |t| {
-                model.forward(
-                    &t[0],
-                    &mut Mode {
-                        training: true,
-                        rng: &mut Rng::new(0),
-                    },
-                )
-            },
+            |t| model.forward(&t[0], &mut Mode::new(true, &mut Rng::new(0))),
         );
         // Training output: zero mean, unit (biased) variance per channel.
-        let y = model.forward(
-            &x,
-            &mut Mode {
-                training: true,
-                rng: &mut rng,
-            },
-        );
+        let y = model.forward(&x, &mut Mode::new(true, &mut rng));
         let c = input[0];
         let per_channel = numel(&dims) / c;
         let v = y.to_vec();
@@ -312,13 +270,7 @@ fn batchnorm_gradients_in_training_and_running_statistics_in_eval() {
             .1
             .to_vec();
         assert!(running_mean.iter().any(|m| m.abs() > 1e-4));
-        let eval = model.forward(
-            &x,
-            &mut Mode {
-                training: false,
-                rng: &mut rng,
-            },
-        );
+        let eval = model.forward(&x, &mut Mode::new(false, &mut rng));
         assert_ne!(eval.to_vec(), v);
     }
 }
@@ -444,13 +396,7 @@ fn graphs_compute_their_composition_and_its_gradient() {
 
     check_grads("graph", &[x], |xs| {
         let mut rng = Rng::new(0);
-        model.forward(
-            &xs[0],
-            &mut Mode {
-                training: false,
-                rng: &mut rng,
-            },
-        )
+        model.forward(&xs[0], &mut Mode::new(false, &mut rng))
     });
 }
 

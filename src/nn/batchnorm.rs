@@ -2,7 +2,7 @@
 //! PyTorch's BatchNorm1d / BatchNorm2d: batch statistics in training (biased variance to
 //! normalize, unbiased into the running variance), running statistics in evaluation.
 
-use super::{Layer, Mode};
+use super::{named, Layer, Mode};
 use crate::autograd::no_grad;
 use crate::tensor::{Shape, Tensor};
 
@@ -86,14 +86,14 @@ impl Layer for BatchNorm {
         x.sub(&mean).div(&std).mul(&w).add(&b)
     }
 
-    fn params(&self) -> Vec<(&'static str, &Tensor)> {
-        vec![("weight", &self.weight), ("bias", &self.bias)]
+    fn params(&self) -> Vec<(String, &Tensor)> {
+        named(&[("weight", &self.weight), ("bias", &self.bias)])
     }
 
-    fn buffers(&self) -> Vec<(&'static str, &Tensor)> {
-        vec![
+    fn buffers(&self) -> Vec<(String, &Tensor)> {
+        named(&[
             ("running_mean", &self.running_mean),
             ("running_var", &self.running_var),
-        ]
+        ])
     }
 }

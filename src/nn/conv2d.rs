@@ -60,7 +60,7 @@ impl Layer for Conv2d {
         super::bias_activation(y, self.bias.as_ref(), 1, self.activation)
     }
 
-    fn params(&self) -> Vec<(&'static str, &Tensor)> {
+    fn params(&self) -> Vec<(String, &Tensor)> {
         weight_and_bias(&self.weight, &self.bias)
     }
 

@@ -44,7 +44,7 @@ impl Layer for Dense {
         super::bias_activation(y, self.bias.as_ref(), last, self.activation)
     }
 
-    fn params(&self) -> Vec<(&'static str, &Tensor)> {
+    fn params(&self) -> Vec<(String, &Tensor)> {
         weight_and_bias(&self.weight, &self.bias)
     }
 

@@ -17,10 +17,23 @@ pub use spec::{LayerSpec, Padding, Pair};
 
 use crate::tensor::{Rng, Shape, Tensor};
 
-/// How a forward pass runs: training mode enables dropout, which draws from `rng`.
+/// How a forward pass runs: training mode enables dropout, which draws from `rng`; `mask`
+/// marks the real (1) and padding (0) steps `[batch, len]` of the sequences in flight, set by
+/// the embedding that reads token ids, so pooling, attention and recurrent layers skip padding.
 pub struct Mode<'a> {
     pub training: bool,
     pub rng: &'a mut Rng,
+    pub mask: Option<Tensor>,
+}
+
+impl<'a> Mode<'a> {
+    pub fn new(training: bool, rng: &'a mut Rng) -> Mode<'a> {
+        Mode {
+            training,
+            rng,
+            mask: None,
+        }
+    }
 }
 
 /// One layer of a sequential model. Shapes are per sample (no batch axis); tensors passed to
@@ -36,11 +49,11 @@ pub trait Layer: Send + Sync {
         self.forward(&inputs[0], mode)
     }
     /// Learned parameters by local name ("weight", "bias"), in checkpoint order.
-    fn params(&self) -> Vec<(&'static str, &Tensor)> {
+    fn params(&self) -> Vec<(String, &Tensor)> {
         Vec::new()
     }
     /// State that is saved and restored but not learned (batchnorm's running statistics).
-    fn buffers(&self) -> Vec<(&'static str, &Tensor)> {
+    fn buffers(&self) -> Vec<(String, &Tensor)> {
         Vec::new()
     }
     /// The activation this layer ends with, if any.
@@ -80,12 +93,17 @@ pub(crate) fn bias_activation(
 pub(crate) fn weight_and_bias<'a>(
     weight: &'a Tensor,
     bias: &'a Option<Tensor>,
-) -> Vec<(&'static str, &'a Tensor)> {
-    let mut p = vec![("weight", weight)];
+) -> Vec<(String, &'a Tensor)> {
+    let mut p = vec![("weight".to_string(), weight)];
     if let Some(b) = bias {
-        p.push(("bias", b));
+        p.push(("bias".to_string(), b));
     }
     p
+}
+
+/// Tensors with their local names (PyTorch's: `weight`, `self_attn.in_proj_weight`, ...).
+pub(crate) fn named<'a>(tensors: &[(&str, &'a Tensor)]) -> Vec<(String, &'a Tensor)> {
+    tensors.iter().map(|(n, t)| (n.to_string(), *t)).collect()
 }
 
 /// PyTorch's default initialisation for dense and conv layers: U(-1/√fan_in, 1/√fan_in) for

@@ -251,10 +251,7 @@ impl Model {
     pub fn infer(&self, x: &Tensor) -> Tensor {
         let _guard = crate::autograd::no_grad();
         let mut rng = Rng::new(0); // evaluation draws nothing
-        let mode = &mut Mode {
-            training: false,
-            rng: &mut rng,
-        };
+        let mode = &mut Mode::new(false, &mut rng);
         self.forward(&x.to_device(self.device()), mode)
     }
 

@@ -139,10 +139,7 @@ impl Session {
                 let augment = self.config.data.augment.as_ref().filter(|a| a.is_active());
                 let x = self.data.train.batch(rows, augment.map(|a| (a, &mut rng)));
                 let y = self.data.train.y.index_select(rows);
-                let mode = &mut Mode {
-                    training: true,
-                    rng: &mut rng,
-                };
+                let mode = &mut Mode::new(true, &mut rng);
                 let out = self.model.forward(&x, mode);
                 let loss = self.criterion.compute(self.loss, &out, &y);
                 let value = self.read_loss(&loss)?;

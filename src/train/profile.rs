@@ -46,10 +46,7 @@ pub fn profile(
             };
             let start = Instant::now();
             let out = if i < n {
-                let mode = &mut Mode {
-                    training: true,
-                    rng: &mut rng,
-                };
+                let mode = &mut Mode::new(true, &mut rng);
                 model.forward_layer(i, &inputs, mode)
             } else {
                 loss.compute(&inputs[0], y)
