@@ -36,10 +36,13 @@ pub fn sync(path: &Path) -> Result<()> {
 }
 
 /// A file written in pieces that appears at its path only when `commit` succeeds: until then
-/// the data goes to a hidden temporary file beside it, removed if the writer is dropped.
+/// the data goes to a hidden temporary file beside it, removed if the writer is dropped. A
+/// symbolic link is written through (its target is replaced); a path that is not a regular
+/// file (a device such as /dev/stdout, a pipe) is written directly, as it cannot be replaced.
 pub struct AtomicFile {
     path: PathBuf,
-    tmp: PathBuf,
+    /// `None` when writing directly to a device or pipe.
+    tmp: Option<PathBuf>,
     file: Option<File>,
     /// fsync the data and the rename (default); see `replace`.
     durable: bool,
@@ -47,12 +50,38 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     pub fn create(path: &Path) -> Result<AtomicFile> {
+        // Through a link to what it names (the link stays a link).
+        let path = match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)
+                .or_else(|_| std::fs::read_link(path).map(|t| path.with_file_name(t)))
+                .map_err(|e| Error::io(path, e))?,
+            _ => path.to_path_buf(),
+        };
+        let special = std::fs::metadata(&path).is_ok_and(|m| !m.is_file());
+        if special {
+            if std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
+                return Err(Error::data(
+                    path.display().to_string(),
+                    "a folder, not a file",
+                ));
+            }
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| Error::io(&path, e))?;
+            return Ok(AtomicFile {
+                path,
+                tmp: None,
+                file: Some(file),
+                durable: false,
+            });
+        }
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
         let tmp = path.with_file_name(format!(".{name}.tmp"));
-        let file = File::create(&tmp).map_err(|e| Error::io(path, e))?;
+        let file = File::create(&tmp).map_err(|e| Error::io(&path, e))?;
         Ok(AtomicFile {
-            path: path.to_path_buf(),
-            tmp,
+            path,
+            tmp: Some(tmp),
             file: Some(file),
             durable: true,
         })
@@ -62,6 +91,9 @@ impl AtomicFile {
     pub fn commit(mut self) -> Result<()> {
         let io = |e| Error::io(&self.path, e);
         let file = self.file.take().expect("an open file until commit");
+        let Some(tmp) = self.tmp.clone() else {
+            return Ok(()); // a device or pipe: written as it went
+        };
         if let Ok(old) = std::fs::metadata(&self.path) {
             file.set_permissions(old.permissions()).map_err(io)?;
         }
@@ -69,8 +101,8 @@ impl AtomicFile {
             file.sync_all().map_err(io)?;
         }
         drop(file);
-        if let Err(e) = std::fs::rename(&self.tmp, &self.path) {
-            let _ = std::fs::remove_file(&self.tmp);
+        if let Err(e) = std::fs::rename(&tmp, &self.path) {
+            let _ = std::fs::remove_file(&tmp);
             return Err(io(e));
         }
         if self.durable {
@@ -94,8 +126,8 @@ impl Write for AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
+        if let (Some(_), Some(tmp)) = (self.file.take(), &self.tmp) {
+            let _ = std::fs::remove_file(tmp);
         }
     }
 }

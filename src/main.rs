@@ -23,6 +23,14 @@ fn main() {
     keep_freed_memory();
     let cli = kiln::cli::Cli::parse();
     if let Err(e) = cli.exec() {
+        // The reader of our results went away (`kiln runs | head -1`): nothing more to say.
+        if let kiln::Error::Io { path, source } = &e {
+            if path.as_os_str() == kiln::cli::STDOUT
+                && source.kind() == std::io::ErrorKind::BrokenPipe
+            {
+                std::process::exit(0);
+            }
+        }
         // One line per problem (`kiln check` reports them all).
         match &e {
             kiln::Error::Many(all) => all.iter().for_each(|p| eprintln!("error: {p}")),

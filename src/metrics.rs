@@ -10,8 +10,9 @@ use crate::error::{Error, Result};
 pub const CLASSIFICATION: &[&str] = &["accuracy", "top5", "f1"];
 pub const REGRESSION: &[&str] = &["rmse", "mae", "r2"];
 
-/// Check metric names against the task; returns them with the task's default when empty.
-pub fn resolve(names: &[String], task: Task) -> Result<Vec<String>> {
+/// Check metric names against the task (and `topK` against the number of classes); returns
+/// them with the task's default when empty.
+pub fn resolve(names: &[String], task: Task, classes: usize) -> Result<Vec<String>> {
     let known = match task {
         Task::Classification => CLASSIFICATION,
         Task::Regression => REGRESSION,
@@ -19,7 +20,21 @@ pub fn resolve(names: &[String], task: Task) -> Result<Vec<String>> {
     if names.is_empty() {
         return Ok(vec![known[0].to_string()]);
     }
-    for n in names {
+    for (i, n) in names.iter().enumerate() {
+        if names[..i].contains(n) {
+            return Err(Error::config(
+                "train.metrics",
+                format!("lists \"{n}\" twice"),
+            ));
+        }
+        if let Some(k) = top_k(n).filter(|_| task == Task::Classification) {
+            if k >= classes {
+                return Err(Error::config(
+                    "train.metrics",
+                    format!("{n} of {classes} classes is always 1; use a K below {classes}"),
+                ));
+            }
+        }
         let top_k = task == Task::Classification && top_k(n).is_some();
         if !known.contains(&n.as_str()) && !top_k {
             return Err(Error::config(

@@ -74,6 +74,8 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
             let rel = p.strip_prefix(root).unwrap().to_path_buf();
             if meta.is_symlink() {
                 out.insert(rel, b"<link>".to_vec());
+            } else if !meta.is_dir() && !meta.is_file() {
+                out.insert(rel, b"<special>".to_vec()); // a pipe: reading it would block
             } else if meta.is_dir() {
                 out.insert(rel, b"<dir>".to_vec());
                 stack.push(p);
@@ -459,31 +461,6 @@ fn config_cases() -> Vec<Case> {
             &["data.scale", "not both"],
         ),
         set(
-            "size of zero",
-            "data.size=[0, 0]",
-            &["--set data.size", "height"],
-        ),
-        set(
-            "size absurd",
-            "data.size=[100000, 10]",
-            &["--set data.size", "16384"],
-        ),
-        set(
-            "channels 2",
-            "data.channels=2",
-            &["--set data.channels", "1 (grey) or 3"],
-        ),
-        set(
-            "normalize std 0",
-            "data.normalize={mean=[0.5],std=[0]}",
-            &["--set data.normalize", "std"],
-        ),
-        set(
-            "normalize lengths",
-            "data.normalize={mean=[0.5, 0.5],std=[1]}",
-            &["--set data.normalize", "2 means but 1"],
-        ),
-        set(
             "dropout rate 1",
             "model.layers.1={type=\"dropout\",rate=1.0}",
             &["--set model.layers.1", "rate"],
@@ -535,7 +512,10 @@ fn config_cases() -> Vec<Case> {
         set(
             "sigmoid before cross entropy",
             "model.layers.1.activation=\"sigmoid\"",
-            &["--set model.layers.1.activation", "ends with sigmoid"],
+            &[
+                "--set model.layers.1.activation",
+                "applies sigmoid but cross_entropy takes logits",
+            ],
         ),
         case(
             "softmax before bce",
@@ -548,7 +528,7 @@ fn config_cases() -> Vec<Case> {
                 "model.layers.1={type=\"dense\",units=1,activation=\"softmax\"}",
             ],
             2,
-            &["--set model.layers.1", "ends with softmax"],
+            &["--set model.layers.1", "applies softmax but bce"],
         ),
         set(
             "grad clip zero",
@@ -995,8 +975,8 @@ fn run_cases() -> Vec<Case> {
             std::fs::create_dir(d.join("run/checkpoints")).unwrap();
         }),
         run(
-            "eval a missing split",
-            &["eval", "run", "--split", "valid", "--data", "x.csv"],
+            "eval a missing file",
+            &["eval", "run", "--data", "x.csv"],
             2,
             &["x.csv", "no such file"],
         ),
@@ -1200,4 +1180,181 @@ fn hostile_weights_and_run_directories_are_errors() {
 fn the_suite_has_at_least_a_hundred_cases() {
     let total = config_cases().len() + csv_cases().len() + image_cases().len() + run_cases().len();
     assert!(total >= 100, "{total} cases");
+}
+
+/// Cases found by trying kiln as a hostile user would (the second round).
+fn more_config_cases() -> Vec<Case> {
+    vec![
+        set("image size on a table", "data.size=[8, 8]", &["--set data.size", "applies to image folders"]),
+        set("channels on a table", "data.channels=1", &["--set data.channels", "applies to image folders"]),
+        set("given statistics on a table", "data.normalize={mean=[0.5],std=[1]}", &["--set data.normalize", "applies to image folders"]),
+        set("augmentation on a table", "data.augment={flip_horizontal=true}", &["--set data.augment", "applies to image folders"]),
+        set("two softmaxes", "model.layers=[{type=\"dense\",units=2,activation=\"softmax\"},{type=\"softmax\"}]", &["--set model.layers", "model.layers.1 (softmax)", "squashed twice"]),
+        set("softmax hidden by dropout", "model.layers=[{type=\"dense\",units=2,activation=\"softmax\"},{type=\"dropout\",rate=0.1}]", &["--set model.layers", "model.layers.0 (dense)", "before the end"]),
+        set("slope without leaky relu", "model.layers.0.slope=0.2", &["--set model.layers.0", "slope"]),
+        set("metric twice", "train.metrics=[\"accuracy\", \"accuracy\"]", &["--set train.metrics", "twice"]),
+        set("top-k of all classes", "train.metrics=[\"top2\"]", &["--set train.metrics", "always 1"]),
+        set("min lr above lr", "optimizer.schedule={type=\"cosine\",min_lr=0.5}", &["--set optimizer.schedule", "would rise"]),
+        set("valid split too small", "data.valid_split=0.001", &["--set data.valid_split", "holds out none"]),
+        set("delta without a type", "loss={delta=2}", &["--set loss", "set loss.type"]),
+        case("a resumed run's seed", &["train", "--resume", "run", "--seed", "5"], 2, &["--seed", "resumed run"]).setup(trained),
+        case("a resumed run's data", &["train", "--resume", "run", "--set", "data.valid_split=0.5"], 2, &["--set data.valid_split", "start a new run"]).setup(trained),
+        case("a config beside --resume", &["train", "c.toml", "--resume", "run"], 2, &["c.toml", "--resume continues with the run's own config"]).setup(trained),
+        case("seed beyond TOML", &["train", "c.toml", "--seed", "18446744073709551615"], 2, &["--seed"]),
+        case("a huge config", &["train", "big.toml"], 2, &["big.toml", "at most 1 MiB"]).file("big.toml", format!("x = [{}]", "1,".repeat(600_000))),
+        case("a duplicate key", &["train", "c.toml"], 2, &["c.toml:3:1", "duplicate key `seed`"]).file("c.toml", CONFIG.replacen("seed = 1", "seed = 1\nseed = 2", 1)),
+        case("a training file that is a pipe", &["train", "c.toml", "--set", "data.train=\"fifo\""], 2, &["fifo", "not a regular file"]).setup(|d| {
+            let fifo = std::ffi::CString::new(d.join("fifo").to_str().unwrap()).unwrap();
+            // SAFETY: mkfifo with a valid path.
+            assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        }),
+        case("a test file that is a folder", &["train", "c.toml", "--set", "data.test=\"d\""], 2, &["d", "a folder"]).file("d/x", "x"),
+        case("a class lost to dropped rows", &["train", "c.toml", "--set", "data.missing=\"drop\""], 2, &["class \"no\" has no training rows"])
+            .file("train.csv", "a,b,c,label\n1,2,3,yes\n1,2,3,yes\n1,,3,no\n"),
+        case("a column with no values", &["train", "c.toml", "--set", "data.missing=\"mean\""], 2, &["column \"b\" has no values"])
+            .file("train.csv", "a,b,c,label\n1,,3,yes\n1,,3,no\n1,,2,no\n"),
+    ]
+}
+
+fn more_image_cases() -> Vec<Case> {
+    let img = |name, args: &[&str], want: &[&'static str]| {
+        case(name, args, 2, want)
+            .file("i.toml", IMAGES)
+            .setup(write_images)
+    };
+    vec![
+        img(
+            "size of zero",
+            &["train", "i.toml", "--set", "data.size=[0, 0]"],
+            &["--set data.size", "height"],
+        ),
+        img(
+            "size absurd",
+            &["train", "i.toml", "--set", "data.size=[100000, 10]"],
+            &["--set data.size", "16384"],
+        ),
+        img(
+            "normalize std 0",
+            &[
+                "train",
+                "i.toml",
+                "--set",
+                "data.normalize={mean=[0.5],std=[0]}",
+            ],
+            &["--set data.normalize", "std"],
+        ),
+        img(
+            "normalize lengths",
+            &[
+                "train",
+                "i.toml",
+                "--set",
+                "data.normalize={mean=[0.5, 0.5],std=[1]}",
+            ],
+            &["--set data.normalize", "2 means but 1"],
+        ),
+        img(
+            "table keys on images",
+            &["train", "i.toml", "--set", "data.scale=2"],
+            &["--set data.scale", "applies to CSV tables"],
+        ),
+        img(
+            "a link into another class",
+            &["train", "i.toml"],
+            &["imgs/light/dup.png", "class \"dark\" too"],
+        )
+        .setup(|d| {
+            write_images(d);
+            std::os::unix::fs::symlink("../dark/0.png", d.join("imgs/light/dup.png")).unwrap();
+        }),
+        img(
+            "a class with every image skipped",
+            &["train", "i.toml", "--set", "data.on_bad_image=\"skip\""],
+            &["class \"light\" has no training rows"],
+        )
+        .setup(|d| {
+            write_images(d);
+            for i in 0..4 {
+                std::fs::write(d.join(format!("imgs/light/{i}.png")), "broken").unwrap();
+            }
+        }),
+    ]
+}
+
+fn more_run_cases() -> Vec<Case> {
+    let run = |name, args: &[&str], code, want: &[&'static str]| {
+        case(name, args, code, want).setup(trained)
+    };
+    vec![
+        run(
+            "eval --split and --data",
+            &["eval", "run", "--split", "valid", "--data", "x.csv"],
+            2,
+            &["--split"],
+        ),
+        run(
+            "a gate of NaN",
+            &[
+                "eval",
+                "run",
+                "--split",
+                "valid",
+                "--fail-under",
+                "accuracy=nan",
+            ],
+            2,
+            &["--fail-under accuracy=nan", "finite"],
+        ),
+        run(
+            "a damaged run.json",
+            &["eval", "run"],
+            2,
+            &["run/run.json", "not a run.json"],
+        )
+        .setup(|d| {
+            trained(d);
+            std::fs::write(d.join("run/run.json"), "{").unwrap();
+        }),
+        run(
+            "a model file without its checksum",
+            &["eval", "run", "--split", "valid"],
+            2,
+            &["model.safetensors", "no checksum"],
+        )
+        .setup(|d| {
+            trained(d);
+            // Saved the way another tool would: no metadata, so no checksum.
+            let p = d.join("run/model.safetensors");
+            let loaded = kiln::run::checkpoint::load(&p).unwrap();
+            let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = loaded
+                .tensors
+                .into_iter()
+                .map(|(n, (shape, v))| (n, shape, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+                .collect();
+            let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
+                .iter()
+                .map(|(n, s, d)| {
+                    let view =
+                        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d);
+                    (n.clone(), view.unwrap())
+                })
+                .collect();
+            std::fs::write(&p, safetensors::serialize(views, None).unwrap()).unwrap();
+        }),
+        run(
+            "plot to a file not named .png",
+            &["eval", "run", "--split", "valid", "--plot", "x.jpg"],
+            2,
+            &["x.jpg", "PNG"],
+        ),
+    ]
+}
+
+#[test]
+fn hostile_cases_of_the_second_round() {
+    let mut all = more_config_cases();
+    all.extend(more_image_cases());
+    all.extend(more_run_cases());
+    let n = run_all(all);
+    eprintln!("{n} second-round cases");
 }

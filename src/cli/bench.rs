@@ -49,33 +49,47 @@ pub fn exec(a: Args) -> Result<()> {
         crate::Device::Cpu => format!("{} threads", crate::threads()),
         d => d.name(),
     };
-    println!("batch {bs}, {on}, mean of {} batches", a.iters.max(1));
-    println!(
+    outln!("batch {bs}, {on}, mean of {} batches", a.iters.max(1));
+    outln!(
         "{:<10} {:<14} {:<14} {:>11} {:>12} {:>7}",
-        "layer", "type", "output", "forward ms", "backward ms", "share"
+        "layer",
+        "type",
+        "output",
+        "forward ms",
+        "backward ms",
+        "share"
     );
     for r in &rows {
         let share = 100.0 * (r.forward_ms + r.backward_ms) / total.max(1e-12);
-        println!(
+        outln!(
             "{:<10} {:<14} {:<14} {:>11.3} {:>12.3} {:>6.1}%",
-            r.name, r.kind, r.output, r.forward_ms, r.backward_ms, share
+            r.name,
+            r.kind,
+            r.output,
+            r.forward_ms,
+            r.backward_ms,
+            share
         );
     }
     let (f, b): (f64, f64) = (
         rows.iter().map(|r| r.forward_ms).sum(),
         rows.iter().map(|r| r.backward_ms).sum(),
     );
-    println!(
+    outln!(
         "{:<10} {:<14} {:<14} {:>11.3} {:>12.3}",
-        "total", "", "", f, b
+        "total",
+        "",
+        "",
+        f,
+        b
     );
-    println!(
+    outln!(
         "≈ {:.0} samples/s for forward + backward (optimizer step not included)",
         bs as f64 / (total / 1e3)
     );
     let batch = INFERENCE_BATCH.min(prepared.train.len());
     let x = prepared.train.rows(0, batch);
-    println!(
+    outln!(
         "inference: batch {batch}, {:.0} samples/s (forward without gradients, whole model)",
         inference_rate(&model, &x, a.iters.max(1))?
     );

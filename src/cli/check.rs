@@ -24,29 +24,39 @@ pub fn exec(a: Args) -> Result<()> {
     let schema = &prepared.schema;
     let mut problems = Vec::new();
     // Every problem at once: the monitors are checked against the metrics that are known.
-    let metrics = match metrics::resolve(&config.train.metrics, schema.task) {
+    let metrics = match metrics::resolve(&config.train.metrics, schema.task, schema.classes.len()) {
         Ok(m) => m,
         Err(e) => {
             problems.push(config.place(e));
-            let known = |m: &&String| metrics::resolve(&[m.to_string()], schema.task).is_ok();
-            let kept: Vec<String> = config.train.metrics.iter().filter(known).cloned().collect();
-            metrics::resolve(&kept, schema.task)?
+            let known = |m: &&String| {
+                metrics::resolve(&[m.to_string()], schema.task, schema.classes.len()).is_ok()
+            };
+            let mut kept: Vec<String> =
+                config.train.metrics.iter().filter(known).cloned().collect();
+            kept.dedup();
+            metrics::resolve(&kept, schema.task, schema.classes.len())?
         }
     };
     if let Err(e) = Watch::new(&config.train, &metrics, prepared.valid.is_some()) {
         problems.push(config.place(e));
     }
+    if let Err(e) = crate::train::criterion(&config, &prepared) {
+        problems.push(config.place(e));
+    }
     match build_model(&config, schema) {
         Ok((model, loss)) => {
-            println!("Model \"{}\" on input {}", config.name, model.input_shape());
+            outln!("Model \"{}\" on input {}", config.name, model.input_shape());
             let rows = model.summary();
             let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(5).max(12);
             // A graph shows what each layer reads; a plain stack reads the layer above.
             let graph = !model.is_stack();
             let inputs = if graph { "  inputs" } else { "" };
-            println!(
+            outln!(
                 "{:<width$} {:<12} {:<14} {:>10}{inputs}",
-                "layer", "type", "output shape", "params"
+                "layer",
+                "type",
+                "output shape",
+                "params"
             );
             for row in rows {
                 let inputs = if graph {
@@ -54,7 +64,7 @@ pub fn exec(a: Args) -> Result<()> {
                 } else {
                     String::new()
                 };
-                println!(
+                outln!(
                     "{:<width$} {:<12} {:<14} {:>10}{inputs}",
                     row.name,
                     row.kind,
@@ -62,19 +72,19 @@ pub fn exec(a: Args) -> Result<()> {
                     row.params
                 );
             }
-            println!("total parameters: {}", model.num_params());
+            outln!("total parameters: {}", model.num_params());
             if let Some(a) = model.folded() {
-                println!(
+                outln!(
                     "the final {} is fused into the {} loss",
                     a.name(),
                     loss.name()
                 );
             }
-            println!("loss: {}", loss.name());
+            outln!("loss: {}", loss.name());
         }
         Err(e) => problems.push(e),
     }
-    println!();
+    outln!();
     let inputs = match &schema.image {
         Some(i) => format!("images {}×{}, {} channel(s)", i.height, i.width, i.channels),
         None => format!(
@@ -83,12 +93,13 @@ pub fn exec(a: Args) -> Result<()> {
             schema.target
         ),
     };
-    println!(
+    outln!(
         "data: {inputs}, {:?} ({})",
-        schema.task, prepared.task_reason
+        schema.task,
+        prepared.task_reason
     );
     for w in &prepared.warnings {
-        println!("warning: {w}");
+        outln!("warning: {w}");
     }
     for split in [
         Some(&prepared.train),
@@ -98,7 +109,7 @@ pub fn exec(a: Args) -> Result<()> {
     .into_iter()
     .flatten()
     {
-        println!(
+        outln!(
             "  {:<5} {:>7} rows  {}",
             split.name,
             split.len(),
@@ -113,7 +124,7 @@ pub fn exec(a: Args) -> Result<()> {
             .zip(counts)
             .map(|(c, n)| format!("{c} ({n})"))
             .collect();
-        println!("  classes (train rows): {}", shown.join(", "));
+        outln!("  classes (train rows): {}", shown.join(", "));
     }
     Error::from_problems(problems)
 }

@@ -16,7 +16,7 @@ pub struct Args {
     /// A run directory (its best model) or a checkpoint file.
     run: PathBuf,
     /// A labelled CSV file to evaluate on instead of a split.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "split")]
     data: Option<PathBuf>,
     /// Which split of the run's data: test, valid or train.
     #[arg(long, default_value = "test", value_parser = ["test", "valid", "train"])]
@@ -47,9 +47,13 @@ pub fn exec(a: Args) -> Result<()> {
             let (m, v) = f
                 .split_once('=')
                 .ok_or_else(|| Error::Usage(format!("--fail-under {f}: expected METRIC=VALUE")))?;
-            let v = v
+            let v: f64 = v
                 .parse()
-                .map_err(|_| Error::Usage(format!("--fail-under {f}: {v} is not a number")))?;
+                .ok()
+                .filter(|v: &f64| v.is_finite())
+                .ok_or_else(|| {
+                    Error::Usage(format!("--fail-under {f}: {v} is not a finite number"))
+                })?;
             Ok((m.to_string(), v))
         })
         .collect::<Result<_>>()?;
@@ -121,9 +125,9 @@ pub fn exec(a: Args) -> Result<()> {
                 .collect();
             out["per_class"] = per_class.into();
         }
-        println!("{out}");
+        outln!("{out}");
     } else {
-        print_report(&split, &metrics, &acc, schema);
+        print_report(&split, &trained.info.metrics, &acc, schema)?;
     }
     let names = &trained.info.metrics;
     let failed: Vec<String> = floors
@@ -161,16 +165,17 @@ pub fn exec(a: Args) -> Result<()> {
 
 fn print_report(
     split: &str,
-    metrics: &serde_json::Map<String, serde_json::Value>,
+    metrics: &[String],
     acc: &Accumulator,
     schema: &data::DataSchema,
-) {
-    println!("split {split}: {} rows", acc.rows);
-    for (k, v) in metrics {
-        println!("{k:>10}  {:.4}", v.as_f64().unwrap_or(f64::NAN));
+) -> Result<()> {
+    outln!("split {split}: {} rows", acc.rows);
+    outln!("{:>10}  {:.4}", "loss", acc.loss());
+    for m in metrics {
+        outln!("{m:>10}  {:.4}", acc.value(m));
     }
     if schema.task != Task::Classification {
-        return;
+        return Ok(());
     }
     let width = schema
         .classes
@@ -179,26 +184,31 @@ fn print_report(
         .max()
         .unwrap_or(1)
         .max(6);
-    println!("\nconfusion matrix (rows: true class, columns: predicted)");
-    print!("{:>width$}", "");
+    outln!("\nconfusion matrix (rows: true class, columns: predicted)");
+    out!("{:>width$}", "");
     for c in &schema.classes {
-        print!(" {c:>width$}");
+        out!(" {c:>width$}");
     }
-    println!();
+    outln!();
     for (i, row) in acc.confusion.iter().enumerate() {
-        print!("{:>width$}", schema.classes[i]);
+        out!("{:>width$}", schema.classes[i]);
         for n in row {
-            print!(" {n:>width$}");
+            out!(" {n:>width$}");
         }
-        println!();
+        outln!();
     }
-    println!(
+    outln!(
         "\n{:>width$} {:>9} {:>9} {:>9} {:>8}",
-        "class", "precision", "recall", "f1", "support"
+        "class",
+        "precision",
+        "recall",
+        "f1",
+        "support"
     );
     for (i, c) in schema.classes.iter().enumerate() {
         let (p, r, f1) = acc.per_class(i);
         let support: u64 = acc.confusion[i].iter().sum();
-        println!("{c:>width$} {p:>9.4} {r:>9.4} {f1:>9.4} {support:>8}");
+        outln!("{c:>width$} {p:>9.4} {r:>9.4} {f1:>9.4} {support:>8}");
     }
+    Ok(())
 }

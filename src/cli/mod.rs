@@ -1,5 +1,22 @@
 //! The `kiln` command line: one file per subcommand, each an args struct and `exec`.
 
+/// Write results to stdout, as `print!` and `println!` do, but a closed or full stdout is an
+/// error (`?`) rather than a panic: `kiln runs | head -1` ends quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))?
+    };
+}
+
+macro_rules! outln {
+    () => {
+        $crate::cli::write_stdout(format_args!("\n"))?
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
 mod bench;
 mod check;
 mod eval;
@@ -56,6 +73,18 @@ impl Cli {
         })
     }
 }
+
+/// What `out!` and `outln!` write through.
+pub(crate) fn write_stdout(args: std::fmt::Arguments) -> Result<()> {
+    use std::io::Write;
+    std::io::stdout()
+        .lock()
+        .write_fmt(args)
+        .map_err(|e| Error::io(STDOUT, e))
+}
+
+/// How errors name standard output.
+pub const STDOUT: &str = "<stdout>";
 
 /// A count of at least 1 (`--batch-size`, `--threads`, `--iters`).
 pub(crate) fn positive(s: &str) -> std::result::Result<usize, String> {
@@ -208,8 +237,16 @@ impl Trained {
     /// The trained model with its saved weights, on `device`, and its loss.
     pub fn model(&self, device: Device) -> Result<(crate::nn::Model, crate::loss::Loss)> {
         let (model, loss) = crate::train::build_model(&self.config, &self.info.schema)?;
-        let loaded = checkpoint::load(&self.weights)?;
-        checkpoint::restore(&model.named_state(), &loaded, &self.weights)?;
+        let state = model.named_state();
+        // A checkpoint also holds the optimizer's state.
+        let optimizer = crate::train::optimizer(&self.config, &model).state();
+        let names: Vec<String> = state
+            .iter()
+            .chain(&optimizer)
+            .map(|(n, _)| n.clone())
+            .collect();
+        let loaded = checkpoint::load_own(&self.weights, &names)?;
+        checkpoint::restore(&state, &loaded, &self.weights)?;
         model.to_device(device);
         Ok((model, loss))
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::run::RunDir;
+use crate::run::{RunDir, Status};
 
 /// List the runs under a folder (default `runs/`), oldest first.
 #[derive(clap::Args)]
@@ -19,24 +19,42 @@ pub struct Args {
 
 pub fn exec(a: Args) -> Result<()> {
     let entries = std::fs::read_dir(&a.dir).map_err(|e| Error::input(&a.dir, e))?;
-    let mut runs: Vec<_> = entries
+    let dirs: Vec<RunDir> = entries
         .filter_map(|e| e.ok())
         .filter(|e| !e.path().is_symlink()) // runs/latest
         .filter_map(|e| RunDir::open(&e.path()).ok())
-        .filter_map(|r| r.read_info().ok().map(|i| (r.path, i)))
         .collect();
+    let mut runs = Vec::new();
+    for r in &dirs {
+        match r.read_info() {
+            Ok(mut i) => {
+                // Marked running, but no process holds it: killed.
+                if i.status == Status::Running && !r.in_use() {
+                    i.status = Status::Stopped;
+                }
+                runs.push((r.path.clone(), i));
+            }
+            Err(e) => eprintln!("warning: {e}"),
+        }
+    }
     runs.sort_by(|a, b| a.1.started.cmp(&b.1.started));
     if a.json {
         let rows: Vec<_> = runs
             .iter()
             .map(|(p, i)| json!({"run_dir": p, "name": i.name, "status": i.status, "epochs": i.epochs_done, "best": i.best, "test": i.test, "started": i.started, "ended": i.ended, "device": i.device}))
             .collect();
-        println!("{}", serde_json::Value::Array(rows));
+        outln!("{}", serde_json::Value::Array(rows));
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<40} {:<12} {:>6} {:>24} {:>16} {:>9} {:<6}",
-        "run", "status", "epochs", "best", "test", "seconds", "device"
+        "run",
+        "status",
+        "epochs",
+        "best",
+        "test",
+        "seconds",
+        "device"
     );
     for (_, i) in &runs {
         let best = i
@@ -55,7 +73,7 @@ pub fn exec(a: Args) -> Result<()> {
             .and_then(|e| seconds_between(&i.started, e))
             .map_or("-".into(), |s| s.to_string());
         let status = format!("{:?}", i.status).to_lowercase();
-        println!(
+        outln!(
             "{:<40} {:<12} {:>6} {:>24} {:>16} {:>9} {:<6}",
             i.name,
             status,

@@ -31,8 +31,8 @@ pub struct Args {
     /// Run name prefix (overrides the config's `name`).
     #[arg(long)]
     name: Option<String>,
-    /// Seed (overrides the config's `seed`).
-    #[arg(long)]
+    /// Seed (overrides the config's `seed`; 0 to 2^63 − 1, as TOML integers).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=i64::MAX as u64))]
     seed: Option<u64>,
     /// Continue RUN_DIR from its last checkpoint, appending to its metrics.
     #[arg(long, value_name = "RUN_DIR")]
@@ -45,6 +45,36 @@ pub struct Args {
     quiet: bool,
 }
 
+/// A resumed run continues the run: what it trained on (data, split, seed), its model and its
+/// directory stay. Training length, the optimizer and the schedule may change.
+fn refuse_changes_on_resume(a: &Args) -> Result<()> {
+    let given = |flag: &str, set: bool| {
+        set.then(|| {
+            Error::Usage(format!(
+                "{flag} cannot change a resumed run; start a new run"
+            ))
+        })
+    };
+    let flags = [
+        given("--seed", a.seed.is_some()),
+        given("--name", a.name.is_some()),
+        given("--run-dir", a.run_dir.is_some()),
+    ];
+    if let Some(e) = flags.into_iter().flatten().next() {
+        return Err(e);
+    }
+    for s in &a.set {
+        let key = s.split('=').next().unwrap_or("");
+        let top = key.split('.').next().unwrap_or("");
+        if ["seed", "name", "data", "model"].contains(&top) {
+            return Err(Error::Usage(format!(
+                "--set {key}: changes what the resumed run trains on or its model; start a new run (or init_from its weights)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn exec(a: Args) -> Result<()> {
     let device = super::select_device(&a.device)?;
     let mut set = a.set.clone();
@@ -55,9 +85,16 @@ pub fn exec(a: Args) -> Result<()> {
         set.push(format!("seed={s}"));
     }
     let config = match (&a.config, &a.resume) {
-        (Some(path), _) => config::load(path, &set)?,
+        (Some(path), Some(_)) => {
+            return Err(Error::Usage(format!(
+                "{}: --resume continues with the run's own config; give changes with --set (train.epochs, optimizer.lr, ...)",
+                path.display()
+            )))
+        }
+        (Some(path), None) => config::load(path, &set)?,
         (None, Some(run)) => {
             crate::run::RunDir::open(run)?;
+            refuse_changes_on_resume(&a)?;
             config::load(&run.join("config.toml"), &set)?
         }
         (None, None) => {
@@ -92,9 +129,9 @@ pub fn exec(a: Args) -> Result<()> {
             "best": outcome.info.best,
             "test": outcome.info.test,
         });
-        println!("{out}");
+        outln!("{out}");
     } else {
-        println!("{}", outcome.run_dir.display());
+        outln!("{}", outcome.run_dir.display());
     }
     Ok(())
 }

@@ -44,12 +44,26 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Config> {
 
 /// `source` names the text in errors.
 pub fn parse(text: &str, source: &str, overrides: &[String]) -> Result<Config> {
+    // A config is a page of settings: a huge one is a mistake (a data file named by accident),
+    // and parsing it would take memory in proportion.
+    const MAX_CONFIG: usize = 1 << 20;
+    if text.len() > MAX_CONFIG {
+        return Err(Error::config(
+            source,
+            format!("{} bytes: a config is at most 1 MiB", text.len()),
+        ));
+    }
     let mut table: toml::Table = toml::from_str(text).map_err(|e| {
         let at = e
             .span()
             .map(|s| line_col(text, s.start))
             .unwrap_or_default();
-        Error::config(format!("{source}{at}"), e.message().trim().to_string())
+        let mut message = e.message().trim().to_string();
+        if let Some(span) = e.span().filter(|_| message.contains("duplicate key")) {
+            let key = text.get(span).unwrap_or("").trim();
+            message = format!("{message} `{key}`");
+        }
+        Error::config(format!("{source}{at}"), message)
     })?;
     let mut overridden = Vec::new();
     for o in overrides {
@@ -62,7 +76,12 @@ pub fn parse(text: &str, source: &str, overrides: &[String]) -> Result<Config> {
             path.retain(|s| !s.is_empty());
             let message = explain(e.inner().message(), &mut path);
             let key = path.join(".");
-            Error::config(places.of(&key), format!("{key}: {message}"))
+            let message = if key.is_empty() {
+                message
+            } else {
+                format!("{key}: {message}")
+            };
+            Error::config(places.of(&key), message)
         })?;
     config.places = places;
     validate::validate(&config)?;

@@ -47,7 +47,7 @@ impl Config {
 
     /// The loss the config names, if it names one.
     pub fn loss_kind(&self) -> Option<Loss> {
-        self.loss.as_ref().map(|l| l.kind)
+        self.loss.as_ref().and_then(|l| l.kind)
     }
 }
 
@@ -55,7 +55,8 @@ impl Config {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "LossKeys", into = "LossKeys")]
 pub struct LossConfig {
-    pub kind: Loss,
+    /// `type`; default: by the task (cross_entropy, or mse).
+    pub kind: Option<Loss>,
     /// cross_entropy / bce: a weight per class, or "balanced" (n / (classes · count), fitted
     /// on the training split, as scikit-learn's `compute_class_weight`).
     pub class_weights: Option<ClassWeights>,
@@ -114,8 +115,8 @@ enum LossName {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LossKeys {
-    #[serde(rename = "type")]
-    name: LossName,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    name: Option<LossName>,
     /// huber only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     delta: Option<f32>,
@@ -132,7 +133,7 @@ impl TryFrom<LossKeys> for LossConfig {
 
     /// Errors start with "at `key`:" so the config loader can point at the key.
     fn try_from(k: LossKeys) -> Result<LossConfig, String> {
-        let kind = match k.name {
+        let kind = k.name.map(|name| match name {
             LossName::Mse => Loss::Mse,
             LossName::Mae => Loss::Mae,
             LossName::Huber => Loss::Huber {
@@ -140,6 +141,20 @@ impl TryFrom<LossKeys> for LossConfig {
             },
             LossName::CrossEntropy => Loss::CrossEntropy,
             LossName::Bce => Loss::Bce,
+        });
+        // Without a type the task decides it later; only huber's delta needs the type now.
+        let Some(kind) = kind else {
+            if k.delta.is_some() {
+                return Err(
+                    "at `loss.delta`: delta applies to huber only; set loss.type = \"huber\""
+                        .into(),
+                );
+            }
+            return Ok(LossConfig {
+                kind: None,
+                class_weights: k.class_weights,
+                label_smoothing: k.label_smoothing.unwrap_or(0.0),
+            });
         };
         let owners = [
             ("delta", k.delta.is_some(), "huber"),
@@ -163,7 +178,7 @@ impl TryFrom<LossKeys> for LossConfig {
             }
         }
         Ok(LossConfig {
-            kind,
+            kind: Some(kind),
             class_weights: k.class_weights,
             label_smoothing: k.label_smoothing.unwrap_or(0.0),
         })
@@ -173,11 +188,12 @@ impl TryFrom<LossKeys> for LossConfig {
 impl From<LossConfig> for LossKeys {
     fn from(c: LossConfig) -> LossKeys {
         let (name, delta) = match c.kind {
-            Loss::Mse => (LossName::Mse, None),
-            Loss::Mae => (LossName::Mae, None),
-            Loss::Huber { delta } => (LossName::Huber, Some(delta)),
-            Loss::CrossEntropy => (LossName::CrossEntropy, None),
-            Loss::Bce => (LossName::Bce, None),
+            None => (None, None),
+            Some(Loss::Mse) => (Some(LossName::Mse), None),
+            Some(Loss::Mae) => (Some(LossName::Mae), None),
+            Some(Loss::Huber { delta }) => (Some(LossName::Huber), Some(delta)),
+            Some(Loss::CrossEntropy) => (Some(LossName::CrossEntropy), None),
+            Some(Loss::Bce) => (Some(LossName::Bce), None),
         };
         LossKeys {
             name,

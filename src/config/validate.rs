@@ -77,7 +77,7 @@ pub fn validate(c: &Config) -> Result<()> {
     data(&mut p, c);
     layers(&mut p, c);
     if let Some(loss) = &c.loss {
-        if let crate::loss::Loss::Huber { delta } = loss.kind {
+        if let Some(crate::loss::Loss::Huber { delta }) = loss.kind {
             p.at_least("loss.delta", delta as f64, 0.0, true);
         }
         p.in_range(
@@ -100,7 +100,50 @@ pub fn validate(c: &Config) -> Result<()> {
     Error::from_problems(p.found)
 }
 
+/// Keys of one data format given for the other would be ignored: they are errors.
+fn format_keys(p: &mut Problems, c: &Config) {
+    use super::{DataFormat, Missing, Normalize, OnBadImage, Task};
+    let d = &c.data;
+    let images = d.format == DataFormat::Images;
+    let set: Vec<(&str, bool)> = if images {
+        vec![
+            ("data.scale", d.scale.is_some()),
+            (
+                "data.normalize",
+                matches!(d.normalize, Some(NormalizeSpec::Named(Normalize::Minmax))),
+            ),
+            ("data.missing", d.missing != Missing::Error),
+            ("data.target", d.target.is_some()),
+            ("data.features", d.features.is_some()),
+            ("data.task", d.task == Some(Task::Regression)),
+            ("data.target_normalize", d.target_normalize.is_some()),
+        ]
+    } else {
+        vec![
+            ("data.size", d.size.is_some()),
+            ("data.channels", d.channels.is_some()),
+            ("data.augment", d.augment.is_some()),
+            ("data.on_bad_image", d.on_bad_image != OnBadImage::Error),
+            (
+                "data.normalize",
+                matches!(d.normalize, Some(NormalizeSpec::Given { .. })),
+            ),
+        ]
+    };
+    let (this, other) = if images {
+        ("image folders", "CSV tables")
+    } else {
+        ("CSV tables", "image folders (data.format = \"images\")")
+    };
+    for (key, given) in set {
+        if given {
+            p.bad(key, format!("applies to {other}, and this data is {this}"));
+        }
+    }
+}
+
 fn data(p: &mut Problems, c: &Config) {
+    format_keys(p, c);
     let d = &c.data;
     if let Some(v) = d.valid_split {
         p.in_range("data.valid_split", v, 0.0, 1.0);
@@ -243,6 +286,15 @@ fn optimizer(p: &mut Problems, c: &Config) {
             min_lr,
         } => {
             p.at_least("optimizer.schedule.min_lr", min_lr as f64, 0.0, false);
+            if min_lr > o.lr {
+                p.bad(
+                    "optimizer.schedule.min_lr",
+                    format!(
+                        "{min_lr} is above optimizer.lr {}: the rate would rise",
+                        o.lr
+                    ),
+                );
+            }
             warmup_epochs
         }
     };

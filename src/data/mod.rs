@@ -15,7 +15,7 @@ pub use csv::{ByteTable, FeatureValues, Preprocess, Transform};
 
 use crate::backend::Device;
 use crate::config::{Augment, DataConfig, DataFormat, Task};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::tensor::{Rng, Shape, Tensor};
 
@@ -188,9 +188,34 @@ impl Prepared {
 
 /// Read and prepare every split the config names.
 pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepared> {
-    match cfg.format {
-        DataFormat::Csv => csv::prepare(cfg, loss, seed),
-        DataFormat::Images => images::prepare(cfg, seed),
+    let prepared = match cfg.format {
+        DataFormat::Csv => csv::prepare(cfg, loss, seed)?,
+        DataFormat::Images => images::prepare(cfg, seed)?,
+    };
+    every_class_trains(&prepared)?;
+    Ok(prepared)
+}
+
+/// A class the training rows lack (all its rows dropped for missing values, all its images
+/// skipped) would be learned as never occurring: an error, not a silent gap.
+fn every_class_trains(p: &Prepared) -> Result<()> {
+    let classes = &p.schema.classes;
+    if p.schema.task != Task::Classification {
+        return Ok(());
+    }
+    let mut counts = vec![0usize; classes.len()];
+    for t in p.train.y.try_to_vec()? {
+        counts[t as usize] += 1;
+    }
+    match counts.iter().position(|&c| c == 0) {
+        None => Ok(()),
+        Some(c) => Err(Error::data(
+            &p.train.source,
+            format!(
+                "class \"{}\" has no training rows (after dropping rows with missing values or skipping images); give it some, or leave it out of the data",
+                classes[c]
+            ),
+        )),
     }
 }
 

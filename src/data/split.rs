@@ -1,6 +1,7 @@
 //! Holding out a validation share of the training rows, for every format.
 
 use crate::config::{DataConfig, Task};
+use crate::error::{Error, Result};
 use crate::tensor::{Rng, Stream};
 
 /// Rows held out of the training data for validation.
@@ -13,20 +14,35 @@ pub struct Holdout {
 
 /// The rows to hold out when the config names no valid file and asks for a share
 /// (`valid_split`, default 0.1): drawn from the run's holdout stream, stratified for
-/// classification. `None` when nothing is held out, or when either part would be empty.
-pub fn holdout_rows(cfg: &DataConfig, targets: &[f32], task: Task, seed: u64) -> Option<Holdout> {
+/// classification (each class keeps at least one training row). `None` when nothing is asked;
+/// an error when the share holds out no row at all (a silent "no validation" would mislead).
+pub fn holdout_rows(
+    cfg: &DataConfig,
+    targets: &[f32],
+    task: Task,
+    seed: u64,
+) -> Result<Option<Holdout>> {
     let fraction = cfg.valid_split.unwrap_or(0.1);
     if cfg.valid.is_some() || fraction <= 0.0 {
-        return None;
+        return Ok(None);
     }
     let stratify = task == Task::Classification;
     let mut rng = Rng::stream(seed, Stream::Holdout);
     let (keep, held) = holdout(targets, fraction, stratify, &mut rng);
-    if keep.is_empty() || held.is_empty() {
-        return None;
+    if held.is_empty() && cfg.valid_split.is_some() {
+        return Err(Error::config(
+            "data.valid_split",
+            format!(
+                "{fraction} of {} rows holds out none; raise it, or set 0 for no validation",
+                targets.len()
+            ),
+        ));
+    }
+    if held.is_empty() || keep.is_empty() {
+        return Ok(None); // the default share of a table too small for one
     }
     let source = format!("{} (valid_split {fraction})", cfg.train.display());
-    Some(Holdout { keep, held, source })
+    Ok(Some(Holdout { keep, held, source }))
 }
 
 /// Split row indices into (kept, held out) with `fraction` held out, shuffled by `rng`. With
@@ -55,7 +71,9 @@ pub fn holdout(
     let (mut keep, mut held) = (Vec::new(), Vec::new());
     for mut rows in groups {
         rng.shuffle(&mut rows);
-        let n_held = (rows.len() as f64 * fraction).round() as usize;
+        // Each group keeps a row for training: a class must not vanish from it.
+        let n_held =
+            ((rows.len() as f64 * fraction).round() as usize).min(rows.len().saturating_sub(1));
         held.extend_from_slice(&rows[..n_held]);
         keep.extend_from_slice(&rows[n_held..]);
     }

@@ -184,6 +184,28 @@ impl Model {
         self.nodes.last().and_then(|n| n.layer.final_activation())
     }
 
+    /// The activations applied after the last layer with weights, the last first: following the
+    /// output back through layers without weights (activations, dropout, flatten) to the
+    /// layer whose own `activation` ends the chain. What a loss on logits would see on top of
+    /// the logits.
+    pub fn tail_activations(&self) -> Vec<(usize, Activation)> {
+        let mut found = Vec::new();
+        let mut i = self.nodes.len() - 1;
+        loop {
+            let node = &self.nodes[i];
+            if let Some(a) = node.layer.final_activation() {
+                found.push((i, a));
+            }
+            if !node.layer.params().is_empty() {
+                return found;
+            }
+            match node.inputs.as_slice() {
+                [Source::Layer(j)] => i = *j,
+                _ => return found,
+            }
+        }
+    }
+
     /// Fold a final `activation` into the loss, which computes it fused: the model then outputs
     /// logits. True if the model ended with it.
     pub fn fold_final(&mut self, activation: Activation) -> bool {

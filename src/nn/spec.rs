@@ -164,6 +164,10 @@ fn fits(
 
 impl LayerSpec {
     fn activation(&self) -> Result<Option<Activation>, String> {
+        let leaky = self.activation.as_deref() == Some("leaky_relu") || self.kind == "leaky_relu";
+        if self.slope.is_some() && !leaky {
+            return Err("`slope` goes with activation = \"leaky_relu\"".into());
+        }
         let Some(name) = &self.activation else {
             return Ok(None);
         };
@@ -276,18 +280,7 @@ impl LayerSpec {
                         "dense needs a flat input [features], got {input}; add a flatten layer before it"
                     ));
                 }
-                let activation = match &self.activation {
-                    None => None,
-                    Some(name) => {
-                        Some(Activation::from_name(name, self.slope).ok_or_else(|| {
-                            format!(
-                                "unknown activation \"{name}\"{}; known: {}",
-                                crate::suggest::did_you_mean(name, Activation::NAMES),
-                                Activation::NAMES.join(", ")
-                            )
-                        })?)
-                    }
-                };
+                let activation = self.activation()?;
                 let bias = self.bias.unwrap_or(true);
                 check_size(input.dim(0) as u128 * units as u128, units as u128)?;
                 Box::new(Dense::new(input.dim(0), units, bias, activation, rng))

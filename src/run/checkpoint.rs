@@ -177,6 +177,29 @@ pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Loaded> {
     Ok(Loaded { tensors, meta })
 }
 
+/// A file kiln wrote into a run (its best model or a checkpoint): it must carry the checksum
+/// kiln writes, and hold exactly `names` (nothing else), so an edited or foreign file is
+/// refused rather than half-used.
+pub fn load_own(path: &Path, names: &[String]) -> Result<Loaded> {
+    let loaded = load(path)?;
+    let bad = |why: String| Error::data(path.display().to_string(), why);
+    if !loaded.meta.contains_key(CHECKSUM) {
+        return Err(bad(
+            "no checksum of its tensors: not a file kiln wrote, or one edited since".into(),
+        ));
+    }
+    let mut extra: Vec<&String> = loaded
+        .tensors
+        .keys()
+        .filter(|k| !names.contains(k))
+        .collect();
+    extra.sort();
+    if let Some(name) = extra.first() {
+        return Err(bad(format!("a tensor {name} that the model does not have")));
+    }
+    Ok(loaded)
+}
+
 /// Copy tensors into parameters by name; each must exist with the same shape.
 pub fn restore(params: &[(String, Tensor)], loaded: &Loaded, source: &Path) -> Result<()> {
     for (name, p) in params {

@@ -39,6 +39,8 @@ pub enum Status {
     Finished,
     Failed,
     Interrupted,
+    /// Shown for a run marked running that no process holds (killed): never written.
+    Stopped,
 }
 
 /// The best epoch by the monitored metric.
@@ -106,6 +108,21 @@ impl RunInfo {
     }
 }
 
+/// A folder a run was starting in when it was killed: no run.json, and nothing but kiln's own
+/// temporary files, its lock and an empty `checkpoints/`.
+fn abandoned(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.filter_map(|e| e.ok()).all(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let empty_dir = |p: &Path| std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none());
+        name == ".lock"
+            || (name.starts_with('.') && name.ends_with(".tmp"))
+            || (name == "checkpoints" && empty_dir(&e.path()))
+    })
+}
+
 /// `<runs>/latest` → the newest run, replaced atomically. Best effort: a `latest` that is not a
 /// link (the user's own folder) is left alone, and a platform without links has none.
 fn point_latest(runs: &Path, run: &Path) {
@@ -147,6 +164,10 @@ impl RunDir {
                 }
                 match std::fs::create_dir(p) {
                     Ok(()) => p.to_path_buf(),
+                    // A run killed as it started left only its skeleton: take it over.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && abandoned(p) => {
+                        p.to_path_buf()
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                         return Err(taken(p))
                     }
@@ -217,7 +238,12 @@ impl RunDir {
     pub fn read_info(&self) -> Result<RunInfo> {
         let path = self.file("run.json");
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_str(&text).map_err(|e| Error::Runtime(format!("{}: {e}", path.display())))
+        serde_json::from_str(&text).map_err(|e| {
+            Error::data(
+                path.display().to_string(),
+                format!("not a run.json kiln can read: {e}"),
+            )
+        })
     }
 
     /// Hold the run for this process: a second process training or resuming the same run gets
@@ -244,6 +270,17 @@ impl RunDir {
         // The lock lives as long as the descriptor: keep it open for the process's life.
         std::mem::forget(file);
         Ok(())
+    }
+
+    /// Whether a process holds the run now (a run marked running that nobody holds was
+    /// killed).
+    pub fn in_use(&self) -> bool {
+        let Ok(file) = std::fs::File::open(self.file(".lock")) else {
+            return false;
+        };
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor owned here; a lock taken is released when it closes.
+        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) != 0 }
     }
 
     /// Remove the temporary files kiln writes beside its files (`.<name>.tmp`), which a kill

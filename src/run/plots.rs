@@ -2,7 +2,7 @@
 //! be installed): learning curves, a confusion matrix, the fitted line of a one-feature
 //! regression. Each file is drawn to a temporary name and renamed into place.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Once;
 
 use plotters::prelude::*;
@@ -23,7 +23,8 @@ fn register_fonts() {
     });
 }
 
-/// Draw into a temporary file beside `path`, then rename it into place.
+/// Draw in memory, encode as PNG, and write to `path` atomically (a failed draw or write leaves
+/// the old file, and no temporary one).
 fn draw_png(
     path: &Path,
     size: (u32, u32),
@@ -32,15 +33,24 @@ fn draw_png(
     ) -> std::result::Result<(), String>,
 ) -> Result<()> {
     register_fonts();
-    if let Some(dir) = path.parent() {
+    // A device or pipe (/dev/stdout) takes PNG whatever its name; a file must be named so.
+    let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file());
+    if !special
+        && path
+            .extension()
+            .is_none_or(|e| !e.eq_ignore_ascii_case("png"))
+    {
+        return Err(Error::Usage(format!(
+            "{}: plots are PNG images; name the file .png",
+            path.display()
+        )));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let tmp: PathBuf = path.with_file_name(format!(
-        ".{}.tmp.png",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("plot")
-    ));
+    let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
     {
-        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+        let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
         root.fill(&WHITE)
             .map_err(|e| e.to_string())
             .and_then(|_| draw(&root))
@@ -49,7 +59,12 @@ fn draw_png(
                 Error::Runtime(format!("{}: cannot draw the plot: {e}", path.display()))
             })?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    let image = image::RgbImage::from_raw(size.0, size.1, pixels).expect("the buffer's size");
+    let mut png = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| Error::Runtime(format!("{}: cannot encode the plot: {e}", path.display())))?;
+    crate::files::replace(path, &png)
 }
 
 /// One panel of learning curves: a quantity per epoch, for train and (if any) valid.

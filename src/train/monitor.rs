@@ -135,7 +135,9 @@ impl Watch {
             } else {
                 state.wait += 1;
             }
-            stop = state.wait >= es.patience;
+            // Only an epoch that did not improve can stop training (Keras): patience 0 stops at
+            // the first such epoch.
+            stop = state.wait > 0 && state.wait >= es.patience;
         }
         Verdict { improved, stop }
     }

@@ -63,19 +63,55 @@ fn build_model_unplaced(config: &Config, schema: &DataSchema) -> Result<(Model, 
         _ => None,
     };
     if let Some((own, wrong)) = fused {
-        if model.final_activation() == Some(wrong) {
-            return Err(Error::model(
-                layer,
-                format!(
-                    "ends with {} but {} takes logits and applies {} itself; remove the final activation{}",
-                    wrong.name(),
-                    loss.name(),
-                    own.name(),
-                    if loss == Loss::CrossEntropy { " (or use bce for two classes with one output)" } else { "" }
-                ),
-            ));
+        let probs: Vec<(usize, Activation)> = model
+            .tail_activations()
+            .into_iter()
+            .filter(|(_, a)| matches!(a, Activation::Softmax | Activation::Sigmoid))
+            .collect();
+        let at = |i: usize| format!("model.layers.{i} ({})", config.model.layers[i].kind);
+        match probs.as_slice() {
+            [] => {}
+            [(i, a)] if *a == wrong => {
+                return Err(Error::model(
+                    at(*i),
+                    format!(
+                        "applies {} but {} takes logits and applies {} itself; remove that activation{}",
+                        wrong.name(),
+                        loss.name(),
+                        own.name(),
+                        if loss == Loss::CrossEntropy { " (or use bce for two classes with one output)" } else { "" }
+                    ),
+                ))
+            }
+            [(i, _)] if *i == last => {
+                model.fold_final(own);
+            }
+            [(i, a)] => {
+                return Err(Error::model(
+                    at(*i),
+                    format!(
+                        "applies {} before the end of the model (layers without weights after it do not undo it); {} applies {} itself: put the {} last, where it is fused into the loss, or remove it",
+                        a.name(),
+                        loss.name(),
+                        own.name(),
+                        a.name()
+                    ),
+                ))
+            }
+            [(i, a), (j, b), ..] => {
+                return Err(Error::model(
+                    at(*i),
+                    format!(
+                        "applies {} after the {} of {}: the outputs would be squashed twice; {} applies {} itself, so keep at most one, last",
+                        a.name(),
+                        b.name(),
+                        at(*j),
+                        loss.name(),
+                        own.name()
+                    ),
+                ))
+            }
         }
-        model.fold_final(own);
     }
     let out = model.output_shape().clone();
     let want = match (schema.task, loss) {
@@ -132,13 +168,24 @@ pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
     model.to_device(opts.device);
     data.to_device(opts.device);
     let place = |e| config.place(e);
-    let metrics = metrics::resolve(&config.train.metrics, data.schema.task).map_err(place)?;
+    let metrics = metrics::resolve(
+        &config.train.metrics,
+        data.schema.task,
+        data.schema.classes.len(),
+    )
+    .map_err(place)?;
     let criterion = criterion(&config, &data)?;
     let watch = Watch::new(&config.train, &metrics, data.valid.is_some()).map_err(place)?;
     let mut optim = optimizer(&config, &model);
     let (run, mut info, progress) = match &opts.resume {
         Some(dir) => {
-            let (run, info, progress, (path, loaded)) = resume_run(dir, &config)?;
+            let names: Vec<String> = model
+                .named_state()
+                .into_iter()
+                .chain(optim.state())
+                .map(|(n, _)| n)
+                .collect();
+            let (run, info, progress, (path, loaded)) = resume_run(dir, &config, &names)?;
             data.warnings.extend(info.changed_data(&data.files));
             checkpoint::restore(&model.named_state(), &loaded, &path)?;
             optim
@@ -204,6 +251,30 @@ pub fn criterion(config: &Config, data: &Prepared) -> Result<Criterion> {
     let Some(loss) = &config.loss else {
         return Ok(Criterion::default());
     };
+    // With the loss the task chose, the options must belong to it.
+    let kind = loss_for(config, data.schema.task);
+    let owner = |key: &str, owners: &[Loss], names: &str| {
+        let given = match key {
+            "class_weights" => loss.class_weights.is_some(),
+            _ => loss.label_smoothing != 0.0,
+        };
+        if given && !owners.contains(&kind) {
+            return Err(Error::config(
+                config.places.of(&format!("loss.{key}")),
+                format!(
+                    "loss.{key}: applies to {names} only, and the loss is {}",
+                    kind.name()
+                ),
+            ));
+        }
+        Ok(())
+    };
+    owner(
+        "class_weights",
+        &[Loss::CrossEntropy, Loss::Bce],
+        "cross_entropy and bce",
+    )?;
+    owner("label_smoothing", &[Loss::CrossEntropy], "cross_entropy")?;
     let classes = data.schema.classes.len();
     let class_weights = match &loss.class_weights {
         None => None,
@@ -334,11 +405,15 @@ fn absolute_paths(config: &mut Config) {
 fn resume_run(
     dir: &Path,
     config: &Config,
+    names: &[String],
 ) -> Result<(RunDir, RunInfo, Progress, (PathBuf, checkpoint::Loaded))> {
     let run = RunDir::open(dir)?;
     run.lock()?;
     let mut info = run.read_info()?;
-    let (name, loaded, progress) = newest_checkpoint(&run, &info)?;
+    let (name, loaded, progress, skipped) = newest_checkpoint(&run, &info, names)?;
+    for s in skipped {
+        eprintln!("warning: {s}; resuming from {name}");
+    }
     if progress.epoch >= config.train.epochs {
         return Err(Error::Usage(format!(
             "{}: already trained {} of {} epochs; raise train.epochs (--set train.epochs=N) to continue",
@@ -359,7 +434,8 @@ fn resume_run(
 fn newest_checkpoint(
     run: &RunDir,
     info: &RunInfo,
-) -> Result<(String, checkpoint::Loaded, Progress)> {
+    tensors: &[String],
+) -> Result<(String, checkpoint::Loaded, Progress, Vec<String>)> {
     let dir = run.file("checkpoints");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .map_err(|e| Error::io(&dir, e))?
@@ -373,7 +449,7 @@ fn newest_checkpoint(
     let mut problems = Vec::new();
     for name in names.iter().rev() {
         let path = run.path.join(name);
-        let progress = checkpoint::load(&path).and_then(|loaded| {
+        let progress = checkpoint::load_own(&path, tensors).and_then(|loaded| {
             let progress: Progress = loaded
                 .meta("progress")
                 .and_then(|p| serde_json::from_str(p).ok())
@@ -383,13 +459,13 @@ fn newest_checkpoint(
             Ok((loaded, progress))
         });
         match progress {
-            Ok((loaded, progress)) => return Ok((name.clone(), loaded, progress)),
+            Ok((loaded, progress)) => return Ok((name.clone(), loaded, progress, problems)),
             Err(e) => problems.push(e.to_string()),
         }
     }
     let why = match (&info.last_checkpoint, problems.is_empty()) {
         (None, true) => "the run has no checkpoint to resume from".to_string(),
-        _ => format!("no checkpoint loads ({})", problems.join("; ")),
+        _ => format!("no checkpoint loads: {}", problems.join("; ")),
     };
     Err(Error::Usage(format!("{}: {why}", run.path.display())))
 }

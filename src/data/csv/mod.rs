@@ -32,8 +32,28 @@ struct RawSplit {
     lines: Vec<u64>,
 }
 
+/// Training and evaluation data is read whole and hashed: it must be a regular file (a pipe
+/// would be read once, or block, and a folder is the other format).
+fn regular_file(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::input(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::data(
+            path.display().to_string(),
+            "a folder, not a CSV file (image folders need data.format = \"images\")",
+        ));
+    }
+    if !meta.is_file() {
+        return Err(Error::data(
+            path.display().to_string(),
+            "not a regular file (a pipe or device); training data must be a file",
+        ));
+    }
+    Ok(())
+}
+
 /// The feature columns (NaN where missing) and target cells of a CSV file.
 fn read_file(path: &Path, features: &[String], target: &str) -> Result<RawSplit> {
+    regular_file(path)?;
     let source = path.display().to_string();
     let mut rdr = reader(open(path)?, &source);
     let header = rdr.header()?;
@@ -212,6 +232,7 @@ fn encode(raw: RawSplit, schema: &DataSchema) -> Result<Encoded> {
 }
 
 fn file_record(split: &str, path: &Path) -> Result<DataFile> {
+    regular_file(path)?;
     let (bytes, sha256) = crate::files::sha256_file(path)?;
     Ok(DataFile {
         split: split.into(),
@@ -250,6 +271,7 @@ fn to_split(name: &'static str, (x, mut y, source): Encoded, schema: &DataSchema
 /// The feature and target columns the config names (default: the last column is the target,
 /// every other one a feature), checked against the training file's header.
 fn columns(cfg: &DataConfig) -> Result<(Vec<String>, String)> {
+    regular_file(&cfg.train)?;
     let train_source = cfg.train.display().to_string();
     let columns = reader(open(&cfg.train)?, &train_source).header()?;
     let target = cfg
@@ -321,7 +343,7 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
     if let Some(path) = &cfg.valid {
         valid = Some(read(path)?);
         files.push(file_record("valid", path)?);
-    } else if let Some(h) = holdout_rows(cfg, &train_y, task, seed) {
+    } else if let Some(h) = holdout_rows(cfg, &train_y, task, seed)? {
         let ys = |rows: &[usize]| rows.iter().map(|&r| train_y[r]).collect::<Vec<f32>>();
         valid = Some((train_x.select_rows(&h.held, f), ys(&h.held), h.source));
         (train_x, train_y) = (train_x.select_rows(&h.keep, f), ys(&h.keep));
@@ -337,6 +359,19 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
         Some(NormalizeSpec::Named(n)) => Some(*n),
         _ => None,
     };
+    if let FeatureValues::Floats(x) = &train_x {
+        // A column with no value in the training rows has no statistics to fill or scale by.
+        let rows = train_y.len();
+        if let Some(c) = (0..f).find(|&c| (0..rows).all(|r| x[r * f + c].is_nan())) {
+            return Err(Error::data(
+                &train_source,
+                format!(
+                    "column \"{}\" has no values in the training rows",
+                    schema.features[c]
+                ),
+            ));
+        }
+    }
     schema.preprocess = Preprocess::fit(&train_x, f, cfg.scale, normalize, cfg.missing);
     if cfg.target_normalize.is_some() {
         if task != Task::Regression {

@@ -64,6 +64,8 @@ struct Lines {
     inner: Box<dyn Read>,
     offset: u64,
     line_start: u64,
+    /// A \r whose next byte (maybe in the next read) says whether it ends a line.
+    pending_cr: Option<u64>,
     index: Arc<Mutex<LineIndex>>,
 }
 
@@ -71,11 +73,23 @@ impl Read for Lines {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         let mut index = self.index.lock().expect("line index lock");
+        // A line ends at \n, at \r\n (counted once, at the \n) and at a lone \r (old Mac
+        // files), as csv itself reads them.
         for (i, &b) in buf[..n].iter().enumerate() {
-            if b == b'\n' {
-                let at = self.offset + i as u64;
-                index.breaks.push_back(at);
-                self.line_start = at + 1;
+            let at = self.offset + i as u64;
+            if let Some(cr) = self.pending_cr.take() {
+                if b != b'\n' {
+                    index.breaks.push_back(cr);
+                    self.line_start = cr + 1;
+                }
+            }
+            match b {
+                b'\n' => {
+                    index.breaks.push_back(at);
+                    self.line_start = at + 1;
+                }
+                b'\r' => self.pending_cr = Some(at),
+                _ => {}
             }
         }
         self.offset += n as u64;
@@ -104,6 +118,7 @@ pub fn reader(input: Box<dyn Read>, source: &str) -> CsvReader {
         inner: input,
         offset: 0,
         line_start: 0,
+        pending_cr: None,
         index: index.clone(),
     };
     let rdr = csv::ReaderBuilder::new()

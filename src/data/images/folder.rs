@@ -57,15 +57,18 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
         for entry in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
             let path = entry.map_err(|e| Error::io(&d, e))?.path();
             let take = |p: &Path, seen: &mut std::collections::HashSet<PathBuf>| {
-                // A dangling link is skipped as a file that is not an image would be.
                 std::fs::canonicalize(p).is_ok_and(|c| seen.insert(c))
             };
             if path.is_dir() {
                 if take(&path, &mut seen) {
                     stack.push(path);
                 }
-            } else if is_image(&path) && take(&path, &mut seen) {
-                files.push(path);
+            } else if is_image(&path) {
+                // A dangling link is kept: decoding it says what is wrong with it.
+                let dangling = std::fs::metadata(&path).is_err();
+                if dangling || take(&path, &mut seen) {
+                    files.push(path);
+                }
             }
         }
     }
@@ -95,6 +98,8 @@ pub fn class_folders(dir: &Path) -> Result<Vec<String>> {
 /// image is an error, and so is a folder that is not among `classes`.
 pub fn labelled_files(dir: &Path, classes: &[String]) -> Result<Vec<(PathBuf, usize)>> {
     let mut out = Vec::new();
+    // Each image file once in the whole set: a link cannot give one file two classes.
+    let mut owner: std::collections::HashMap<PathBuf, String> = std::collections::HashMap::new();
     for name in class_folders(dir)? {
         let index = classes.iter().position(|c| *c == name).ok_or_else(|| {
             Error::data(
@@ -111,6 +116,17 @@ pub fn labelled_files(dir: &Path, classes: &[String]) -> Result<Vec<(PathBuf, us
                 dir.join(&name).display().to_string(),
                 "empty class folder: no image files (png, jpg, jpeg, bmp, gif, webp, tiff)",
             ));
+        }
+        for f in &files {
+            let Ok(real) = std::fs::canonicalize(f) else {
+                continue;
+            };
+            if let Some(other) = owner.insert(real, name.clone()) {
+                return Err(Error::data(
+                    f.display().to_string(),
+                    format!("the same image is in class \"{other}\" too (through a link): a file can have one class"),
+                ));
+            }
         }
         out.extend(files.into_iter().map(|f| (f, index)));
     }

@@ -163,7 +163,7 @@ pub fn prepare(cfg: &DataConfig, seed: u64) -> Result<Prepared> {
         let (v, record, s) = read_folder("valid", dir, &shape, &classes, skip)?;
         (valid, skipped) = (Some(v), skipped + s);
         files.push(record);
-    } else if let Some(h) = holdout_rows(cfg, &train.y.to_vec(), Task::Classification, seed) {
+    } else if let Some(h) = holdout_rows(cfg, &train.y.to_vec(), Task::Classification, seed)? {
         let Features::Images(set) = &train.features else {
             unreachable!("an image split")
         };
