@@ -1,14 +1,19 @@
 //! Layers and the sequential model built from the config's `[[model.layers]]`.
 
 mod activation;
+mod attention;
 mod batchnorm;
 mod conv2d;
 mod dense;
 mod dropout;
+mod embedding;
 mod flatten;
+mod layernorm;
 mod merge;
 mod model;
 mod pool;
+mod recurrent;
+mod sequence;
 mod spec;
 
 pub use activation::Activation;

@@ -4,13 +4,18 @@
 use serde::{Deserialize, Serialize};
 
 use super::activation::ActivationLayer;
+use super::attention::{Attention, EncoderSpec, TransformerEncoder};
 use super::batchnorm::BatchNorm;
 use super::conv2d::Conv2d;
 use super::dense::Dense;
 use super::dropout::Dropout;
+use super::embedding::Embedding;
 use super::flatten::Flatten;
+use super::layernorm::LayerNorm;
 use super::merge::{Add, Concat};
 use super::pool::{GlobalAvgPool, Pool2d};
+use super::recurrent::{Cell, Recurrent};
+use super::sequence::{PoolMode, Reshape, SequencePool};
 use super::{Activation, Layer};
 use crate::ops::Pool;
 use crate::tensor::{Rng, Shape};
@@ -51,9 +56,43 @@ pub struct LayerSpec {
     /// Batchnorm: weight of each new batch in the running statistics (PyTorch: 0.1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub momentum: Option<f32>,
-    /// Batchnorm: added to the variance (PyTorch: 1e-5).
+    /// Batchnorm, layernorm: added to the variance (PyTorch: 1e-5).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eps: Option<f32>,
+    /// Embedding: the size of each token's vector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dim: Option<usize>,
+    /// Embedding: how many token ids there are (default: the text column's vocabulary).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vocab: Option<usize>,
+    /// Embedding: add a learned vector per position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub positional: Option<bool>,
+    /// lstm, gru: also run the sequence backwards and join both.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bidirectional: Option<bool>,
+    /// lstm, gru: output every step `[len, units]` instead of the last real one `[units]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub return_sequences: Option<bool>,
+    /// attention, transformer_encoder: attention heads (the model width must divide by it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heads: Option<usize>,
+    /// transformer_encoder: the feed-forward width (PyTorch: 2048).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ff_units: Option<usize>,
+    /// transformer_encoder: how many blocks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<usize>,
+    /// transformer_encoder: layer norm before attention and feed-forward (pre-norm) instead
+    /// of after (PyTorch's default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub norm_first: Option<bool>,
+    /// sequence_pool: "mean", "max" or "last".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// reshape: the per-sample shape out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Vec<usize>>,
 }
 
 /// A size given as one number or as `[height, width]`.
@@ -115,6 +154,24 @@ pub const LAYER_KEYS: &[(&str, &[&str])] = &[
     ("softmax", &[]),
     ("add", &[]),
     ("concat", &[]),
+    ("reshape", &["shape"]),
+    ("embedding", &["dim", "vocab", "positional"]),
+    ("layernorm", &["eps"]),
+    ("sequence_pool", &["mode"]),
+    ("lstm", &["units", "bidirectional", "return_sequences"]),
+    ("gru", &["units", "bidirectional", "return_sequences"]),
+    ("attention", &["heads", "rate"]),
+    (
+        "transformer_encoder",
+        &[
+            "heads",
+            "ff_units",
+            "blocks",
+            "norm_first",
+            "rate",
+            "activation",
+        ],
+    ),
 ];
 
 /// Layers that read several inputs.
@@ -206,7 +263,7 @@ impl LayerSpec {
     /// Keys set in this entry, besides `type`.
     fn keys_set(&self) -> Vec<&'static str> {
         let mut keys = Vec::new();
-        let set: [(&'static str, bool); 11] = [
+        let set: [(&'static str, bool); 22] = [
             ("units", self.units.is_some()),
             ("activation", self.activation.is_some()),
             ("bias", self.bias.is_some()),
@@ -218,6 +275,17 @@ impl LayerSpec {
             ("padding", self.padding.is_some()),
             ("momentum", self.momentum.is_some()),
             ("eps", self.eps.is_some()),
+            ("dim", self.dim.is_some()),
+            ("vocab", self.vocab.is_some()),
+            ("positional", self.positional.is_some()),
+            ("bidirectional", self.bidirectional.is_some()),
+            ("return_sequences", self.return_sequences.is_some()),
+            ("heads", self.heads.is_some()),
+            ("ff_units", self.ff_units.is_some()),
+            ("blocks", self.blocks.is_some()),
+            ("norm_first", self.norm_first.is_some()),
+            ("mode", self.mode.is_some()),
+            ("shape", self.shape.is_some()),
         ];
         for (k, present) in set {
             if present {
@@ -270,6 +338,68 @@ impl LayerSpec {
         Ok(match self.kind.as_str() {
             "add" => Box::new(Add::new(inputs)?),
             "concat" => Box::new(Concat::new(inputs)?),
+            "reshape" => {
+                let shape = self.shape.as_ref().ok_or("a reshape layer needs `shape`")?;
+                Box::new(Reshape::new(input, shape)?)
+            }
+            "embedding" => {
+                let dim = self.dim.ok_or("an embedding needs `dim`")?;
+                let vocab = self
+                    .vocab
+                    .ok_or("an embedding needs `vocab`, or a text column to read it from")?;
+                check_size(vocab as u128 * dim as u128, (input.numel() * dim) as u128)?;
+                let positional = self.positional.unwrap_or(false);
+                Box::new(Embedding::new(input, vocab, dim, positional, rng)?)
+            }
+            "layernorm" => {
+                if input.rank() == 0 {
+                    return Err("layernorm needs features to normalize".into());
+                }
+                Box::new(LayerNorm::new(input, self.eps.unwrap_or(1e-5)))
+            }
+            "sequence_pool" => {
+                let mode = PoolMode::from_name(self.mode.as_deref().unwrap_or("mean"))?;
+                Box::new(SequencePool::new(input, mode)?)
+            }
+            "lstm" | "gru" => {
+                let units = self.units.ok_or("a recurrent layer needs `units`")?;
+                let cell = if self.kind == "lstm" {
+                    Cell::Lstm
+                } else {
+                    Cell::Gru
+                };
+                let width = input.dim(input.rank().saturating_sub(1)) as u128;
+                check_size(
+                    4 * units as u128 * (width + units as u128) * 2,
+                    input.numel() as u128 * units as u128,
+                )?;
+                Box::new(Recurrent::new(
+                    cell,
+                    input,
+                    units,
+                    self.bidirectional.unwrap_or(false),
+                    self.return_sequences.unwrap_or(false),
+                    rng,
+                )?)
+            }
+            "attention" => {
+                let heads = self.heads.ok_or("attention needs `heads`")?;
+                Box::new(Attention::new(input, heads, self.rate.unwrap_or(0.0), rng)?)
+            }
+            "transformer_encoder" => {
+                let spec = EncoderSpec {
+                    heads: self.heads.ok_or("a transformer_encoder needs `heads`")?,
+                    ff_units: self.ff_units.unwrap_or(2048),
+                    blocks: self.blocks.unwrap_or(1),
+                    norm_first: self.norm_first.unwrap_or(false),
+                    rate: self.rate.unwrap_or(0.1),
+                    activation: self.activation()?.unwrap_or(Activation::Relu),
+                };
+                let d = input.dim(input.rank().saturating_sub(1)) as u128;
+                let per_block = 4 * d * d + 2 * d * spec.ff_units as u128;
+                check_size(per_block * spec.blocks as u128, input.numel() as u128 * 4)?;
+                Box::new(TransformerEncoder::new(input, &spec, rng)?)
+            }
             "dense" => {
                 let units = self.units.ok_or("a dense layer needs `units`")?;
                 if units == 0 {

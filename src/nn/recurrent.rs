@@ -1,0 +1,176 @@
+//! Recurrent layers, as PyTorch's `nn.LSTM` / `nn.GRU` (one layer, `batch_first=True`), with
+//! its parameter names and layouts: `weight_ih_l0` `[gates·units, in]`, `weight_hh_l0`
+//! `[gates·units, units]`, `bias_ih_l0`, `bias_hh_l0`, and `*_reverse` for the backward
+//! direction. Each sequence stops at its length: at a padded step the state carries over
+//! unchanged, so the final state is the last real step's (as a packed sequence in PyTorch).
+
+use super::sequence::step_mask;
+use super::{pytorch_uniform, Layer, Mode};
+use crate::tensor::{Rng, Shape, Tensor};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cell {
+    Lstm,
+    Gru,
+}
+
+impl Cell {
+    fn gates(self) -> usize {
+        match self {
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
+        }
+    }
+}
+
+/// One direction's weights.
+struct Direction {
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor,
+    b_hh: Tensor,
+}
+
+pub struct Recurrent {
+    cell: Cell,
+    units: usize,
+    dirs: Vec<Direction>,
+    return_sequences: bool,
+    shape: Shape,
+}
+
+impl Recurrent {
+    pub fn new(
+        cell: Cell,
+        input: &Shape,
+        units: usize,
+        bidirectional: bool,
+        return_sequences: bool,
+        rng: &mut Rng,
+    ) -> Result<Recurrent, String> {
+        if input.rank() != 2 {
+            return Err(format!(
+                "{} needs a sequence [len, features], got {input}; a reshape layer can make one",
+                if cell == Cell::Lstm { "lstm" } else { "gru" }
+            ));
+        }
+        let (len, features) = (input.dim(0), input.dim(1));
+        let g = cell.gates() * units;
+        // PyTorch: every weight and bias U(−1/√units, 1/√units).
+        let dirs = (0..if bidirectional { 2 } else { 1 })
+            .map(|_| Direction {
+                w_ih: pytorch_uniform([g, features], units, rng),
+                w_hh: pytorch_uniform([g, units], units, rng),
+                b_ih: pytorch_uniform([g], units, rng),
+                b_hh: pytorch_uniform([g], units, rng),
+            })
+            .collect::<Vec<_>>();
+        let width = units * dirs.len();
+        let shape = if return_sequences {
+            Shape::from([len, width])
+        } else {
+            Shape::from([width])
+        };
+        Ok(Recurrent {
+            cell,
+            units,
+            dirs,
+            return_sequences,
+            shape,
+        })
+    }
+
+    /// One direction over `x` `[n, len, f]` with step mask `m` `[n, len]`: the output at each
+    /// step `[n, units]` (in step order) and the final state.
+    fn run(&self, d: &Direction, x: &Tensor, m: &Tensor, reverse: bool) -> (Vec<Tensor>, Tensor) {
+        let (n, len) = (x.dims()[0], x.dims()[1]);
+        let u = self.units;
+        // The input's share of every gate, for all steps in one product.
+        let xw = x.matmul_t(&d.w_ih, false, true).add(&d.b_ih);
+        let mut h = Tensor::zeros_on([n, u], x.device());
+        let mut c = Tensor::zeros_on([n, u], x.device());
+        let mut outputs = vec![h.clone(); len];
+        let steps: Vec<usize> = if reverse {
+            (0..len).rev().collect()
+        } else {
+            (0..len).collect()
+        };
+        for t in steps {
+            let xt = xw.narrow(1, t, 1).reshape([n, self.cell.gates() * u]);
+            let hw = h.matmul_t(&d.w_hh, false, true).add(&d.b_hh);
+            let keep = m.narrow(1, t, 1); // [n, 1]: 1 at a real step
+            let gate = |t: &Tensor, i: usize| t.narrow(1, i * u, u);
+            let h_new = match self.cell {
+                Cell::Lstm => {
+                    let z = xt.add(&hw);
+                    let (i, f) = (gate(&z, 0).sigmoid(), gate(&z, 1).sigmoid());
+                    let (g, o) = (gate(&z, 2).tanh(), gate(&z, 3).sigmoid());
+                    let c_new = f.mul(&c).add(&i.mul(&g));
+                    c = c.add(&c_new.sub(&c).mul(&keep));
+                    o.mul(&c_new.tanh())
+                }
+                Cell::Gru => {
+                    let r = gate(&xt, 0).add(&gate(&hw, 0)).sigmoid();
+                    let z = gate(&xt, 1).add(&gate(&hw, 1)).sigmoid();
+                    let cand = gate(&xt, 2).add(&r.mul(&gate(&hw, 2))).tanh();
+                    // h' = (1 − z)·cand + z·h
+                    cand.add(&z.mul(&h.sub(&cand)))
+                }
+            };
+            // Padding: the state carries over.
+            h = h.add(&h_new.sub(&h).mul(&keep));
+            outputs[t] = h.clone();
+        }
+        (outputs, h)
+    }
+}
+
+impl Layer for Recurrent {
+    fn kind(&self) -> &'static str {
+        match self.cell {
+            Cell::Lstm => "lstm",
+            Cell::Gru => "gru",
+        }
+    }
+
+    fn output_shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    fn forward(&self, x: &Tensor, mode: &mut Mode) -> Tensor {
+        let (n, len, u) = (x.dims()[0], x.dims()[1], self.units);
+        let m = step_mask(x, mode);
+        let runs: Vec<(Vec<Tensor>, Tensor)> = self
+            .dirs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| self.run(d, x, &m, i == 1))
+            .collect();
+        if !self.return_sequences {
+            let finals: Vec<Tensor> = runs.into_iter().map(|(_, h)| h).collect();
+            return Tensor::cat(&finals, 1);
+        }
+        let per_dir: Vec<Tensor> = runs
+            .into_iter()
+            .map(|(outs, _)| {
+                let steps: Vec<Tensor> = outs.iter().map(|h| h.reshape([n, 1, u])).collect();
+                Tensor::cat(&steps, 1)
+            })
+            .collect();
+        let y = Tensor::cat(&per_dir, 2);
+        debug_assert_eq!(y.dims(), [n, len, self.shape.dim(1)]);
+        y
+    }
+
+    fn params(&self) -> Vec<(String, &Tensor)> {
+        let mut p = Vec::new();
+        for (i, d) in self.dirs.iter().enumerate() {
+            let suffix = if i == 1 { "_reverse" } else { "" };
+            p.push((format!("weight_ih_l0{suffix}"), &d.w_ih));
+            p.push((format!("weight_hh_l0{suffix}"), &d.w_hh));
+            p.push((format!("bias_ih_l0{suffix}"), &d.b_ih));
+            p.push((format!("bias_hh_l0{suffix}"), &d.b_hh));
+        }
+        p
+    }
+}
