@@ -513,3 +513,106 @@ fn graph_errors_name_the_layer_and_the_problem() {
     .unwrap();
     assert_eq!(joined.output_shape().dims(), [5, 8, 8]);
 }
+
+/// Sequences: an embedding gives each id its row (padding id 0 a zero vector that learns
+/// nothing) and marks the real steps; pooling by mean, max and last real step skips padding;
+/// gradients of every sequence layer match finite differences.
+#[test]
+fn sequence_layers_pool_real_steps_and_differentiate() {
+    let ids = Tensor::from_vec(vec![3.0, 1.0, 0.0, 0.0, 2.0, 2.0, 1.0, 0.0], [2, 4]);
+    let layers = [LayerSpec {
+        dim: Some(3),
+        vocab: Some(5),
+        ..spec("embedding")
+    }];
+    let model = Model::build(&layers, &Shape::from([4]), &mut Rng::new(2)).unwrap();
+    let weight = model.named_params()[0].1.clone();
+    let w = weight.to_vec();
+    assert_eq!(
+        &w[..3],
+        &[0.0, 0.0, 0.0],
+        "the padding id's vector starts at zero"
+    );
+    let mut rng = Rng::new(0);
+    let mut mode = Mode::new(true, &mut rng);
+    let y = model.forward(&ids.clone(), &mut mode);
+    assert_eq!(
+        mode.mask.as_ref().unwrap().to_vec(),
+        [1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0]
+    );
+    let yv = y.to_vec();
+    assert_eq!(&yv[..3], &w[9..12], "id 3");
+    assert_eq!(&yv[12..15], &w[6..9], "id 2");
+    y.sum_all().backward();
+    let g = weight.grad().unwrap().to_vec();
+    assert_eq!(&g[..3], &[0.0, 0.0, 0.0], "padding learns nothing");
+    assert_eq!(&g[6..9], &[2.0, 2.0, 2.0], "id 2 used twice");
+
+    let x = tensor(away_from_zero(2 * 4 * 3, &mut Rng::new(4)), &[2, 4, 3]);
+    let mask = Tensor::from_vec(vec![1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0], [2, 4]);
+    for mode_name in ["mean", "max", "last"] {
+        let pool = Model::build(
+            &[LayerSpec {
+                mode: Some(mode_name.into()),
+                ..spec("sequence_pool")
+            }],
+            &Shape::from([4, 3]),
+            &mut Rng::new(1),
+        )
+        .unwrap();
+        let run = |xs: &[Tensor]| {
+            let mut rng = Rng::new(0);
+            let mut m = Mode::new(false, &mut rng);
+            m.mask = Some(mask.clone());
+            pool.forward(&xs[0], &mut m)
+        };
+        let got = run(&[x.clone()]).to_vec();
+        let xv = x.to_vec();
+        let at = |i: usize, t: usize, f: usize| xv[(i * 4 + t) * 3 + f] as f64;
+        let want: Vec<f64> = (0..2)
+            .flat_map(|i| {
+                let real = if i == 0 { 2 } else { 3 };
+                (0..3).map(move |f| match mode_name {
+                    "mean" => (0..real).map(|t| at(i, t, f)).sum::<f64>() / real as f64,
+                    "max" => (0..real).map(|t| at(i, t, f)).fold(f64::MIN, f64::max),
+                    _ => at(i, real - 1, f),
+                })
+            })
+            .collect();
+        assert_close(&format!("sequence_pool {mode_name}"), &got, &want, 1e-6);
+        check_grads(&format!("sequence_pool {mode_name}"), &[x.clone()], run);
+    }
+    // The recurrent, attention and transformer layers on a small padded batch.
+    let seq = |kind: &str, f: fn(&mut LayerSpec)| {
+        let mut s = spec(kind);
+        f(&mut s);
+        s
+    };
+    let cases = [
+        seq("lstm", |s| {
+            s.units = Some(2);
+            s.bidirectional = Some(true);
+        }),
+        seq("gru", |s| {
+            s.units = Some(2);
+            s.return_sequences = Some(true);
+        }),
+        seq("attention", |s| s.heads = Some(1)),
+        seq("transformer_encoder", |s| {
+            s.heads = Some(1);
+            s.ff_units = Some(4);
+            s.rate = Some(0.0);
+        }),
+        seq("layernorm", |_| {}),
+    ];
+    for layer in cases {
+        let kind = layer.kind.clone();
+        let m = Model::build(&[layer], &Shape::from([4, 3]), &mut Rng::new(6)).unwrap();
+        check_grads(&kind, &[x.clone()], |xs| {
+            let mut rng = Rng::new(0);
+            let mut mode = Mode::new(false, &mut rng);
+            mode.mask = Some(mask.clone());
+            m.forward(&xs[0], &mut mode)
+        });
+    }
+}
