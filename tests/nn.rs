@@ -566,7 +566,7 @@ fn sequence_layers_pool_real_steps_and_differentiate() {
             m.mask = Some(mask.clone());
             pool.forward(&xs[0], &mut m)
         };
-        let got = run(&[x.clone()]).to_vec();
+        let got = run(std::slice::from_ref(&x)).to_vec();
         let xv = x.to_vec();
         let at = |i: usize, t: usize, f: usize| xv[(i * 4 + t) * 3 + f] as f64;
         let want: Vec<f64> = (0..2)
@@ -580,7 +580,11 @@ fn sequence_layers_pool_real_steps_and_differentiate() {
             })
             .collect();
         assert_close(&format!("sequence_pool {mode_name}"), &got, &want, 1e-6);
-        check_grads(&format!("sequence_pool {mode_name}"), &[x.clone()], run);
+        check_grads(
+            &format!("sequence_pool {mode_name}"),
+            std::slice::from_ref(&x),
+            run,
+        );
     }
     // The recurrent, attention and transformer layers on a small padded batch.
     let seq = |kind: &str, f: fn(&mut LayerSpec)| {
@@ -608,7 +612,7 @@ fn sequence_layers_pool_real_steps_and_differentiate() {
     for layer in cases {
         let kind = layer.kind.clone();
         let m = Model::build(&[layer], &Shape::from([4, 3]), &mut Rng::new(6)).unwrap();
-        check_grads(&kind, &[x.clone()], |xs| {
+        check_grads(&kind, std::slice::from_ref(&x), |xs| {
             let mut rng = Rng::new(0);
             let mut mode = Mode::new(false, &mut rng);
             mode.mask = Some(mask.clone());
