@@ -697,8 +697,12 @@ fn csv_cases() -> Vec<Case> {
         ),
         csv(
             "a long cell is shortened",
-            format!("a,b,c,label\n1,{},3,yes\n", "y".repeat(5000)),
-            &["train.csv:2", "…\" is not a number"],
+            // Two numbers beside it: b is a number column (a column of text alone would be text).
+            format!(
+                "a,b,c,label\n1,2,3,no\n1,{},3,yes\n1,4,3,no\n",
+                "y".repeat(5000)
+            ),
+            &["train.csv:3", "…\" is not a number"],
         ),
         csv(
             "missing value by default",

@@ -88,8 +88,9 @@ pub fn exec(a: Args) -> Result<()> {
     let inputs = match &schema.image {
         Some(i) => format!("images {}×{}, {} channel(s)", i.height, i.width, i.channels),
         None => format!(
-            "{} features, target \"{}\"",
-            schema.features.len(),
+            "{} feature columns ({} values a row), target \"{}\"",
+            schema.feature_columns().len(),
+            schema.input_width(),
             schema.target
         ),
     };
@@ -98,6 +99,9 @@ pub fn exec(a: Args) -> Result<()> {
         schema.task,
         prepared.task_reason
     );
+    for n in &prepared.column_notes {
+        outln!("  {n}");
+    }
     for w in &prepared.warnings {
         outln!("warning: {w}");
     }

@@ -258,6 +258,131 @@ pub enum Missing {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+pub enum ColumnType {
+    Number,
+    Category,
+    Text,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tokenizer {
+    /// Runs of letters and digits; other visible characters one token each.
+    #[default]
+    Word,
+    /// Every character.
+    Char,
+}
+
+/// `[data.columns.NAME]`: a feature column's type and its options. Each option belongs to
+/// one type; `type` may be left to inference.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ColumnKeys", into = "ColumnKeys")]
+pub struct ColumnSpec {
+    pub kind: Option<ColumnType>,
+    /// category: the most frequent values kept (one index is "other"). Default 50.
+    pub max_categories: usize,
+    pub tokenizer: Tokenizer,
+    /// text: tokens per row; default the 95th percentile of the training rows (≤ 512).
+    pub max_len: Option<usize>,
+    /// text: the vocabulary, padding and unknown included. Default 10,000.
+    pub vocab_size: usize,
+    /// text: lower-case before tokenizing (after Unicode NFKC normalization). Default true.
+    pub lowercase: bool,
+}
+
+impl Default for ColumnSpec {
+    fn default() -> Self {
+        ColumnSpec {
+            kind: None,
+            max_categories: 50,
+            tokenizer: Tokenizer::Word,
+            max_len: None,
+            vocab_size: 10_000,
+            lowercase: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ColumnKeys {
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    kind: Option<ColumnType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_categories: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tokenizer: Option<Tokenizer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_len: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    vocab_size: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lowercase: Option<bool>,
+}
+
+impl ColumnSpec {
+    /// The options given that do not belong to `kind` (checked once the type is known, given
+    /// or inferred).
+    pub fn foreign_keys(&self, kind: ColumnType) -> Vec<&'static str> {
+        let d = ColumnSpec::default();
+        let text = [
+            ("tokenizer", self.tokenizer != d.tokenizer),
+            ("max_len", self.max_len.is_some()),
+            ("vocab_size", self.vocab_size != d.vocab_size),
+            ("lowercase", self.lowercase != d.lowercase),
+        ];
+        let category = [("max_categories", self.max_categories != d.max_categories)];
+        let mut out = Vec::new();
+        if kind != ColumnType::Text {
+            out.extend(text.iter().filter(|(_, set)| *set).map(|(k, _)| *k));
+        }
+        if kind != ColumnType::Category {
+            out.extend(category.iter().filter(|(_, set)| *set).map(|(k, _)| *k));
+        }
+        out
+    }
+}
+
+impl TryFrom<ColumnKeys> for ColumnSpec {
+    type Error = String;
+
+    fn try_from(k: ColumnKeys) -> Result<ColumnSpec, String> {
+        let d = ColumnSpec::default();
+        let spec = ColumnSpec {
+            kind: k.kind,
+            max_categories: k.max_categories.unwrap_or(d.max_categories),
+            tokenizer: k.tokenizer.unwrap_or(d.tokenizer),
+            max_len: k.max_len,
+            vocab_size: k.vocab_size.unwrap_or(d.vocab_size),
+            lowercase: k.lowercase.unwrap_or(d.lowercase),
+        };
+        if let Some(kind) = k.kind {
+            if let Some(key) = spec.foreign_keys(kind).first() {
+                let name = format!("{kind:?}").to_lowercase();
+                return Err(format!("{key} does not apply to a {name} column"));
+            }
+        }
+        Ok(spec)
+    }
+}
+
+impl From<ColumnSpec> for ColumnKeys {
+    fn from(c: ColumnSpec) -> ColumnKeys {
+        let d = ColumnSpec::default();
+        ColumnKeys {
+            kind: c.kind,
+            max_categories: (c.max_categories != d.max_categories).then_some(c.max_categories),
+            tokenizer: (c.tokenizer != d.tokenizer).then_some(c.tokenizer),
+            max_len: c.max_len,
+            vocab_size: (c.vocab_size != d.vocab_size).then_some(c.vocab_size),
+            lowercase: (c.lowercase != d.lowercase).then_some(c.lowercase),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TargetNormalize {
     Standard,
 }
@@ -337,6 +462,9 @@ pub struct DataConfig {
     /// in those units, metrics and predictions in the target's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_normalize: Option<TargetNormalize>,
+    /// CSV: how to read feature columns, by name; a column not listed has its type inferred.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub columns: std::collections::BTreeMap<String, ColumnSpec>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -117,6 +117,7 @@ fn format_keys(p: &mut Problems, c: &Config) {
             ("data.features", d.features.is_some()),
             ("data.task", d.task == Some(Task::Regression)),
             ("data.target_normalize", d.target_normalize.is_some()),
+            ("data.columns", !d.columns.is_empty()),
         ]
     } else {
         vec![
@@ -145,6 +146,20 @@ fn format_keys(p: &mut Problems, c: &Config) {
 fn data(p: &mut Problems, c: &Config) {
     format_keys(p, c);
     let d = &c.data;
+    for (name, col) in &d.columns {
+        let key = |k: &str| format!("data.columns.{name}.{k}");
+        // One value besides "other"; pad, unknown and one token; a token per row.
+        p.at_least(
+            &key("max_categories"),
+            col.max_categories as f64,
+            2.0,
+            false,
+        );
+        p.at_least(&key("vocab_size"), col.vocab_size as f64, 3.0, false);
+        if let Some(len) = col.max_len {
+            p.in_range(&key("max_len"), len as f64, 1.0, 65_537.0);
+        }
+    }
     if let Some(v) = d.valid_split {
         p.in_range("data.valid_split", v, 0.0, 1.0);
         if d.valid.is_some() && v > 0.0 {

@@ -35,6 +35,11 @@ pub struct DataSchema {
     /// deviation; the model learns (y − mean) / std.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_scale: Option<TargetScale>,
+    /// The category and text feature columns with their fitted encoders; `features` are the
+    /// number columns. A row's input is the numbers (preprocessed), then each of these
+    /// columns' encoding (one-hot slots, or token ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<csv::Column>,
 }
 
 /// A standardization of regression targets.
@@ -74,12 +79,55 @@ impl DataSchema {
         }
     }
 
-    /// Per-sample input shape: `[features]` or `[channels, height, width]`.
+    /// Per-sample input shape: `[features]` (numbers and encoded columns; token ids for a
+    /// text column) or `[channels, height, width]`.
     pub fn input_shape(&self) -> Shape {
         match &self.image {
             Some(i) => Shape::from([i.channels, i.height, i.width]),
-            None => Shape::from([self.features.len()]),
+            None => Shape::from([self.input_width()]),
         }
+    }
+
+    /// Values per row of a table's input.
+    pub fn input_width(&self) -> usize {
+        self.features.len() + self.columns.iter().map(|c| c.width()).sum::<usize>()
+    }
+
+    /// Every column a CSV row's features are read from: the numbers, then the others.
+    pub fn feature_columns(&self) -> Vec<String> {
+        let mut all = self.features.clone();
+        all.extend(self.columns.iter().map(|c| c.name.clone()));
+        all
+    }
+
+    /// The vocabulary of the text column, when the input is one.
+    pub fn text_vocab(&self) -> Option<usize> {
+        self.columns.iter().find_map(|c| c.vocab_size())
+    }
+
+    /// Rows of the input: each row's `numbers` (already preprocessed) followed by its encoded
+    /// category and text cells (`cells[column][row]`); also how many category values fell
+    /// outside their column's categories.
+    pub fn join_columns(
+        &self,
+        numbers: Vec<f32>,
+        cells: &[Vec<String>],
+        n: usize,
+    ) -> (Vec<f32>, usize) {
+        let f = self.features.len();
+        if self.columns.is_empty() {
+            return (numbers, 0);
+        }
+        let encoders: Vec<_> = self.columns.iter().map(|c| c.encoder()).collect();
+        let mut out = Vec::with_capacity(n * self.input_width());
+        let mut unseen = 0;
+        for r in 0..n {
+            out.extend_from_slice(&numbers[r * f..(r + 1) * f]);
+            for (c, enc) in encoders.iter().enumerate() {
+                unseen += usize::from(enc.encode(&cells[c][r], &mut out));
+            }
+        }
+        (out, unseen)
     }
 }
 
@@ -174,6 +222,8 @@ pub struct Prepared {
     pub files: Vec<DataFile>,
     /// Things the log should say (skipped images).
     pub warnings: Vec<String>,
+    /// How each category and text column is read, and why its type was chosen.
+    pub column_notes: Vec<String>,
 }
 
 impl Prepared {

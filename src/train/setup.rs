@@ -10,7 +10,7 @@ use crate::data::{self, DataSchema, Prepared};
 use crate::error::{Error, Result};
 use crate::loss::{Criterion, Loss};
 use crate::metrics;
-use crate::nn::{Activation, Model};
+use crate::nn::{Activation, LayerSpec, Model, INPUT_NAME};
 use crate::optim::Optimizer;
 use crate::run::{checkpoint, Checkpoints, MetricsCsv, RunDir, RunInfo, Status};
 use crate::tensor::{Rng, Stream};
@@ -45,11 +45,59 @@ fn place_error(config: &Config, e: Error) -> Error {
     }
 }
 
+/// The layers as the config writes them, with an embedding over a text column given the
+/// column's vocabulary. A text column's token ids are read only by embeddings (anything else
+/// would treat ids as magnitudes), with a vocabulary that covers every id.
+fn layers_for_data(config: &Config, schema: &DataSchema) -> Result<Vec<LayerSpec>> {
+    let mut layers = config.model.layers.clone();
+    let Some(vocab) = schema.text_vocab() else {
+        return Ok(layers);
+    };
+    let text = schema
+        .columns
+        .iter()
+        .find(|c| c.is_text())
+        .expect("a text column");
+    for (i, spec) in layers.iter_mut().enumerate() {
+        let reads_input = match &spec.inputs {
+            None => i == 0,
+            Some(names) => names.iter().any(|n| n == INPUT_NAME),
+        };
+        if !reads_input {
+            continue;
+        }
+        let place = format!("model.layers.{i} ({})", spec.kind);
+        if spec.kind != "embedding" {
+            return Err(Error::model(
+                place,
+                format!(
+                    "reads the token ids of text column \"{}\"; a layer on text must be an embedding (type = \"embedding\", dim = ...)",
+                    text.name
+                ),
+            ));
+        }
+        match spec.vocab {
+            None => spec.vocab = Some(vocab),
+            Some(v) if v < vocab => {
+                return Err(Error::model(
+                    place,
+                    format!(
+                        "vocab = {v} is smaller than text column \"{}\"'s vocabulary of {vocab} tokens (set data.columns.{}.vocab_size, or leave vocab out)",
+                        text.name, text.name
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(layers)
+}
+
 fn build_model_unplaced(config: &Config, schema: &DataSchema) -> Result<(Model, Loss)> {
     let loss = loss_for(config, schema.task);
     let input = schema.input_shape();
     let mut model = Model::build(
-        &config.model.layers,
+        &layers_for_data(config, schema)?,
         &input,
         &mut Rng::stream(config.seed, Stream::Init),
     )?;
@@ -369,6 +417,9 @@ fn announce(s: &Session, opts: &Options) -> Result<()> {
     }
     for w in &s.data.warnings {
         line(&format!("warning: {w}"))?;
+    }
+    for n in &s.data.column_notes {
+        line(n)?;
     }
     line(&format!(
         "task: {:?} ({}); loss {}; {} parameters",

@@ -2,6 +2,7 @@
 //! preprocessing fitted on the training split; the same reading for `eval --data` and, a batch
 //! at a time, for `predict`.
 
+pub mod columns;
 mod preprocess;
 mod reader;
 mod values;
@@ -10,13 +11,14 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::Path;
 
+pub use columns::Column;
 pub use preprocess::{Preprocess, Transform};
 pub use reader::{column_positions, is_missing, open, reader, CsvReader, MAX_LINE};
 pub use values::{ByteTable, FeatureValues};
 
 use super::split::holdout_rows;
 use super::{DataFile, DataSchema, Features, InputBatch, Inputs, Prepared, Split, TargetScale};
-use crate::config::{DataConfig, Missing, NormalizeSpec, Task};
+use crate::config::{ColumnSpec, ColumnType, DataConfig, Missing, NormalizeSpec, Task};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::tensor::Tensor;
@@ -28,6 +30,8 @@ const MAX_INFERRED_CLASSES: usize = 50;
 struct RawSplit {
     source: String,
     x: FeatureValues,
+    /// Per category or text column, its cells.
+    cells: Vec<Vec<String>>,
     target: Vec<String>,
     lines: Vec<u64>,
 }
@@ -51,21 +55,30 @@ fn regular_file(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The feature columns (NaN where missing) and target cells of a CSV file.
-fn read_file(path: &Path, features: &[String], target: &str) -> Result<RawSplit> {
+/// The number columns (NaN where missing), the cells of the category and text columns, and
+/// the target cells of a CSV file.
+fn read_file(path: &Path, layout: &Layout, target: &str) -> Result<RawSplit> {
     regular_file(path)?;
     let source = path.display().to_string();
     let mut rdr = reader(open(path)?, &source);
     let header = rdr.header()?;
-    let feature_cols = column_positions(&header, features, &source)?;
+    let number_cols = column_positions(&header, &layout.numbers, &source)?;
+    let cell_cols = column_positions(&header, &layout.cell_names(), &source)?;
     let target_col = column_positions(&header, &[target.to_string()], &source)?[0];
-    let rows = rdr.read_rows(&header, &feature_cols, Some(target_col), usize::MAX)?;
+    let rows = rdr.read_rows_with(
+        &header,
+        &number_cols,
+        &cell_cols,
+        Some(target_col),
+        usize::MAX,
+    )?;
     if rows.lines.is_empty() {
         return Err(Error::data(&source, "no data rows after the header"));
     }
     Ok(RawSplit {
         source,
         x: rows.x,
+        cells: rows.cells,
         target: rows.target,
         lines: rows.lines,
     })
@@ -182,8 +195,30 @@ impl DataSchema {
     }
 }
 
-/// Encoded rows of one split: features, targets and where they came from.
-type Encoded = (FeatureValues, Vec<f32>, String);
+/// Encoded rows of one split: number features, category and text cells, targets, and where
+/// they came from.
+struct Encoded {
+    x: FeatureValues,
+    cells: Vec<Vec<String>>,
+    y: Vec<f32>,
+    source: String,
+}
+
+impl Encoded {
+    /// Rows `rows`, in that order.
+    fn select(&self, rows: &[usize], f: usize, source: String) -> Encoded {
+        Encoded {
+            x: self.x.select_rows(rows, f),
+            cells: self
+                .cells
+                .iter()
+                .map(|col| rows.iter().map(|&r| col[r].clone()).collect())
+                .collect(),
+            y: rows.iter().map(|&r| self.y[r]).collect(),
+            source,
+        }
+    }
+}
 
 /// Apply the missing-value policy and encode targets; returns row-major features and targets.
 /// The features are copied only when rows are dropped.
@@ -223,12 +258,26 @@ fn encode(raw: RawSplit, schema: &DataSchema) -> Result<Encoded> {
             "no rows left after dropping rows with missing values",
         ));
     }
-    let x = if kept.len() == raw.lines.len() {
+    let all = kept.len() == raw.lines.len();
+    let x = if all {
         raw.x
     } else {
         raw.x.select_rows(&kept, f)
     };
-    Ok((x, y, raw.source))
+    let cells = if all {
+        raw.cells
+    } else {
+        raw.cells
+            .into_iter()
+            .map(|col| kept.iter().map(|&r| col[r].clone()).collect())
+            .collect()
+    };
+    Ok(Encoded {
+        x,
+        cells,
+        y,
+        source: raw.source,
+    })
 }
 
 fn file_record(split: &str, path: &Path) -> Result<DataFile> {
@@ -242,35 +291,138 @@ fn file_record(split: &str, path: &Path) -> Result<DataFile> {
     })
 }
 
-/// A split of CSV rows whose missing values the run's policy has dealt with: f32 features
-/// preprocessed once, bytes kept as they are and preprocessed per batch.
-fn to_split(name: &'static str, (x, mut y, source): Encoded, schema: &DataSchema) -> Split {
+/// A split of CSV rows whose missing values the run's policy has dealt with: number features
+/// preprocessed (f32 once, bytes per batch), then each category and text column's encoding.
+/// Also returns how many category cells were not among their column's categories.
+fn to_split(name: &'static str, e: Encoded, schema: &DataSchema) -> (Split, usize) {
+    let Encoded {
+        x,
+        cells,
+        mut y,
+        source,
+    } = e;
     let (n, f) = (y.len(), schema.features.len());
     if let Some(s) = &schema.target_scale {
         s.apply(&mut y);
     }
+    let mut unseen = 0;
     let features = match x {
-        FeatureValues::Floats(mut x) => {
-            schema.preprocess.apply(&mut x, f);
-            Features::Table(Tensor::from_vec(x, [n, f]))
-        }
-        FeatureValues::Bytes(values) => Features::Bytes(ByteTable {
+        FeatureValues::Bytes(values) if schema.columns.is_empty() => Features::Bytes(ByteTable {
             values,
             features: f,
             preprocess: schema.preprocess.clone(),
         }),
+        x => {
+            let mut numbers = x.into_floats();
+            schema.preprocess.apply(&mut numbers, f);
+            let (table, u) = schema.join_columns(numbers, &cells, n);
+            unseen = u;
+            Features::Table(Tensor::from_vec(table, [n, schema.input_width()]))
+        }
     };
-    Split {
+    let split = Split {
         name,
         source,
         features,
         y: Tensor::from_vec(y, [n]),
+    };
+    (split, unseen)
+}
+
+/// Which feature columns are numbers and which are categories or text (with their options),
+/// and why each type was chosen.
+struct Layout {
+    numbers: Vec<String>,
+    cells: Vec<(String, ColumnSpec)>,
+    /// Why a column's type was inferred (a column not listed was typed in the config).
+    reasons: Vec<(String, String)>,
+}
+
+impl Layout {
+    fn cell_names(&self) -> Vec<String> {
+        self.cells.iter().map(|(n, _)| n.clone()).collect()
     }
+}
+
+/// The type of each feature column: `[data.columns.NAME]`'s, or inferred from the first rows
+/// of the training file (`columns::SNIFF_ROWS`).
+fn layout(cfg: &DataConfig, features: &[String]) -> Result<Layout> {
+    let source = cfg.train.display().to_string();
+    for name in cfg.columns.keys() {
+        if !features.contains(name) {
+            let known: Vec<&str> = features.iter().map(String::as_str).collect();
+            return Err(Error::config(
+                format!("data.columns.{name}"),
+                format!(
+                    "no feature column \"{name}\"{}",
+                    crate::suggest::did_you_mean(name, &known)
+                ),
+            ));
+        }
+    }
+    let untyped: Vec<String> = features
+        .iter()
+        .filter(|f| cfg.columns.get(*f).is_none_or(|c| c.kind.is_none()))
+        .cloned()
+        .collect();
+    let mut sniffed = reader(open(&cfg.train)?, &source);
+    let head = sniffed.header()?;
+    let cols = column_positions(&head, &untyped, &source)?;
+    let sample = sniffed.read_rows_with(&head, &[], &cols, None, columns::SNIFF_ROWS)?;
+    let mut layout = Layout {
+        numbers: Vec::new(),
+        cells: Vec::new(),
+        reasons: Vec::new(),
+    };
+    for name in features {
+        let given = cfg.columns.get(name).cloned().unwrap_or_default();
+        let kind = match given.kind {
+            Some(k) => k,
+            None => {
+                let at = untyped.iter().position(|u| u == name).expect("sniffed");
+                let cells: Vec<&str> = sample.cells[at].iter().map(String::as_str).collect();
+                let (k, why) = columns::infer(&cells);
+                layout
+                    .reasons
+                    .push((name.clone(), format!("inferred: {why}")));
+                k
+            }
+        };
+        if let Some(key) = given.foreign_keys(kind).first() {
+            let kind_name = format!("{kind:?}").to_lowercase();
+            return Err(Error::config(
+                format!("data.columns.{name}"),
+                format!("{key} does not apply to a {kind_name} column"),
+            ));
+        }
+        match kind {
+            ColumnType::Number => layout.numbers.push(name.clone()),
+            _ => layout.cells.push((
+                name.clone(),
+                ColumnSpec {
+                    kind: Some(kind),
+                    ..given
+                },
+            )),
+        }
+    }
+    let texts = layout
+        .cells
+        .iter()
+        .filter(|(_, c)| c.kind == Some(ColumnType::Text))
+        .count();
+    if texts > 0 && features.len() > 1 {
+        return Err(Error::data(
+            &source,
+            "a text column must be the only feature for now (text beside other columns needs several model inputs, not yet supported); use data.features to choose it",
+        ));
+    }
+    Ok(layout)
 }
 
 /// The feature and target columns the config names (default: the last column is the target,
 /// every other one a feature), checked against the training file's header.
-fn columns(cfg: &DataConfig) -> Result<(Vec<String>, String)> {
+fn columns(cfg: &DataConfig) -> Result<(Layout, String)> {
     regular_file(&cfg.train)?;
     let train_source = cfg.train.display().to_string();
     let columns = reader(open(&cfg.train)?, &train_source).header()?;
@@ -296,13 +448,13 @@ fn columns(cfg: &DataConfig) -> Result<(Vec<String>, String)> {
             format!("the target column \"{target}\" cannot be a feature"),
         ));
     }
-    Ok((features, target))
+    Ok((layout(cfg, &features)?, target))
 }
 
 /// Read and prepare the CSV splits a config names.
 pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepared> {
-    let (features, target) = columns(cfg)?;
-    let raw_train = read_file(&cfg.train, &features, &target)?;
+    let (layout, target) = columns(cfg)?;
+    let raw_train = read_file(&cfg.train, &layout, &target)?;
     let (task, task_reason) = infer_task(cfg, loss, &raw_train.target);
     let classes = match task {
         Task::Classification => class_names(&raw_train.target),
@@ -323,7 +475,7 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
         ));
     }
     let mut schema = DataSchema {
-        features,
+        features: layout.numbers.clone(),
         target,
         task,
         classes,
@@ -334,19 +486,19 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
         },
         image: None,
         target_scale: None,
+        columns: Vec::new(),
     };
     let f = schema.features.len();
-    let read = |path: &Path| encode(read_file(path, &schema.features, &schema.target)?, &schema);
-    let (mut train_x, mut train_y, train_source) = encode(raw_train, &schema)?;
+    let read = |path: &Path| encode(read_file(path, &layout, &schema.target)?, &schema);
+    let mut train = encode(raw_train, &schema)?;
     let mut files = vec![file_record("train", &cfg.train)?];
     let mut valid = None;
     if let Some(path) = &cfg.valid {
         valid = Some(read(path)?);
         files.push(file_record("valid", path)?);
-    } else if let Some(h) = holdout_rows(cfg, &train_y, task, seed)? {
-        let ys = |rows: &[usize]| rows.iter().map(|&r| train_y[r]).collect::<Vec<f32>>();
-        valid = Some((train_x.select_rows(&h.held, f), ys(&h.held), h.source));
-        (train_x, train_y) = (train_x.select_rows(&h.keep, f), ys(&h.keep));
+    } else if let Some(h) = holdout_rows(cfg, &train.y, task, seed)? {
+        valid = Some(train.select(&h.held, f, h.source));
+        train = train.select(&h.keep, f, train.source.clone());
     }
     let test = match &cfg.test {
         Some(path) => {
@@ -359,12 +511,12 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
         Some(NormalizeSpec::Named(n)) => Some(*n),
         _ => None,
     };
-    if let FeatureValues::Floats(x) = &train_x {
+    if let FeatureValues::Floats(x) = &train.x {
         // A column with no value in the training rows has no statistics to fill or scale by.
-        let rows = train_y.len();
+        let rows = train.y.len();
         if let Some(c) = (0..f).find(|&c| (0..rows).all(|r| x[r * f + c].is_nan())) {
             return Err(Error::data(
-                &train_source,
+                &train.source,
                 format!(
                     "column \"{}\" has no values in the training rows",
                     schema.features[c]
@@ -372,7 +524,14 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
             ));
         }
     }
-    schema.preprocess = Preprocess::fit(&train_x, f, cfg.scale, normalize, cfg.missing);
+    schema.preprocess = Preprocess::fit(&train.x, f, cfg.scale, normalize, cfg.missing);
+    // Categories and vocabularies from the training rows only.
+    schema.columns = layout
+        .cells
+        .iter()
+        .zip(&train.cells)
+        .map(|((name, spec), cells)| Column::fit(name, spec, cells))
+        .collect();
     if cfg.target_normalize.is_some() {
         if task != Task::Regression {
             return Err(Error::config(
@@ -380,11 +539,32 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
                 "applies to regression targets, and the task is classification",
             ));
         }
-        schema.target_scale = Some(TargetScale::fit(&train_y));
+        schema.target_scale = Some(TargetScale::fit(&train.y));
     }
-    let train = to_split("train", (train_x, train_y, train_source), &schema);
-    let valid = valid.map(|v| to_split("valid", v, &schema));
-    let test = test.map(|t| to_split("test", t, &schema));
+    let column_notes = schema
+        .columns
+        .iter()
+        .map(|c| {
+            let why = layout
+                .reasons
+                .iter()
+                .find(|(n, _)| *n == c.name)
+                .map_or("from data.columns", |(_, w)| w.as_str());
+            format!("column \"{}\": {} ({why})", c.name, c.describe())
+        })
+        .collect();
+    let mut warnings = Vec::new();
+    let mut split = |name, e: Encoded| {
+        let source = e.source.clone();
+        let (split, unseen) = to_split(name, e, &schema);
+        if unseen > 0 {
+            warnings.push(unseen_warning(unseen, &source));
+        }
+        split
+    };
+    let train = split("train", train);
+    let valid = valid.map(|v| split("valid", v));
+    let test = test.map(|t| split("test", t));
     Ok(Prepared {
         schema,
         task_reason,
@@ -392,24 +572,43 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
         valid,
         test,
         files,
-        warnings: Vec::new(),
+        warnings,
+        column_notes,
     })
 }
 
-/// A labelled CSV file read with a run's schema (`eval --data`).
-pub fn read_labelled(path: &Path, schema: &DataSchema) -> Result<Split> {
-    let rows = read_file(path, &schema.features, &schema.target)?;
-    let source = rows.source;
-    if let FeatureValues::Floats(values) = &rows.x {
-        schema.check_missing(values, &rows.lines, &source, "")?;
+/// The one warning for category values outside their columns' categories.
+fn unseen_warning(count: usize, source: &str) -> String {
+    format!(
+        "{source}: {count} category value(s) not among the columns' categories (unseen in training, or too rare to keep) were encoded as {}",
+        columns::OTHER
+    )
+}
+
+/// A layout of a run's columns, for reading more files with its schema.
+fn schema_layout(schema: &DataSchema) -> Layout {
+    Layout {
+        numbers: schema.features.clone(),
+        cells: schema
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), ColumnSpec::default()))
+            .collect(),
+        reasons: Vec::new(),
     }
-    let y = rows
-        .target
-        .iter()
-        .zip(&rows.lines)
-        .map(|(cell, line)| schema.encode_target(cell, || format!("{source}:{line}")))
-        .collect::<Result<Vec<f32>>>()?;
-    Ok(to_split("data", (rows.x, y, source), schema))
+}
+
+/// A labelled CSV file read with a run's schema (`eval --data`), its missing values dealt with
+/// by the run's policy; unseen categories are a warning on stderr.
+pub fn read_labelled(path: &Path, schema: &DataSchema) -> Result<Split> {
+    let rows = read_file(path, &schema_layout(schema), &schema.target)?;
+    let e = encode(rows, schema)?;
+    let source = e.source.clone();
+    let (split, unseen) = to_split("data", e, schema);
+    if unseen > 0 {
+        eprintln!("warning: {}", unseen_warning(unseen, &source));
+    }
+    Ok(split)
 }
 
 /// CSV rows for predict, from a file or stdin, feature columns matched by header name.
@@ -417,7 +616,10 @@ pub struct RowInputs<'a> {
     rdr: CsvReader,
     header: Vec<String>,
     cols: Vec<usize>,
+    cell_cols: Vec<usize>,
     schema: &'a DataSchema,
+    /// Category values outside their columns' categories so far (one warning at the end).
+    unseen: usize,
 }
 
 impl<'a> RowInputs<'a> {
@@ -429,11 +631,15 @@ impl<'a> RowInputs<'a> {
         let mut rdr = reader(stream, &source);
         let header = rdr.header()?;
         let cols = column_positions(&header, &schema.features, &source)?;
+        let names: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
+        let cell_cols = column_positions(&header, &names, &source)?;
         Ok(RowInputs {
             rdr,
             header,
             cols,
+            cell_cols,
             schema,
+            unseen: 0,
         })
     }
 }
@@ -445,11 +651,16 @@ impl Inputs for RowInputs<'_> {
 
     fn next_batch(&mut self, n: usize) -> Result<Option<InputBatch>> {
         let schema = self.schema;
-        let rows = self
-            .rdr
-            .read_rows(&self.header, &self.cols, None, n.max(1))?;
+        let rows =
+            self.rdr
+                .read_rows_with(&self.header, &self.cols, &self.cell_cols, None, n.max(1))?;
         let count = rows.lines.len();
         if count == 0 {
+            if self.unseen > 0 {
+                let source = self.rdr.source().to_string();
+                eprintln!("warning: {}", unseen_warning(self.unseen, &source));
+                self.unseen = 0;
+            }
             return Ok(None);
         }
         let drop_hint = if schema.preprocess.missing == Missing::Drop {
@@ -459,7 +670,9 @@ impl Inputs for RowInputs<'_> {
         };
         let mut x = rows.x.into_floats();
         schema.prepare_rows(&mut x, &rows.lines, self.rdr.source(), drop_hint)?;
-        let x = Tensor::from_vec(x, [count, schema.features.len()]);
+        let (table, unseen) = schema.join_columns(x, &rows.cells, count);
+        self.unseen += unseen;
+        let x = Tensor::from_vec(table, [count, schema.input_width()]);
         Ok(Some(InputBatch { x, paths: None }))
     }
 }

@@ -110,6 +110,9 @@ impl Preprocess {
 
     /// Fill missing values and transform, in place.
     pub fn apply(&self, x: &mut [f32], f: usize) {
+        if f == 0 {
+            return; // no number columns
+        }
         for row in x.chunks_exact_mut(f) {
             for (c, v) in row.iter_mut().enumerate() {
                 if v.is_nan() {

@@ -222,8 +222,21 @@ impl CsvReader {
         target_col: Option<usize>,
         limit: usize,
     ) -> Result<Rows> {
+        self.read_rows_with(header, feature_cols, &[], target_col, limit)
+    }
+
+    /// `read_rows`, also keeping the cells of `cell_cols` (categories, text) as they are.
+    pub fn read_rows_with(
+        &mut self,
+        header: &[String],
+        feature_cols: &[usize],
+        cell_cols: &[usize],
+        target_col: Option<usize>,
+        limit: usize,
+    ) -> Result<Rows> {
         let mut rows = Rows {
             x: FeatureValues::default(),
+            cells: vec![Vec::new(); cell_cols.len()],
             target: Vec::new(),
             lines: Vec::new(),
         };
@@ -271,6 +284,9 @@ impl CsvReader {
                 };
                 rows.x.push(value);
             }
+            for (j, &c) in cell_cols.iter().enumerate() {
+                rows.cells[j].push(record[c].to_string());
+            }
             if let Some(t) = target_col {
                 rows.target.push(record[t].trim().to_string());
             }
@@ -278,7 +294,8 @@ impl CsvReader {
             // Refuse a table that cannot fit before the allocator aborts (a copy is made
             // while splitting, hence twice what is held).
             if rows.lines.len() % 65_536 == 0 {
-                let held = (rows.x.bytes() + rows.lines.len() * 40) as u128 * 2;
+                let cell_bytes: usize = rows.cells.iter().flatten().map(|c| c.len() + 24).sum();
+                let held = (rows.x.bytes() + rows.lines.len() * 40 + cell_bytes) as u128 * 2;
                 crate::limits::fits(held).map_err(|e| {
                     Error::data(
                         place(),
@@ -313,6 +330,8 @@ pub fn column_positions(header: &[String], wanted: &[String], source: &str) -> R
 /// Rows of a CSV read as numeric features (NaN where missing) and, optionally, a target cell.
 pub struct Rows {
     pub x: FeatureValues,
+    /// Per cell column (categories, text), its cells.
+    pub cells: Vec<Vec<String>>,
     pub target: Vec<String>,
     /// 1-based line number of each row in its file, for errors found later.
     pub lines: Vec<u64>,

@@ -216,6 +216,7 @@ pub fn prepare(cfg: &DataConfig, seed: u64) -> Result<Prepared> {
         },
         image: Some(shape),
         target_scale: None,
+        columns: Vec::new(),
     };
     Ok(Prepared {
         schema,
@@ -225,6 +226,7 @@ pub fn prepare(cfg: &DataConfig, seed: u64) -> Result<Prepared> {
         test,
         files,
         warnings,
+        column_notes: Vec::new(),
     })
 }
 
