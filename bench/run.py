@@ -7,6 +7,10 @@ medians over --repeat runs with the kiln / PyTorch ratio of each figure.
 With --device cuda, the GPU half: mnist_mlp and mnist_cnn training and inference samples/s
 on the GPU, kiln (--device cuda) beside PyTorch (model and data on the GPU), no predict.
 
+Workloads: linreg, mlp, cnn (the default set), and rnn (LSTM on MNIST rows), resnet (residual
+convnet on the MNIST PNG folders), spam (2-block transformer encoder on the SpamAssassin text),
+penguins (a table with category columns); `--only all` runs every one.
+
 Usage: python3 bench/run.py [--repeat 3] [--python PYTHON_WITH_TORCH] [--only mlp,cnn,linreg]
                             [--device cpu|cuda] [--no-build]
 Needs GNU time (/usr/bin/time, Debian package `time`) for peak memory. Only the standard
@@ -24,7 +28,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 KILN = ROOT / "target" / "release" / "kiln"
-CONFIGS = {"linreg": "configs/linreg.toml", "mlp": "configs/mnist_mlp.toml", "cnn": "configs/mnist_cnn.toml"}
+CONFIGS = {"linreg": "configs/linreg.toml", "mlp": "configs/mnist_mlp.toml", "cnn": "configs/mnist_cnn.toml",
+           "rnn": "configs/mnist_rnn.toml", "resnet": "configs/mnist_resnet.toml", "spam": "configs/spam.toml",
+           "penguins": "configs/penguins.toml"}
+# Training rows of each workload (kiln's run.json does not count them).
+ROWS = {"linreg": 100, "mlp": 8000, "cnn": 8000, "rnn": 8000, "resnet": 8000, "spam": 4686, "penguins": 265}
 # PyTorch's threads slow down badly when they spin on a shared machine; a passive wait policy
 # is fair to it and is recorded in the table's header.
 TORCH_ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
@@ -52,7 +60,7 @@ def kiln_train(name, work, device):
     seconds = [float(l.split(",")[header.index("seconds")]) for l in lines[1:]]
     test = info.get("test") or {}
     metric = ("accuracy", test.get("accuracy")) if "accuracy" in test else ("mse", float(lines[-1].split(",")[header.index("train_loss")]))
-    rows = sum(1 for _ in open(ROOT / "datasets/linreg/linreg.csv")) - 1 if name == "linreg" else 8000
+    rows = ROWS[name]
     result = dict(first_step=info["first_step_at"] - started, epoch_seconds=seconds, rows=rows, wall=wall, rss=rss,
                   metric=metric, run=run)
     if device == "cuda":
@@ -109,6 +117,8 @@ def main():
     ap.add_argument("--no-build", action="store_true", help="use the kiln binary already built")
     a = ap.parse_args()
     a.only = a.only or ("mlp,cnn" if a.device == "cuda" else "linreg,mlp,cnn")
+    if a.only == "all":
+        a.only = ",".join(CONFIGS)
     if not a.no_build:
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     has_torch = subprocess.run([a.python, "-c", "import torch"], capture_output=True).returncode == 0

@@ -626,3 +626,28 @@ fn checkpoints_move_between_devices() {
         );
     }
 }
+
+#[test]
+fn lstm_cell_matches_the_cpu() {
+    if !cuda_or_skip("lstm_cell_matches_the_cpu") {
+        return;
+    }
+    for (rows, u) in [(1usize, 1usize), (5, 7), (64, 128)] {
+        let keep: Vec<f32> = (0..rows)
+            .map(|r| if r % 3 == 2 { 0.0 } else { 1.0 })
+            .collect();
+        compare_tol(
+            &format!("lstm_cell {rows}x{u}"),
+            &[
+                random(&[rows, 4 * u], 31),
+                random(&[rows, 4 * u], 32),
+                random(&[rows, u], 33),
+                random(&[rows, u], 34),
+                (keep, vec![rows]),
+            ],
+            1e-5,
+            1e-5,
+            |t| t[0].lstm_cell(&t[1], &t[2], &t[3], &t[4]),
+        );
+    }
+}

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """PyTorch equivalents of kiln's reference configs, for bench/run.py: same data (the shipped
-CSVs; the CNN reads the same digits from the CSV as 28x28 images), same model, optimizer, batch
-size and epochs. Prints one JSON object: first_step_at (Unix seconds), epoch_seconds, and the
+CSVs; the CNN and the ResNet read the same digits from the CSV as 28x28 images), same model,
+optimizer, batch size and epochs, and the same encoding of category and text columns (the
+tokenizer and vocabulary rules of kiln's README, in seq_data.py). Prints one JSON object: first_step_at (Unix seconds), epoch_seconds, and the
 test metric; saves the model's state dict for predict.py.
 
 With DEVICE (e.g. cuda), the data moves to the device once before training, as kiln does,
 and the result also holds inference samples/s (forward passes of 1,000 rows without gradients).
 
-Usage: train.py {mlp,cnn,linreg} ROOT MODEL_OUT [DEVICE]
+Usage: train.py {mlp,cnn,linreg,rnn,resnet,spam,penguins} ROOT MODEL_OUT [DEVICE]
 """
 import json
 import sys
@@ -16,6 +17,8 @@ import time
 import numpy as np
 import torch
 from torch import nn
+
+import seq_data
 
 
 def load(path, target_first=True):
@@ -31,7 +34,70 @@ def models():
             nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
             nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Linear(128, 10)),
         "linreg": lambda: nn.Linear(1, 1),
+        "rnn": lambda: RowLSTM(),
+        "resnet": lambda: ResNet(),
+        "spam": lambda: TextTransformer(vocab=8000, steps=64),
+        "penguins": lambda: nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 2)),
     }
+
+
+class RowLSTM(nn.Module):
+    """configs/mnist_rnn.toml: 28 steps of 28 pixels, LSTM 128, the last step, Linear 10."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(28, 128, batch_first=True)
+        self.out = nn.Linear(128, 10)
+
+    def forward(self, x):
+        _, (h, _) = self.lstm(x.reshape(-1, 28, 28))
+        return self.out(h[-1])
+
+
+class Residual(nn.Module):
+    """conv 3x3 relu, then conv-bn-relu-conv-bn added to it, relu, max pool 2."""
+
+    def __init__(self, cin, c):
+        super().__init__()
+        self.stem = nn.Conv2d(cin, c, 3, padding=1)
+        self.branch = nn.Sequential(nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
+                                    nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+
+    def forward(self, x):
+        s = torch.relu(self.stem(x))
+        return nn.functional.max_pool2d(torch.relu(s + self.branch(s)), 2)
+
+
+class ResNet(nn.Module):
+    """configs/mnist_resnet.toml."""
+
+    def __init__(self):
+        super().__init__()
+        self.stages = nn.Sequential(Residual(1, 16), Residual(16, 32))
+        self.out = nn.Linear(32, 10)
+
+    def forward(self, x):
+        return self.out(self.stages(x).mean((2, 3)))
+
+
+class TextTransformer(nn.Module):
+    """configs/spam.toml: token + learned position embeddings, 2 post-norm encoder blocks
+    (4 heads, feed-forward 128, dropout 0.1), mean over the real tokens, Linear 2."""
+
+    def __init__(self, vocab, steps, dim=64):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim, padding_idx=0)
+        self.position = nn.Parameter(torch.randn(steps, dim) * 0.02)
+        block = nn.TransformerEncoderLayer(dim, 4, 128, dropout=0.1, batch_first=True)
+        self.encoder = nn.TransformerEncoder(block, 2, enable_nested_tensor=False)
+        self.out = nn.Linear(dim, 2)
+
+    def forward(self, ids):
+        ids = ids.long()
+        real = (ids != 0).unsqueeze(-1).float()
+        x = (self.embed(ids) + self.position) * real
+        x = self.encoder(x, src_key_padding_mask=ids == 0)
+        return self.out((x * real).sum(1) / real.sum(1).clamp(min=1))
 
 
 def mnist(root, cnn):
@@ -68,10 +134,16 @@ def main():
         test, epochs, batch, lossf = None, 1000, 100, nn.MSELoss()
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
     else:
-        train, test = mnist(root, workload == "cnn")
-        epochs, batch = (5, 32) if workload == "mlp" else (3, 64)
+        if workload == "spam":
+            train, test = seq_data.spam(root)
+        elif workload == "penguins":
+            train, test = seq_data.penguins(root)
+        else:
+            train, test = mnist(root, workload in ("cnn", "resnet"))
+        epochs, batch, lr = {"mlp": (5, 32, 1e-3), "penguins": (60, 16, 0.01), "spam": (4, 32, 1e-3)}.get(
+            workload, (3, 64, 1e-3))
         lossf = nn.CrossEntropyLoss()
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
     train = tuple(t.to(device) for t in train)
     test = tuple(t.to(device) for t in test) if test is not None else None
     n = len(train[0])

@@ -19,8 +19,8 @@ mod storage;
 pub use storage::{Device, DeviceError, Storage};
 
 use spec::{
-    AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, ConvGrads, MatmulSpec, Pool, Reduce,
-    SgdStep, SoftmaxKind, Unary,
+    AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, ConvGrads, LstmDims, MatmulSpec, Pool,
+    Reduce, SgdStep, SoftmaxKind, Unary,
 };
 
 /// The primitives every backend provides. Shapes arrive already checked and reduced to the
@@ -155,6 +155,27 @@ pub trait Backend {
     fn bias_relu_fwd(x: &Self::Buf, bias: &Self::Buf, d: AxisDims) -> Self::Buf;
     /// From `y = relu(x + bias)` and dy: dx (dy where y > 0) and dbias (dx summed per channel).
     fn bias_relu_bwd(y: &Self::Buf, dy: &Self::Buf, d: AxisDims) -> (Self::Buf, Self::Buf);
+
+    /// One LSTM step: from the gates' two summands `xt`, `hw` `[rows, 4·units]` (i, f, g, o),
+    /// the states `h`, `c` and the step mask `keep` `[rows]`, the new `[h, c]` per row (the
+    /// old ones where `keep` is 0) and the activations the backward needs.
+    fn lstm_cell_fwd(
+        xt: &Self::Buf,
+        hw: &Self::Buf,
+        h: &Self::Buf,
+        c: &Self::Buf,
+        keep: &Self::Buf,
+        d: LstmDims,
+    ) -> (Self::Buf, Self::Buf);
+    /// The step's backward: (d gates, d h, d c) from the saved activations, the old `c`, the
+    /// mask and d `[h, c]`.
+    fn lstm_cell_bwd(
+        saved: &Self::Buf,
+        c: &Self::Buf,
+        keep: &Self::Buf,
+        dy: &Self::Buf,
+        d: LstmDims,
+    ) -> (Self::Buf, Self::Buf, Self::Buf);
 
     /// A dropout mask: 0 with probability `rate`, else 1 / (1 − rate); element i drawn from
     /// (seed, i) alone, the same on every backend.

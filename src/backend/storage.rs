@@ -7,8 +7,8 @@ use cudarc::driver::CudaSlice;
 use super::cpu::Cpu;
 use super::cuda::{self, Cuda};
 use super::spec::{
-    AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, ConvGrads, MatmulSpec, Pool, Reduce,
-    SgdStep, SoftmaxKind, Unary,
+    AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, ConvGrads, LstmDims, MatmulSpec, Pool,
+    Reduce, SgdStep, SoftmaxKind, Unary,
 };
 use super::Backend;
 
@@ -291,6 +291,73 @@ impl Storage {
 
     pub fn bias_relu_fwd(&self, bias: &Storage, d: AxisDims) -> Storage {
         dispatch!(bias_relu_fwd(x, b, d); x = self, b = bias)
+    }
+
+    /// One LSTM step (see `Backend::lstm_cell_fwd`): `[h, c]` per row, and the saved activations.
+    pub fn lstm_cell_fwd(
+        xt: &Storage,
+        hw: &Storage,
+        h: &Storage,
+        c: &Storage,
+        keep: &Storage,
+        d: LstmDims,
+    ) -> (Storage, Storage) {
+        match (xt, hw, h, c, keep) {
+            (
+                Storage::Cpu(a),
+                Storage::Cpu(b),
+                Storage::Cpu(h),
+                Storage::Cpu(c),
+                Storage::Cpu(k),
+            ) => {
+                let (y, s) = Cpu::lstm_cell_fwd(a, b, h, c, k, d);
+                (Storage::Cpu(y), Storage::Cpu(s))
+            }
+            (
+                Storage::Cuda(a),
+                Storage::Cuda(b),
+                Storage::Cuda(h),
+                Storage::Cuda(c),
+                Storage::Cuda(k),
+            ) => {
+                let (y, s) = Cuda::lstm_cell_fwd(a, b, h, c, k, d);
+                (Storage::Cuda(y), Storage::Cuda(s))
+            }
+            _ => mixed_devices(
+                "lstm_cell_fwd",
+                &[
+                    xt.device(),
+                    hw.device(),
+                    h.device(),
+                    c.device(),
+                    keep.device(),
+                ],
+            ),
+        }
+    }
+
+    /// The LSTM step's (d gates, d h, d c) from its saved activations `self`.
+    pub fn lstm_cell_bwd(
+        &self,
+        c: &Storage,
+        keep: &Storage,
+        dy: &Storage,
+        d: LstmDims,
+    ) -> (Storage, Storage, Storage) {
+        match (self, c, keep, dy) {
+            (Storage::Cpu(s), Storage::Cpu(c), Storage::Cpu(k), Storage::Cpu(dy)) => {
+                let (a, b, e) = Cpu::lstm_cell_bwd(s, c, k, dy, d);
+                (Storage::Cpu(a), Storage::Cpu(b), Storage::Cpu(e))
+            }
+            (Storage::Cuda(s), Storage::Cuda(c), Storage::Cuda(k), Storage::Cuda(dy)) => {
+                let (a, b, e) = Cuda::lstm_cell_bwd(s, c, k, dy, d);
+                (Storage::Cuda(a), Storage::Cuda(b), Storage::Cuda(e))
+            }
+            _ => mixed_devices(
+                "lstm_cell_bwd",
+                &[self.device(), c.device(), keep.device(), dy.device()],
+            ),
+        }
     }
 
     /// (dx, dbias) of `relu(x + bias)` from its output `self` and dy.

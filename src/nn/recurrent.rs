@@ -85,8 +85,16 @@ impl Recurrent {
     fn run(&self, d: &Direction, x: &Tensor, m: &Tensor, reverse: bool) -> (Vec<Tensor>, Tensor) {
         let (n, len) = (x.dims()[0], x.dims()[1]);
         let u = self.units;
-        // The input's share of every gate, for all steps in one product.
-        let xw = x.matmul_t(&d.w_ih, false, true).add(&d.b_ih);
+        let f = x.dims()[2];
+        // The input's share of every gate is computed step by step from that step's input:
+        // one product over all steps would be faster forward, but its per-step slices would
+        // each send back a gradient of the whole [n, len, gates] product. The LSTM adds both
+        // biases here (its step sums them anyway); the GRU's candidate gate needs b_hh inside
+        // r·(h W + b_hh).
+        let bias = match self.cell {
+            Cell::Lstm => d.b_ih.add(&d.b_hh),
+            Cell::Gru => d.b_ih.clone(),
+        };
         let mut h = Tensor::zeros_on([n, u], x.device());
         let mut c = Tensor::zeros_on([n, u], x.device());
         let mut outputs = vec![h.clone(); len];
@@ -96,29 +104,30 @@ impl Recurrent {
             (0..len).collect()
         };
         for t in steps {
-            let xt = xw.narrow(1, t, 1).reshape([n, self.cell.gates() * u]);
-            let hw = h.matmul_t(&d.w_hh, false, true).add(&d.b_hh);
+            let xt = x
+                .narrow(1, t, 1)
+                .reshape([n, f])
+                .matmul_t(&d.w_ih, false, true)
+                .add(&bias);
             let keep = m.narrow(1, t, 1); // [n, 1]: 1 at a real step
-            let gate = |t: &Tensor, i: usize| t.narrow(1, i * u, u);
-            let h_new = match self.cell {
+            h = match self.cell {
                 Cell::Lstm => {
-                    let z = xt.add(&hw);
-                    let (i, f) = (gate(&z, 0).sigmoid(), gate(&z, 1).sigmoid());
-                    let (g, o) = (gate(&z, 2).tanh(), gate(&z, 3).sigmoid());
-                    let c_new = f.mul(&c).add(&i.mul(&g));
-                    c = c.add(&c_new.sub(&c).mul(&keep));
-                    o.mul(&c_new.tanh())
+                    let hw = h.matmul_t(&d.w_hh, false, true);
+                    let hc = xt.lstm_cell(&hw, &h, &c, &keep.reshape([n]));
+                    c = hc.narrow(1, u, u);
+                    hc.narrow(1, 0, u)
                 }
                 Cell::Gru => {
+                    let hw = h.matmul_t(&d.w_hh, false, true).add(&d.b_hh);
+                    let gate = |t: &Tensor, i: usize| t.narrow(1, i * u, u);
                     let r = gate(&xt, 0).add(&gate(&hw, 0)).sigmoid();
                     let z = gate(&xt, 1).add(&gate(&hw, 1)).sigmoid();
                     let cand = gate(&xt, 2).add(&r.mul(&gate(&hw, 2))).tanh();
-                    // h' = (1 − z)·cand + z·h
-                    cand.add(&z.mul(&h.sub(&cand)))
+                    // h' = (1 − z)·cand + z·h; padding: the state carries over.
+                    let h_new = cand.add(&z.mul(&h.sub(&cand)));
+                    h.add(&h_new.sub(&h).mul(&keep))
                 }
             };
-            // Padding: the state carries over.
-            h = h.add(&h_new.sub(&h).mul(&keep));
             outputs[t] = h.clone();
         }
         (outputs, h)

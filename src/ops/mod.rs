@@ -12,6 +12,7 @@ pub mod layout;
 pub mod loss;
 pub mod matmul;
 pub mod pool;
+pub mod recurrent;
 pub mod reduce;
 pub mod softmax;
 pub mod unary;

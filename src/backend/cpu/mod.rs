@@ -15,6 +15,7 @@ mod matmul;
 mod optim;
 mod pool;
 mod random;
+mod recurrent;
 mod reduce;
 mod softmax;
 mod unary;
@@ -23,8 +24,8 @@ use rayon::prelude::*;
 
 use super::Backend;
 use crate::backend::spec::{
-    AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, ConvGrads, MatmulSpec, Pool, Reduce,
-    SgdStep, SoftmaxKind, Unary,
+    AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, ConvGrads, LstmDims, MatmulSpec, Pool,
+    Reduce, SgdStep, SoftmaxKind, Unary,
 };
 
 /// Below this many elements a loop runs on the calling thread: handing work to rayon costs a few
@@ -291,6 +292,27 @@ impl Backend for Cpu {
 
     fn bias_relu_bwd(y: &Vec<f32>, dy: &Vec<f32>, d: AxisDims) -> (Vec<f32>, Vec<f32>) {
         bias::backward(y, dy, d)
+    }
+
+    fn lstm_cell_fwd(
+        xt: &Vec<f32>,
+        hw: &Vec<f32>,
+        h: &Vec<f32>,
+        c: &Vec<f32>,
+        keep: &Vec<f32>,
+        d: LstmDims,
+    ) -> (Vec<f32>, Vec<f32>) {
+        recurrent::forward(xt, hw, h, c, keep, d)
+    }
+
+    fn lstm_cell_bwd(
+        saved: &Vec<f32>,
+        c: &Vec<f32>,
+        keep: &Vec<f32>,
+        dy: &Vec<f32>,
+        d: LstmDims,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        recurrent::backward(saved, c, keep, dy, d)
     }
 
     fn dropout_mask(len: usize, rate: f32, seed: u64) -> Vec<f32> {

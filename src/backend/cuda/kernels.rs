@@ -113,6 +113,7 @@ pub const FILES: &[KernelFile] = &[
         "bias",
         ["bias_relu_fwd", "bias_relu_bwd_dx", "bias_relu_bwd_bias"]
     ),
+    kernel_file!("recurrent", ["lstm_cell_fwd", "lstm_cell_bwd"]),
 ];
 
 /// NVRTC options for `arch` (`compute_90` at run time: PTX the driver finishes for the card in

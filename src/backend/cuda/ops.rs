@@ -9,8 +9,8 @@ use cudarc::driver::{CudaSlice, DeviceRepr, PushKernelArg};
 use super::kernels::MAX_RANK;
 use super::{block_each, gpu, grid_for, BLOCK};
 use crate::backend::spec::{
-    AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, MatmulSpec, OpCode, Pool, Reduce,
-    SgdStep, SoftmaxKind, Unary,
+    AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, LstmDims, MatmulSpec, OpCode, Pool,
+    Reduce, SgdStep, SoftmaxKind, Unary,
 };
 use crate::backend::Backend;
 
@@ -543,6 +543,40 @@ impl Backend for Cuda {
             launch!("bias_relu_bwd_bias", block_each(d.len); &dx, &mut dbias, &outer, &c, &inner);
         }
         (dx, dbias)
+    }
+
+    fn lstm_cell_fwd(
+        xt: &Self::Buf,
+        hw: &Self::Buf,
+        h: &Self::Buf,
+        c: &Self::Buf,
+        keep: &Self::Buf,
+        d: LstmDims,
+    ) -> (Self::Buf, Self::Buf) {
+        let (mut y, mut saved) = (alloc(d.rows * 2 * d.units), alloc(d.rows * 5 * d.units));
+        let (rows, u) = (d.rows as u64, d.units as u64);
+        if d.rows * d.units > 0 {
+            launch!("lstm_cell_fwd", grid_for(d.rows * d.units);
+                xt, hw, h, c, keep, &mut y, &mut saved, &rows, &u);
+        }
+        (y, saved)
+    }
+
+    fn lstm_cell_bwd(
+        saved: &Self::Buf,
+        c: &Self::Buf,
+        keep: &Self::Buf,
+        dy: &Self::Buf,
+        d: LstmDims,
+    ) -> (Self::Buf, Self::Buf, Self::Buf) {
+        let n = d.rows * d.units;
+        let (mut dz, mut dh, mut dc) = (alloc(4 * n), alloc(n), alloc(n));
+        let (rows, u) = (d.rows as u64, d.units as u64);
+        if n > 0 {
+            launch!("lstm_cell_bwd", grid_for(n);
+                saved, c, keep, dy, &mut dz, &mut dh, &mut dc, &rows, &u);
+        }
+        (dz, dh, dc)
     }
 
     fn dropout_mask(len: usize, rate: f32, seed: u64) -> Self::Buf {
