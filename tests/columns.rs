@@ -336,17 +336,94 @@ fn text_model_mistakes_are_errors_at_their_place() {
         let line = first_error_line(&out);
         assert!(line.contains(want), "{what}: {line}");
     }
-    // Text beside another feature needs several model inputs.
-    let mut table = String::from("review,n,label\n");
-    for (i, l) in text_table(40, 1).lines().skip(1).enumerate() {
-        let (text, label) = l.rsplit_once(',').unwrap();
-        table.push_str(&format!("{text},{i},{label}\n"));
+}
+
+/// Text beside a number and a category: a label that needs the review's word and the stars.
+fn mixed_table(rows: usize, seed: u64) -> String {
+    let mut rng = kiln::Rng::new(seed + 100);
+    let mut table = String::from("review,stars,genre,label\n");
+    for (i, l) in text_table(rows, seed).lines().skip(1).enumerate() {
+        let (text, sentiment) = l.rsplit_once(',').unwrap();
+        let stars = rng.uniform() * 5.0;
+        let yes = (sentiment == "pos") == (stars > 2.5);
+        let genre = ["drama", "comedy"][i % 2];
+        let label = if yes { "yes" } else { "no" };
+        table.push_str(&format!("{text},{stars:.2},{genre},{label}\n"));
     }
-    let p = project(TEXT_CONFIG, &table, &table);
+    table
+}
+
+const MIXED_LAYERS: &str = r#"[[model.layers]]
+type = "embedding"
+dim = 8
+inputs = ["review"]
+
+[[model.layers]]
+type = "sequence_pool"
+mode = "max"
+name = "words"
+
+[[model.layers]]
+type = "concat"
+inputs = ["words", "numbers", "genre"]
+
+[[model.layers]]
+type = "dense"
+units = 16
+activation = "relu"
+
+[[model.layers]]
+type = "dense"
+units = 2
+"#;
+
+#[test]
+fn text_beside_numbers_and_categories_is_read_by_name() {
+    let start = TEXT_CONFIG.find("[[model.layers]]").unwrap();
+    let end = TEXT_CONFIG.find("[optimizer]").unwrap();
+    let config = format!(
+        "{}{MIXED_LAYERS}\n{}",
+        &TEXT_CONFIG[..start],
+        &TEXT_CONFIG[end..]
+    )
+    .replace("epochs = 15", "epochs = 30")
+    .replace("lr = 0.05", "lr = 0.02")
+    .replace(
+        "valid_split = 0.0",
+        "valid_split = 0.0\nnormalize = \"standard\"",
+    );
+    let p = project(&config, &mixed_table(1000, 1), &mixed_table(300, 2));
+    let check = kiln(p.path(), &["check", "c.toml"]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    let shown = stdout(&check);
+    assert!(
+        shown.contains("concat") && shown.contains("words, numbers, genre"),
+        "{shown}"
+    );
+    let result = train_json(p.path(), &[]);
+    // Neither the words nor the stars alone do better than chance.
+    let acc = result["test"]["accuracy"].as_f64().unwrap();
+    assert!(acc > 0.9, "test accuracy {acc}");
+    // The whole row mixes token ids with other values: an error naming the way out.
+    let whole = config.replace("inputs = [\"review\"]", "inputs = [\"input\"]");
+    std::fs::write(p.path().join("c.toml"), whole).unwrap();
     let out = kiln(p.path(), &["check", "c.toml"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let line = first_error_line(&out);
     assert!(
-        first_error_line(&out).contains("a text column must be the only feature"),
+        line.contains("model.layers.0 (embedding): reads the whole row")
+            && line.contains("inputs = [\"review\"]"),
+        "{line}"
+    );
+    // A dense layer on a text column read by name is the ids-as-magnitudes mistake too.
+    let dense = config.replace(
+        "type = \"embedding\"\ndim = 8\ninputs = [\"review\"]",
+        "type = \"dense\"\nunits = 4\ninputs = [\"review\"]",
+    );
+    std::fs::write(p.path().join("c.toml"), dense).unwrap();
+    let out = kiln(p.path(), &["check", "c.toml"]);
+    assert!(
+        first_error_line(&out).contains("a layer on text must be an embedding"),
         "{}",
         first_error_line(&out)
     );

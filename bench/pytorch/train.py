@@ -8,9 +8,10 @@ test metric; saves the model's state dict for predict.py.
 With DEVICE (e.g. cuda), the data moves to the device once before training, as kiln does,
 and the result also holds inference samples/s (forward passes of 1,000 rows without gradients).
 
-Usage: train.py {mlp,cnn,linreg,rnn,resnet,spam,penguins} ROOT MODEL_OUT [DEVICE]
+Usage: [SEED=42] train.py {mlp,cnn,linreg,rnn,resnet,spam,penguins} ROOT MODEL_OUT [DEVICE]
 """
 import json
+import os
 import sys
 import time
 
@@ -126,7 +127,7 @@ def main():
     workload, root, model_out = sys.argv[1], sys.argv[2], sys.argv[3]
     device = torch.device(sys.argv[4] if len(sys.argv) > 4 else "cpu")
     torch.set_num_threads(2)
-    torch.manual_seed(42)
+    torch.manual_seed(int(os.environ.get("SEED", "42")))  # bench/accuracy.py varies it
     model = models()[workload]().to(device)
     if workload == "linreg":
         x, y = load(f"{root}/datasets/linreg/linreg.csv", target_first=False)

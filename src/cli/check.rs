@@ -48,11 +48,12 @@ pub fn exec(a: Args) -> Result<()> {
             outln!("Model \"{}\" on input {}", config.name, model.input_shape());
             let rows = model.summary();
             let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(5).max(12);
+            let kinds = rows.iter().map(|r| r.kind.len()).max().unwrap_or(4).max(12);
             // A graph shows what each layer reads; a plain stack reads the layer above.
             let graph = !model.is_stack();
             let inputs = if graph { "  inputs" } else { "" };
             outln!(
-                "{:<width$} {:<12} {:<14} {:>10}{inputs}",
+                "{:<width$} {:<kinds$} {:<14} {:>10}{inputs}",
                 "layer",
                 "type",
                 "output shape",
@@ -65,7 +66,7 @@ pub fn exec(a: Args) -> Result<()> {
                     String::new()
                 };
                 outln!(
-                    "{:<width$} {:<12} {:<14} {:>10}{inputs}",
+                    "{:<width$} {:<kinds$} {:<14} {:>10}{inputs}",
                     row.name,
                     row.kind,
                     row.output_shape.to_string(),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use csv::{ByteTable, FeatureValues, Preprocess, Transform};
+pub use csv::{ByteTable, Column, FeatureValues, Preprocess, Transform};
 
 use crate::backend::Device;
 use crate::config::{Augment, DataConfig, DataFormat, Task};
@@ -41,6 +41,9 @@ pub struct DataSchema {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<csv::Column>,
 }
+
+/// The name layers read a table's number columns by, beside category and text columns.
+pub const NUMBERS_PART: &str = "numbers";
 
 /// A standardization of regression targets.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -98,6 +101,36 @@ impl DataSchema {
         let mut all = self.features.clone();
         all.extend(self.columns.iter().map(|c| c.name.clone()));
         all
+    }
+
+    /// The spans of a table's row that layers can read by name: `numbers` (the number columns,
+    /// when there are category or text columns beside them) and each category or text column
+    /// by its name. A column called `input` or `numbers` is read only within the whole row.
+    pub fn input_parts(&self) -> Vec<crate::nn::InputPart> {
+        if self.columns.is_empty() {
+            return Vec::new();
+        }
+        let mut parts = Vec::new();
+        let f = self.features.len();
+        if f > 0 {
+            parts.push(crate::nn::InputPart {
+                name: NUMBERS_PART.into(),
+                start: 0,
+                width: f,
+            });
+        }
+        let mut start = f;
+        for c in &self.columns {
+            if c.name != crate::nn::INPUT_NAME && c.name != NUMBERS_PART {
+                parts.push(crate::nn::InputPart {
+                    name: c.name.clone(),
+                    start,
+                    width: c.width(),
+                });
+            }
+            start += c.width();
+        }
+        parts
     }
 
     /// The vocabulary of the text column, when the input is one.

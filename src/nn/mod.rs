@@ -17,7 +17,7 @@ mod sequence;
 mod spec;
 
 pub use activation::Activation;
-pub use model::{Model, Source, SummaryRow, INPUT_NAME};
+pub use model::{InputPart, Model, Source, SummaryRow, INPUT_NAME};
 pub use spec::{LayerSpec, Padding, Pair};
 
 use crate::tensor::{Rng, Shape, Tensor};

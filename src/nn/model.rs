@@ -9,7 +9,18 @@ use crate::tensor::{Rng, Shape, Tensor};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
     Input,
+    /// One named part of a table's row (a column's encoding, or the numbers).
+    Part(usize),
     Layer(usize),
+}
+
+/// A named span of the input row that layers can read alone, `inputs = ["review"]`: a text
+/// column's token ids, a category column's one-hot slots, or the number columns together.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputPart {
+    pub name: String,
+    pub start: usize,
+    pub width: usize,
 }
 
 /// One layer of the graph and the layers (or the input) it reads.
@@ -26,6 +37,7 @@ struct Node {
 pub struct Model {
     nodes: Vec<Node>,
     input_shape: Shape,
+    parts: Vec<InputPart>,
     /// The final activation left to the loss, which computes it fused (softmax with
     /// cross-entropy, sigmoid with binary cross-entropy); predict applies it to the outputs.
     folded: Option<Activation>,
@@ -54,6 +66,7 @@ fn resolve_inputs(
     spec: &LayerSpec,
     names: &[Option<String>],
     all: &[LayerSpec],
+    parts: &[InputPart],
 ) -> std::result::Result<Vec<Source>, String> {
     let Some(wanted) = &spec.inputs else {
         return Ok(vec![if i == 0 {
@@ -70,6 +83,9 @@ fn resolve_inputs(
         .map(|w| {
             if w == INPUT_NAME {
                 return Ok(Source::Input);
+            }
+            if let Some(k) = parts.iter().position(|p| p.name == *w) {
+                return Ok(Source::Part(k));
             }
             if let Some(j) = names.iter().position(|n| n.as_deref() == Some(w)) {
                 return Ok(Source::Layer(j));
@@ -88,6 +104,7 @@ fn resolve_inputs(
             }
             let mut known: Vec<&str> = names.iter().flatten().map(String::as_str).collect();
             known.push(INPUT_NAME);
+            known.extend(parts.iter().map(|p| p.name.as_str()));
             Err(format!(
                 "`inputs` names \"{w}\", which no layer before it is called{}; known: {} (or layers.N for an unnamed layer N < {i})",
                 crate::suggest::did_you_mean(w, &known),
@@ -102,6 +119,16 @@ impl Model {
     /// that does not fit its input, or names an input that does not exist, is reported with
     /// its index, type and the shapes.
     pub fn build(specs: &[LayerSpec], input_shape: &Shape, rng: &mut Rng) -> Result<Model> {
+        Model::build_with_parts(specs, input_shape, &[], rng)
+    }
+
+    /// `build` on a flat input whose `parts` layers may also read by name.
+    pub fn build_with_parts(
+        specs: &[LayerSpec],
+        input_shape: &Shape,
+        parts: &[InputPart],
+        rng: &mut Rng,
+    ) -> Result<Model> {
         if specs.is_empty() {
             return Err(Error::model("model.layers", "the model has no layers"));
         }
@@ -111,19 +138,23 @@ impl Model {
         for (i, spec) in specs.iter().enumerate() {
             let place = || format!("model.layers.{i} ({})", spec.kind);
             if let Some(name) = &spec.name {
-                if name == INPUT_NAME || names.iter().flatten().any(|n| n == name) {
+                let taken = name == INPUT_NAME
+                    || parts.iter().any(|p| p.name == *name)
+                    || names.iter().flatten().any(|n| n == name);
+                if taken {
                     return Err(Error::model(
                         place(),
-                        format!("the name \"{name}\" is taken (by the input or an earlier layer)"),
+                        format!("the name \"{name}\" is taken (by the input, an input column or an earlier layer)"),
                     ));
                 }
             }
-            let inputs =
-                resolve_inputs(i, spec, &names, specs).map_err(|m| Error::model(place(), m))?;
+            let inputs = resolve_inputs(i, spec, &names, specs, parts)
+                .map_err(|m| Error::model(place(), m))?;
             let shapes: Vec<Shape> = inputs
                 .iter()
                 .map(|s| match s {
                     Source::Input => input_shape.clone(),
+                    Source::Part(k) => Shape::from([parts[*k].width]),
                     Source::Layer(j) => nodes[*j].layer.output_shape().clone(),
                 })
                 .collect();
@@ -161,6 +192,7 @@ impl Model {
         Ok(Model {
             nodes,
             input_shape: input_shape.clone(),
+            parts: parts.to_vec(),
             folded: None,
             last_use,
         })
@@ -253,6 +285,7 @@ impl Model {
                 .iter()
                 .map(|s| match s {
                     Source::Input => x.clone(),
+                    Source::Part(k) => self.part(x, *k),
                     Source::Layer(j) => outputs[*j].clone().expect("an earlier layer's output"),
                 })
                 .collect();
@@ -275,6 +308,12 @@ impl Model {
         let mut rng = Rng::new(0); // evaluation draws nothing
         let mode = &mut Mode::new(false, &mut rng);
         self.forward(&x.to_device(self.device()), mode)
+    }
+
+    /// Part `k` of a batch of input rows `[n, width]`.
+    pub fn part(&self, x: &Tensor, k: usize) -> Tensor {
+        let p = &self.parts[k];
+        x.narrow(1, p.start, p.width)
     }
 
     pub fn num_layers(&self) -> usize {
@@ -357,6 +396,7 @@ impl Model {
                     .iter()
                     .map(|s| match s {
                         Source::Input => INPUT_NAME.to_string(),
+                        Source::Part(k) => self.parts[*k].name.clone(),
                         Source::Layer(j) => self.layer_name(*j),
                     })
                     .collect(),

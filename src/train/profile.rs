@@ -37,6 +37,7 @@ pub fn profile(
             // The data needs no gradient; a layer's output does (its reader's backward).
             let read = |s: &Source| match s {
                 Source::Input => x.clone(),
+                Source::Part(k) => model.part(x, *k),
                 Source::Layer(j) => outputs[*j].detach().with_requires_grad(),
             };
             let inputs: Vec<Tensor> = if i < n {

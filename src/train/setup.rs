@@ -47,47 +47,63 @@ fn place_error(config: &Config, e: Error) -> Error {
 
 /// The layers as the config writes them, with an embedding over a text column given the
 /// column's vocabulary. A text column's token ids are read only by embeddings (anything else
-/// would treat ids as magnitudes), with a vocabulary that covers every id.
+/// would treat ids as magnitudes), with a vocabulary that covers every id: by the column's
+/// name, or as the whole row when the column is the only feature.
 fn layers_for_data(config: &Config, schema: &DataSchema) -> Result<Vec<LayerSpec>> {
     let mut layers = config.model.layers.clone();
-    let Some(vocab) = schema.text_vocab() else {
+    let texts: Vec<&data::Column> = schema.columns.iter().filter(|c| c.is_text()).collect();
+    if texts.is_empty() {
         return Ok(layers);
-    };
-    let text = schema
-        .columns
-        .iter()
-        .find(|c| c.is_text())
-        .expect("a text column");
+    }
+    let alone = schema.feature_columns().len() == 1;
     for (i, spec) in layers.iter_mut().enumerate() {
-        let reads_input = match &spec.inputs {
-            None => i == 0,
-            Some(names) => names.iter().any(|n| n == INPUT_NAME),
+        let reads: Vec<String> = match &spec.inputs {
+            None if i == 0 => vec![INPUT_NAME.to_string()],
+            None => Vec::new(),
+            Some(names) => names.clone(),
         };
-        if !reads_input {
-            continue;
-        }
         let place = format!("model.layers.{i} ({})", spec.kind);
-        if spec.kind != "embedding" {
-            return Err(Error::model(
-                place,
-                format!(
-                    "reads the token ids of text column \"{}\"; a layer on text must be an embedding (type = \"embedding\", dim = ...)",
-                    text.name
-                ),
-            ));
-        }
-        match spec.vocab {
-            None => spec.vocab = Some(vocab),
-            Some(v) if v < vocab => {
+        for name in reads {
+            let text = if name == INPUT_NAME {
+                if !alone {
+                    let t = &texts[0].name;
+                    return Err(Error::model(
+                        place,
+                        format!(
+                            "reads the whole row, which holds the token ids of text column \"{t}\" beside other columns; read each by name: inputs = [\"{t}\"] for an embedding, [\"{}\"] for the number columns, a category column by its name",
+                            data::NUMBERS_PART
+                        ),
+                    ));
+                }
+                texts[0]
+            } else if let Some(t) = texts.iter().find(|t| t.name == name) {
+                t
+            } else {
+                continue;
+            };
+            let vocab = text.vocab_size().expect("a text column has a vocabulary");
+            if spec.kind != "embedding" {
                 return Err(Error::model(
                     place,
                     format!(
-                        "vocab = {v} is smaller than text column \"{}\"'s vocabulary of {vocab} tokens (set data.columns.{}.vocab_size, or leave vocab out)",
-                        text.name, text.name
+                        "reads the token ids of text column \"{}\"; a layer on text must be an embedding (type = \"embedding\", dim = ...)",
+                        text.name
                     ),
-                ))
+                ));
             }
-            Some(_) => {}
+            match spec.vocab {
+                None => spec.vocab = Some(vocab),
+                Some(v) if v < vocab => {
+                    return Err(Error::model(
+                        place,
+                        format!(
+                            "vocab = {v} is smaller than text column \"{}\"'s vocabulary of {vocab} tokens (set data.columns.{}.vocab_size, or leave vocab out)",
+                            text.name, text.name
+                        ),
+                    ))
+                }
+                Some(_) => {}
+            }
         }
     }
     Ok(layers)
@@ -96,9 +112,10 @@ fn layers_for_data(config: &Config, schema: &DataSchema) -> Result<Vec<LayerSpec
 fn build_model_unplaced(config: &Config, schema: &DataSchema) -> Result<(Model, Loss)> {
     let loss = loss_for(config, schema.task);
     let input = schema.input_shape();
-    let mut model = Model::build(
+    let mut model = Model::build_with_parts(
         &layers_for_data(config, schema)?,
         &input,
+        &schema.input_parts(),
         &mut Rng::stream(config.seed, Stream::Init),
     )?;
     let last = config.model.layers.len() - 1;

@@ -406,17 +406,6 @@ fn layout(cfg: &DataConfig, features: &[String]) -> Result<Layout> {
             )),
         }
     }
-    let texts = layout
-        .cells
-        .iter()
-        .filter(|(_, c)| c.kind == Some(ColumnType::Text))
-        .count();
-    if texts > 0 && features.len() > 1 {
-        return Err(Error::data(
-            &source,
-            "a text column must be the only feature for now (text beside other columns needs several model inputs, not yet supported); use data.features to choose it",
-        ));
-    }
     Ok(layout)
 }
 
