@@ -443,22 +443,11 @@ fn predict_streams_rows_in_order_matching_columns_by_name() {
     train_blobs(&p, "r", &[]);
     // Columns reordered, the target kept as an extra column: both fine.
     let input = "kind,d,c,b,a\ncat,-1,1,0,2\ndog,1,0,1,-2\neel,0,-1,-2,0\ncat,-1,1,0,2.5\n";
-    let mut child = Command::new(KILN)
-        .args(["predict", "r", "-", "--proba", "--batch-size", "3"])
-        .current_dir(p.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = kiln_with_stdin(
+        p.path(),
+        &["predict", "r", "-", "--proba", "--batch-size", "3"],
+        input.as_bytes(),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();

@@ -2,9 +2,7 @@
 //! on the training rows and stored in the run, applied alike by eval and predict, and the
 //! mistakes a config can make with them reported at their place.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 mod common;
 
@@ -135,22 +133,9 @@ fn train_json(dir: &Path, extra: &[&str]) -> serde_json::Value {
 }
 
 fn predict(dir: &Path, input: &str, extra: &[&str]) -> std::process::Output {
-    let mut child = Command::new(KILN)
-        .args(["predict", "run"])
-        .args(extra)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut args = vec!["predict", "run"];
+    args.extend(extra);
+    kiln_with_stdin(dir, &args, input.as_bytes())
 }
 
 #[test]
@@ -212,7 +197,22 @@ fn category_columns_are_one_hot_fitted_on_train_and_stored_in_the_run() {
     let log = stderr(&out);
     let warned: Vec<&str> = log.lines().filter(|l| l.starts_with("warning:")).collect();
     assert_eq!(warned.len(), 1, "one warning: {warned:?}");
-    assert!(warned[0].contains("2 category value(s)"), "{warned:?}");
+    assert!(
+        warned[0].contains(r#""color" 1 ("purple"); "shop" 1 ("moon")"#),
+        "{warned:?}"
+    );
+    // A bad cell in the first rows: an error, and nothing on stdout, not even the header.
+    let out = predict(p.path(), "color,x,shop\nred,oops,north\n", &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    assert!(
+        first_error_line(&out).contains("<stdin>:2: column \"x\""),
+        "{}",
+        stderr(&out)
+    );
+    // No rows at all: the header alone.
+    let out = predict(p.path(), "color,x,shop\n", &[]);
+    assert_eq!(stdout(&out), "prediction\n");
 }
 
 #[test]
@@ -280,6 +280,18 @@ fn column_mistakes_are_errors_at_their_place() {
             "data.columns.color: tokenizer does not apply to a category column",
         ),
         (
+            "a text option at its default on a category",
+            CATEGORY_CONFIG,
+            "[data.columns.color]\ntype = \"category\"\nlowercase = true\n",
+            "lowercase does not apply to a category column",
+        ),
+        (
+            "an embedding on numbers",
+            CATEGORY_CONFIG,
+            "",
+            "model.layers.0 (embedding): an embedding reads the token ids of one text column",
+        ),
+        (
             "an unknown type",
             CATEGORY_CONFIG,
             "[data.columns.color]\ntype = \"label\"\n",
@@ -300,7 +312,15 @@ fn column_mistakes_are_errors_at_their_place() {
     ];
     for (what, config, extra, want) in cases {
         // Keys added after the [data] table's own keys, before the layers.
-        let config = config.replacen("[[model.layers]]", &format!("{extra}\n[[model.layers]]"), 1);
+        let mut config =
+            config.replacen("[[model.layers]]", &format!("{extra}\n[[model.layers]]"), 1);
+        if what.contains("embedding") {
+            config = config.replacen(
+                "type = \"dense\"\nunits = 16\nactivation = \"relu\"",
+                "type = \"embedding\"\ndim = 4\nvocab = 10\ninputs = [\"numbers\"]\n\n[[model.layers]]\ntype = \"flatten\"",
+                1,
+            );
+        }
         let p = project(&config, &category_table(60, 1), &category_table(30, 2));
         let out = kiln(p.path(), &["check", "c.toml"]);
         assert_eq!(out.status.code(), Some(2), "{what}: {}", stderr(&out));

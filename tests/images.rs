@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use common::bin::*;
 
@@ -140,21 +139,11 @@ fn predict_on_a_folder_on_one_file_and_on_paths_from_stdin() {
         stdout(&out).lines().nth(1).unwrap().split(',').next(),
         Some(one)
     );
-    let mut child = Command::new(KILN)
-        .args(["predict", "r", "--format", "jsonl"])
-        .current_dir(p.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{one}\ntest/b_right/nested/002.png\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = kiln_with_stdin(
+        p.path(),
+        &["predict", "r", "--format", "jsonl"],
+        format!("{one}\ntest/b_right/nested/002.png\n").as_bytes(),
+    );
     let rows: Vec<serde_json::Value> = stdout(&out)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

@@ -176,20 +176,29 @@ pub fn exec(a: Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("<stdout>"));
     let write_err = |e: std::io::Error| Error::io(&out_path, e);
-    w.header().map_err(write_err)?;
     let stop = super::stop_flag()?;
+    // The header goes out with the first batch: input that fails in its first rows leaves
+    // stdout empty (the writer's buffer would be flushed when it is dropped).
+    let mut started = false;
     while let Some(batch) = inputs.next_batch(a.batch_size)? {
         if stop.load(std::sync::atomic::Ordering::SeqCst) {
             // The --output file is never written (its temporary file goes with the writer).
             return Err(Error::Interrupted("predict interrupted".into()));
         }
         let (probs, k) = outputs(&model, loss, schema, &batch.x)?;
+        if !started {
+            w.header().map_err(write_err)?;
+            started = true;
+        }
         for (i, row) in probs.chunks_exact(k).enumerate() {
             let path = batch.paths.as_ref().map(|p| p[i].as_str());
             w.row(path, row).map_err(write_err)?;
         }
         // Each batch goes out whole: a pipeline reading predictions sees them as they come.
         w.out.flush().map_err(write_err)?;
+    }
+    if !started {
+        w.header().map_err(write_err)?;
     }
     let sink = w.out.into_inner().map_err(|e| write_err(e.into_error()))?;
     match sink {

@@ -289,6 +289,9 @@ pub struct ColumnSpec {
     pub vocab_size: usize,
     /// text: lower-case before tokenizing (after Unicode NFKC normalization). Default true.
     pub lowercase: bool,
+    /// The option keys the config gave (a key of another type is an error even at its
+    /// default value).
+    pub given: Vec<&'static str>,
 }
 
 impl Default for ColumnSpec {
@@ -300,6 +303,7 @@ impl Default for ColumnSpec {
             max_len: None,
             vocab_size: 10_000,
             lowercase: true,
+            given: Vec::new(),
         }
     }
 }
@@ -325,22 +329,16 @@ impl ColumnSpec {
     /// The options given that do not belong to `kind` (checked once the type is known, given
     /// or inferred).
     pub fn foreign_keys(&self, kind: ColumnType) -> Vec<&'static str> {
-        let d = ColumnSpec::default();
-        let text = [
-            ("tokenizer", self.tokenizer != d.tokenizer),
-            ("max_len", self.max_len.is_some()),
-            ("vocab_size", self.vocab_size != d.vocab_size),
-            ("lowercase", self.lowercase != d.lowercase),
-        ];
-        let category = [("max_categories", self.max_categories != d.max_categories)];
-        let mut out = Vec::new();
-        if kind != ColumnType::Text {
-            out.extend(text.iter().filter(|(_, set)| *set).map(|(k, _)| *k));
-        }
-        if kind != ColumnType::Category {
-            out.extend(category.iter().filter(|(_, set)| *set).map(|(k, _)| *k));
-        }
-        out
+        let own: &[&str] = match kind {
+            ColumnType::Number => &[],
+            ColumnType::Category => &["max_categories"],
+            ColumnType::Text => &["tokenizer", "max_len", "vocab_size", "lowercase"],
+        };
+        self.given
+            .iter()
+            .copied()
+            .filter(|k| !own.contains(k))
+            .collect()
     }
 }
 
@@ -349,7 +347,18 @@ impl TryFrom<ColumnKeys> for ColumnSpec {
 
     fn try_from(k: ColumnKeys) -> Result<ColumnSpec, String> {
         let d = ColumnSpec::default();
+        let given = [
+            ("max_categories", k.max_categories.is_some()),
+            ("tokenizer", k.tokenizer.is_some()),
+            ("max_len", k.max_len.is_some()),
+            ("vocab_size", k.vocab_size.is_some()),
+            ("lowercase", k.lowercase.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect();
         let spec = ColumnSpec {
+            given,
             kind: k.kind,
             max_categories: k.max_categories.unwrap_or(d.max_categories),
             tokenizer: k.tokenizer.unwrap_or(d.tokenizer),

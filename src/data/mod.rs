@@ -140,24 +140,26 @@ impl DataSchema {
 
     /// Rows of the input: each row's `numbers` (already preprocessed) followed by its encoded
     /// category and text cells (`cells[column][row]`); also how many category values fell
-    /// outside their column's categories.
+    /// outside their column's categories, by column.
     pub fn join_columns(
         &self,
         numbers: Vec<f32>,
         cells: &[Vec<String>],
         n: usize,
-    ) -> (Vec<f32>, usize) {
+    ) -> (Vec<f32>, csv::Unseen) {
         let f = self.features.len();
+        let mut unseen = csv::Unseen::default();
         if self.columns.is_empty() {
-            return (numbers, 0);
+            return (numbers, unseen);
         }
         let encoders: Vec<_> = self.columns.iter().map(|c| c.encoder()).collect();
         let mut out = Vec::with_capacity(n * self.input_width());
-        let mut unseen = 0;
         for r in 0..n {
             out.extend_from_slice(&numbers[r * f..(r + 1) * f]);
             for (c, enc) in encoders.iter().enumerate() {
-                unseen += usize::from(enc.encode(&cells[c][r], &mut out));
+                if enc.encode(&cells[c][r], &mut out) {
+                    unseen.note(&self.columns[c].name, cells[c][r].trim());
+                }
             }
         }
         (out, unseen)

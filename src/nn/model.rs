@@ -105,8 +105,13 @@ fn resolve_inputs(
             let mut known: Vec<&str> = names.iter().flatten().map(String::as_str).collect();
             known.push(INPUT_NAME);
             known.extend(parts.iter().map(|p| p.name.as_str()));
+            let unnamed = if i == 0 {
+                String::new()
+            } else {
+                format!(" (or layers.N for an unnamed layer N < {i})")
+            };
             Err(format!(
-                "`inputs` names \"{w}\", which no layer before it is called{}; known: {} (or layers.N for an unnamed layer N < {i})",
+                "`inputs` names \"{w}\", which no layer before it is called{}; known: {}{unnamed}",
                 crate::suggest::did_you_mean(w, &known),
                 known.join(", ")
             ))

@@ -52,10 +52,7 @@ fn place_error(config: &Config, e: Error) -> Error {
 fn layers_for_data(config: &Config, schema: &DataSchema) -> Result<Vec<LayerSpec>> {
     let mut layers = config.model.layers.clone();
     let texts: Vec<&data::Column> = schema.columns.iter().filter(|c| c.is_text()).collect();
-    if texts.is_empty() {
-        return Ok(layers);
-    }
-    let alone = schema.feature_columns().len() == 1;
+    let alone = schema.image.is_none() && schema.feature_columns().len() == 1;
     for (i, spec) in layers.iter_mut().enumerate() {
         let reads: Vec<String> = match &spec.inputs {
             None if i == 0 => vec![INPUT_NAME.to_string()],
@@ -63,8 +60,9 @@ fn layers_for_data(config: &Config, schema: &DataSchema) -> Result<Vec<LayerSpec
             Some(names) => names.clone(),
         };
         let place = format!("model.layers.{i} ({})", spec.kind);
-        for name in reads {
-            let text = if name == INPUT_NAME {
+        let mut read_text = None;
+        for name in &reads {
+            let text = if *name == INPUT_NAME && !texts.is_empty() {
                 if !alone {
                     let t = &texts[0].name;
                     return Err(Error::model(
@@ -75,35 +73,47 @@ fn layers_for_data(config: &Config, schema: &DataSchema) -> Result<Vec<LayerSpec
                         ),
                     ));
                 }
-                texts[0]
-            } else if let Some(t) = texts.iter().find(|t| t.name == name) {
-                t
+                Some(texts[0])
             } else {
-                continue;
+                texts.iter().find(|t| t.name == *name).copied()
             };
-            let vocab = text.vocab_size().expect("a text column has a vocabulary");
-            if spec.kind != "embedding" {
-                return Err(Error::model(
-                    place,
-                    format!(
-                        "reads the token ids of text column \"{}\"; a layer on text must be an embedding (type = \"embedding\", dim = ...)",
-                        text.name
-                    ),
-                ));
-            }
-            match spec.vocab {
-                None => spec.vocab = Some(vocab),
-                Some(v) if v < vocab => {
+            if let Some(text) = text {
+                if spec.kind != "embedding" {
                     return Err(Error::model(
                         place,
                         format!(
-                            "vocab = {v} is smaller than text column \"{}\"'s vocabulary of {vocab} tokens (set data.columns.{}.vocab_size, or leave vocab out)",
-                            text.name, text.name
+                            "reads the token ids of text column \"{}\"; a layer on text must be an embedding (type = \"embedding\", dim = ...)",
+                            text.name
                         ),
-                    ))
+                    ));
                 }
-                Some(_) => {}
+                read_text = Some(text);
             }
+        }
+        if spec.kind != "embedding" {
+            continue;
+        }
+        // An embedding looks up token ids: anything else (numbers, one-hot slots, pixels, a
+        // layer's output) would be rounded to ids without a word.
+        let Some(text) = read_text.filter(|_| reads.len() == 1) else {
+            return Err(Error::model(
+                place,
+                "an embedding reads the token ids of one text column (data.columns.NAME.type = \"text\"; inputs = [\"NAME\"] when other columns sit beside it)",
+            ));
+        };
+        let vocab = text.vocab_size().expect("a text column has a vocabulary");
+        match spec.vocab {
+            None => spec.vocab = Some(vocab),
+            Some(v) if v < vocab => {
+                return Err(Error::model(
+                    place,
+                    format!(
+                        "vocab = {v} is smaller than text column \"{}\"'s vocabulary of {vocab} tokens (set data.columns.{}.vocab_size, or leave vocab out)",
+                        text.name, text.name
+                    ),
+                ))
+            }
+            Some(_) => {}
         }
     }
     Ok(layers)

@@ -14,6 +14,23 @@ pub fn kiln(dir: &Path, args: &[&str]) -> Output {
         .expect("kiln runs")
 }
 
+/// `kiln args` in `dir` with `input` on its standard input.
+pub fn kiln_with_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(KILN)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kiln runs");
+    // A child that exits without reading its input closes the pipe: not the test's failure.
+    let _ = child.stdin.take().expect("piped").write_all(input);
+    child.wait_with_output().expect("kiln runs")
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

@@ -41,6 +41,55 @@ pub enum Encoder {
     },
 }
 
+/// Category values encoded as `(other)` because training never kept them: a count and the
+/// first few values per column, for one warning per file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Unseen {
+    by_column: std::collections::BTreeMap<String, (usize, Vec<String>)>,
+}
+
+/// Values named per column in the warning.
+const UNSEEN_EXAMPLES: usize = 3;
+
+impl Unseen {
+    pub fn note(&mut self, column: &str, value: &str) {
+        let (count, examples) = self.by_column.entry(column.to_string()).or_default();
+        *count += 1;
+        if examples.len() < UNSEEN_EXAMPLES && !examples.iter().any(|e| e == value) {
+            examples.push(value.to_string());
+        }
+    }
+
+    pub fn merge(&mut self, other: Unseen) {
+        for (column, (count, examples)) in other.by_column {
+            let (c, e) = self.by_column.entry(column).or_default();
+            *c += count;
+            for v in examples {
+                if e.len() < UNSEEN_EXAMPLES && !e.contains(&v) {
+                    e.push(v);
+                }
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_column.is_empty()
+    }
+
+    /// `island: 2 ("Mars", "Venus"), year: 1 ("2030")`.
+    pub fn describe(&self) -> String {
+        self.by_column
+            .iter()
+            .map(|(column, (count, examples))| {
+                let shown: Vec<String> = examples.iter().map(|e| format!("{e:?}")).collect();
+                let more = if *count > examples.len() { ", ..." } else { "" };
+                format!("\"{column}\" {count} ({}{more})", shown.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
 /// The name index 0 of a category column stands for.
 pub const OTHER: &str = "(other)";
 pub const PAD: &str = "<pad>";
@@ -76,6 +125,7 @@ pub fn infer(cells: &[&str]) -> (ColumnType, String) {
     }
     let distinct = present
         .iter()
+        .map(|c| c.trim())
         .collect::<std::collections::BTreeSet<_>>()
         .len();
     (
@@ -87,12 +137,22 @@ pub fn infer(cells: &[&str]) -> (ColumnType, String) {
 /// Text as the tokenizer sees it: Unicode NFKC (compatibility forms folded: "ﬁ" → "fi",
 /// full-width letters → ASCII), then lower-cased when asked.
 fn normalize(text: &str, lowercase: bool) -> String {
-    let s: String = text.nfkc().collect();
+    let s: String = text.nfkc().filter(|&c| !invisible(c)).collect();
     if lowercase {
         s.to_lowercase()
     } else {
         s
     }
+}
+
+/// Characters that show nothing and are dropped before tokenizing: zero-width spaces and
+/// joiners, direction marks and embeddings, the soft hyphen, word joiners, the byte-order mark,
+/// and control characters other than whitespace.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+    ) || (c.is_control() && !c.is_whitespace())
 }
 
 /// Tokens of a cell: `word` splits into runs of letters and digits (each other visible

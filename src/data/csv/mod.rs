@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::Path;
 
-pub use columns::Column;
+pub use columns::{Column, Unseen};
 pub use preprocess::{Preprocess, Transform};
 pub use reader::{column_positions, is_missing, open, reader, CsvReader, MAX_LINE};
 pub use values::{ByteTable, FeatureValues};
@@ -294,7 +294,7 @@ fn file_record(split: &str, path: &Path) -> Result<DataFile> {
 /// A split of CSV rows whose missing values the run's policy has dealt with: number features
 /// preprocessed (f32 once, bytes per batch), then each category and text column's encoding.
 /// Also returns how many category cells were not among their column's categories.
-fn to_split(name: &'static str, e: Encoded, schema: &DataSchema) -> (Split, usize) {
+fn to_split(name: &'static str, e: Encoded, schema: &DataSchema) -> (Split, Unseen) {
     let Encoded {
         x,
         cells,
@@ -305,7 +305,7 @@ fn to_split(name: &'static str, e: Encoded, schema: &DataSchema) -> (Split, usiz
     if let Some(s) = &schema.target_scale {
         s.apply(&mut y);
     }
-    let mut unseen = 0;
+    let mut unseen = Unseen::default();
     let features = match x {
         FeatureValues::Bytes(values) if schema.columns.is_empty() => Features::Bytes(ByteTable {
             values,
@@ -546,8 +546,8 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
     let mut split = |name, e: Encoded| {
         let source = e.source.clone();
         let (split, unseen) = to_split(name, e, &schema);
-        if unseen > 0 {
-            warnings.push(unseen_warning(unseen, &source));
+        if !unseen.is_empty() {
+            warnings.push(unseen_warning(&unseen, &source));
         }
         split
     };
@@ -567,10 +567,11 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
 }
 
 /// The one warning for category values outside their columns' categories.
-fn unseen_warning(count: usize, source: &str) -> String {
+fn unseen_warning(unseen: &Unseen, source: &str) -> String {
     format!(
-        "{source}: {count} category value(s) not among the columns' categories (unseen in training, or too rare to keep) were encoded as {}",
-        columns::OTHER
+        "{source}: category values not among their columns' categories (unseen in training, or too rare to keep) were encoded as {}: {}",
+        columns::OTHER,
+        unseen.describe()
     )
 }
 
@@ -594,8 +595,8 @@ pub fn read_labelled(path: &Path, schema: &DataSchema) -> Result<Split> {
     let e = encode(rows, schema)?;
     let source = e.source.clone();
     let (split, unseen) = to_split("data", e, schema);
-    if unseen > 0 {
-        eprintln!("warning: {}", unseen_warning(unseen, &source));
+    if !unseen.is_empty() {
+        eprintln!("warning: {}", unseen_warning(&unseen, &source));
     }
     Ok(split)
 }
@@ -608,7 +609,7 @@ pub struct RowInputs<'a> {
     cell_cols: Vec<usize>,
     schema: &'a DataSchema,
     /// Category values outside their columns' categories so far (one warning at the end).
-    unseen: usize,
+    unseen: Unseen,
 }
 
 impl<'a> RowInputs<'a> {
@@ -628,7 +629,7 @@ impl<'a> RowInputs<'a> {
             cols,
             cell_cols,
             schema,
-            unseen: 0,
+            unseen: Unseen::default(),
         })
     }
 }
@@ -645,10 +646,10 @@ impl Inputs for RowInputs<'_> {
                 .read_rows_with(&self.header, &self.cols, &self.cell_cols, None, n.max(1))?;
         let count = rows.lines.len();
         if count == 0 {
-            if self.unseen > 0 {
+            if !self.unseen.is_empty() {
                 let source = self.rdr.source().to_string();
-                eprintln!("warning: {}", unseen_warning(self.unseen, &source));
-                self.unseen = 0;
+                eprintln!("warning: {}", unseen_warning(&self.unseen, &source));
+                self.unseen = Unseen::default();
             }
             return Ok(None);
         }
@@ -660,7 +661,7 @@ impl Inputs for RowInputs<'_> {
         let mut x = rows.x.into_floats();
         schema.prepare_rows(&mut x, &rows.lines, self.rdr.source(), drop_hint)?;
         let (table, unseen) = schema.join_columns(x, &rows.cells, count);
-        self.unseen += unseen;
+        self.unseen.merge(unseen);
         let x = Tensor::from_vec(table, [count, schema.input_width()]);
         Ok(Some(InputBatch { x, paths: None }))
     }
