@@ -651,3 +651,20 @@ fn lstm_cell_matches_the_cpu() {
         );
     }
 }
+
+#[test]
+fn batch_norm_matches_the_cpu() {
+    if !cuda_or_skip("batch_norm_matches_the_cpu") {
+        return;
+    }
+    for dims in [vec![7usize, 5], vec![3, 2, 4, 5], vec![64, 16, 28, 28]] {
+        let c = dims[1];
+        compare_tol(
+            &format!("batch_norm {dims:?}"),
+            &[random(&dims, 41), random(&[c], 42), random(&[c], 43)],
+            1e-4,
+            1e-4,
+            |t| t[0].batch_norm_train(&t[1], &t[2], 1e-5).0,
+        );
+    }
+}

@@ -177,6 +177,25 @@ pub trait Backend {
         d: LstmDims,
     ) -> (Self::Buf, Self::Buf, Self::Buf);
 
+    /// Batch normalization in training mode over `[outer, c, inner]`, statistics per c:
+    /// (y = x̂·w + b, x̂, the batch mean, the batch's biased variance).
+    fn batch_norm_fwd(
+        x: &Self::Buf,
+        w: &Self::Buf,
+        b: &Self::Buf,
+        d: AxisDims,
+        eps: f32,
+    ) -> (Self::Buf, Self::Buf, Self::Buf, Self::Buf);
+    /// Its backward from x̂, the batch variance, w and dy: (dx, dw, db).
+    fn batch_norm_bwd(
+        x_hat: &Self::Buf,
+        var: &Self::Buf,
+        w: &Self::Buf,
+        dy: &Self::Buf,
+        d: AxisDims,
+        eps: f32,
+    ) -> (Self::Buf, Self::Buf, Self::Buf);
+
     /// A dropout mask: 0 with probability `rate`, else 1 / (1 − rate); element i drawn from
     /// (seed, i) alone, the same on every backend.
     fn dropout_mask(len: usize, rate: f32, seed: u64) -> Self::Buf;

@@ -293,6 +293,62 @@ impl Storage {
         dispatch!(bias_relu_fwd(x, b, d); x = self, b = bias)
     }
 
+    /// Batch normalization in training mode (see `Backend::batch_norm_fwd`): (y, x̂, mean, var).
+    pub fn batch_norm_fwd(
+        &self,
+        w: &Storage,
+        b: &Storage,
+        d: AxisDims,
+        eps: f32,
+    ) -> (Storage, Storage, Storage, Storage) {
+        match (self, w, b) {
+            (Storage::Cpu(x), Storage::Cpu(w), Storage::Cpu(b)) => {
+                let (y, h, m, v) = Cpu::batch_norm_fwd(x, w, b, d, eps);
+                (
+                    Storage::Cpu(y),
+                    Storage::Cpu(h),
+                    Storage::Cpu(m),
+                    Storage::Cpu(v),
+                )
+            }
+            (Storage::Cuda(x), Storage::Cuda(w), Storage::Cuda(b)) => {
+                let (y, h, m, v) = Cuda::batch_norm_fwd(x, w, b, d, eps);
+                (
+                    Storage::Cuda(y),
+                    Storage::Cuda(h),
+                    Storage::Cuda(m),
+                    Storage::Cuda(v),
+                )
+            }
+            _ => mixed_devices("batch_norm_fwd", &[self.device(), w.device(), b.device()]),
+        }
+    }
+
+    /// Its backward from x̂ (`self`): (dx, dw, db).
+    pub fn batch_norm_bwd(
+        &self,
+        var: &Storage,
+        w: &Storage,
+        dy: &Storage,
+        d: AxisDims,
+        eps: f32,
+    ) -> (Storage, Storage, Storage) {
+        match (self, var, w, dy) {
+            (Storage::Cpu(h), Storage::Cpu(v), Storage::Cpu(w), Storage::Cpu(g)) => {
+                let (a, b, c) = Cpu::batch_norm_bwd(h, v, w, g, d, eps);
+                (Storage::Cpu(a), Storage::Cpu(b), Storage::Cpu(c))
+            }
+            (Storage::Cuda(h), Storage::Cuda(v), Storage::Cuda(w), Storage::Cuda(g)) => {
+                let (a, b, c) = Cuda::batch_norm_bwd(h, v, w, g, d, eps);
+                (Storage::Cuda(a), Storage::Cuda(b), Storage::Cuda(c))
+            }
+            _ => mixed_devices(
+                "batch_norm_bwd",
+                &[self.device(), var.device(), w.device(), dy.device()],
+            ),
+        }
+    }
+
     /// One LSTM step (see `Backend::lstm_cell_fwd`): `[h, c]` per row, and the saved activations.
     pub fn lstm_cell_fwd(
         xt: &Storage,

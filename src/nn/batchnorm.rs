@@ -36,15 +36,6 @@ impl BatchNorm {
         s[1] = self.shape.dim(0);
         s
     }
-
-    /// Mean over every axis but the channel axis (1), keeping dims.
-    fn channel_mean(&self, x: &Tensor) -> Tensor {
-        let mut m = x.clone();
-        for axis in (0..x.rank()).filter(|&a| a != 1) {
-            m = m.mean(axis, true);
-        }
-        m
-    }
 }
 
 impl Layer for BatchNorm {
@@ -57,31 +48,29 @@ impl Layer for BatchNorm {
     }
 
     fn forward(&self, x: &Tensor, mode: &mut Mode) -> Tensor {
+        let c = self.shape.dim(0);
+        if mode.training {
+            let (y, mean, var) = x.batch_norm_train(&self.weight, &self.bias, self.eps);
+            let _g = no_grad();
+            let count = (x.numel() / c) as f32;
+            let unbiased = var.mul_scalar(count / (count - 1.0).max(1.0));
+            for (running, stat) in [(&self.running_mean, &mean), (&self.running_var, &unbiased)] {
+                let updated = running
+                    .mul_scalar(1.0 - self.momentum)
+                    .add(&stat.mul_scalar(self.momentum));
+                *running.storage_mut() = updated.storage().clone();
+            }
+            return y;
+        }
         let cs = self.channel_shape();
         let (w, b) = (
             self.weight.reshape(cs.clone()),
             self.bias.reshape(cs.clone()),
         );
-        let (mean, var) = if mode.training {
-            let mean = self.channel_mean(x);
-            let centered = x.sub(&mean);
-            let var = self.channel_mean(&centered.mul(&centered));
-            let _g = no_grad();
-            let count = (x.numel() / self.shape.dim(0)) as f32;
-            let unbiased = var.mul_scalar(count / (count - 1.0).max(1.0));
-            for (running, stat) in [(&self.running_mean, &mean), (&self.running_var, &unbiased)] {
-                let updated = running
-                    .mul_scalar(1.0 - self.momentum)
-                    .add(&stat.reshape([self.shape.dim(0)]).mul_scalar(self.momentum));
-                *running.storage_mut() = updated.storage().clone();
-            }
-            (mean, var)
-        } else {
-            (
-                self.running_mean.reshape(cs.clone()),
-                self.running_var.reshape(cs),
-            )
-        };
+        let (mean, var) = (
+            self.running_mean.reshape(cs.clone()),
+            self.running_var.reshape(cs),
+        );
         let std = var.add_scalar(self.eps).sqrt();
         x.sub(&mean).div(&std).mul(&w).add(&b)
     }

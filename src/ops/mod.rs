@@ -11,6 +11,7 @@ pub mod conv;
 pub mod layout;
 pub mod loss;
 pub mod matmul;
+pub mod norm;
 pub mod pool;
 pub mod recurrent;
 pub mod reduce;

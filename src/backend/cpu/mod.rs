@@ -12,6 +12,7 @@ mod conv;
 mod layout;
 mod loss;
 mod matmul;
+mod norm;
 mod optim;
 mod pool;
 mod random;
@@ -292,6 +293,27 @@ impl Backend for Cpu {
 
     fn bias_relu_bwd(y: &Vec<f32>, dy: &Vec<f32>, d: AxisDims) -> (Vec<f32>, Vec<f32>) {
         bias::backward(y, dy, d)
+    }
+
+    fn batch_norm_fwd(
+        x: &Vec<f32>,
+        w: &Vec<f32>,
+        b: &Vec<f32>,
+        d: AxisDims,
+        eps: f32,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+        norm::forward(x, w, b, d, eps)
+    }
+
+    fn batch_norm_bwd(
+        x_hat: &Vec<f32>,
+        var: &Vec<f32>,
+        w: &Vec<f32>,
+        dy: &Vec<f32>,
+        d: AxisDims,
+        eps: f32,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        norm::backward(x_hat, var, w, dy, d, eps)
     }
 
     fn lstm_cell_fwd(

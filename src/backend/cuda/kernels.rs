@@ -114,6 +114,15 @@ pub const FILES: &[KernelFile] = &[
         ["bias_relu_fwd", "bias_relu_bwd_dx", "bias_relu_bwd_bias"]
     ),
     kernel_file!("recurrent", ["lstm_cell_fwd", "lstm_cell_bwd"]),
+    kernel_file!(
+        "norm",
+        [
+            "batch_norm_stats",
+            "batch_norm_apply",
+            "batch_norm_sums",
+            "batch_norm_dx"
+        ]
+    ),
 ];
 
 /// NVRTC options for `arch` (`compute_90` at run time: PTX the driver finishes for the card in

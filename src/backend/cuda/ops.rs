@@ -545,6 +545,47 @@ impl Backend for Cuda {
         (dx, dbias)
     }
 
+    fn batch_norm_fwd(
+        x: &Self::Buf,
+        w: &Self::Buf,
+        b: &Self::Buf,
+        d: AxisDims,
+        eps: f32,
+    ) -> (Self::Buf, Self::Buf, Self::Buf, Self::Buf) {
+        let (mut y, mut x_hat) = (alloc(x.len()), alloc(x.len()));
+        let (mut mean, mut var) = (alloc(d.len), alloc(d.len));
+        let (outer, c, inner) = dims3(d);
+        if d.len > 0 {
+            launch!("batch_norm_stats", block_each(d.len); x, &mut mean, &mut var, &outer, &c, &inner);
+        }
+        if !x.is_empty() {
+            launch!("batch_norm_apply", grid_for(x.len());
+                x, &mean, &var, w, b, &mut x_hat, &mut y, &outer, &c, &inner, &eps);
+        }
+        (y, x_hat, mean, var)
+    }
+
+    fn batch_norm_bwd(
+        x_hat: &Self::Buf,
+        var: &Self::Buf,
+        w: &Self::Buf,
+        dy: &Self::Buf,
+        d: AxisDims,
+        eps: f32,
+    ) -> (Self::Buf, Self::Buf, Self::Buf) {
+        let mut dx = alloc(dy.len());
+        let (mut dw, mut db) = (alloc(d.len), alloc(d.len));
+        let (outer, c, inner) = dims3(d);
+        if d.len > 0 {
+            launch!("batch_norm_sums", block_each(d.len); dy, x_hat, &mut dw, &mut db, &outer, &c, &inner);
+        }
+        if !dy.is_empty() {
+            launch!("batch_norm_dx", grid_for(dy.len());
+                dy, x_hat, var, w, &dw, &db, &mut dx, &outer, &c, &inner, &eps);
+        }
+        (dx, dw, db)
+    }
+
     fn lstm_cell_fwd(
         xt: &Self::Buf,
         hw: &Self::Buf,

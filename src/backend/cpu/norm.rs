@@ -1,0 +1,124 @@
+//! Batch normalization in training mode on the CPU, over `[outer, c, inner]` with statistics per
+//! c: one pass for the statistics and one to normalize, forward; one for the sums and one for
+//! the input's gradient, backward. Composed from elementwise ops the same layer kept about six
+//! batch-sized tensors alive for its backward.
+
+use rayon::prelude::*;
+
+use super::{for_rows, PARALLEL_MIN};
+use crate::backend::spec::AxisDims;
+
+/// Per channel, `f(x_row, other_row)` summed in f64 over every (outer, inner) position, in a
+/// fixed order (one task per channel, so any thread count gives the same bits).
+fn channel_sums(
+    a: &[f32],
+    b: &[f32],
+    d: AxisDims,
+    f: impl Fn(&[f32], &[f32]) -> (f64, f64) + Sync,
+) -> Vec<(f64, f64)> {
+    let one = |ch: usize| {
+        let mut acc = (0.0, 0.0);
+        for o in 0..d.outer {
+            let span = (o * d.len + ch) * d.inner..(o * d.len + ch + 1) * d.inner;
+            let (s, t) = f(&a[span.clone()], &b[span]);
+            acc.0 += s;
+            acc.1 += t;
+        }
+        acc
+    };
+    if d.numel() < PARALLEL_MIN {
+        (0..d.len).map(one).collect()
+    } else {
+        (0..d.len).into_par_iter().map(one).collect()
+    }
+}
+
+/// y = x̂·w + b with x̂ = (x − mean) / √(var + eps), the batch's mean and biased variance per
+/// channel; returns (y, x̂, mean, var).
+pub fn forward(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    d: AxisDims,
+    eps: f32,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let count = (d.outer * d.inner).max(1) as f64;
+    let sums = channel_sums(x, x, d, |r, _| {
+        let s: f64 = r.iter().map(|&v| v as f64).sum();
+        let q: f64 = r.iter().map(|&v| (v as f64) * (v as f64)).sum();
+        (s, q)
+    });
+    let mean: Vec<f64> = sums.iter().map(|s| s.0 / count).collect();
+    // var = E[x²] − mean², accumulated in f64 over f32 data: no cancellation at f32 precision
+    // unless the mean is some 10⁴ standard deviations away from 0.
+    let var: Vec<f64> = sums
+        .iter()
+        .zip(&mean)
+        .map(|(s, m)| (s.1 / count - m * m).max(0.0))
+        .collect();
+    let inv: Vec<f32> = var
+        .iter()
+        .map(|v| 1.0 / ((*v as f32) + eps).sqrt())
+        .collect();
+    let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+    let mut x_hat = vec![0.0; x.len()];
+    for_rows(&mut x_hat, d.inner, x.len(), |first, rows| {
+        for (r, out) in rows.chunks_mut(d.inner).enumerate() {
+            let row = first + r;
+            let ch = row % d.len;
+            let src = &x[row * d.inner..(row + 1) * d.inner];
+            for (o, &v) in out.iter_mut().zip(src) {
+                *o = (v - mean32[ch]) * inv[ch];
+            }
+        }
+    });
+    let mut y = vec![0.0; x.len()];
+    for_rows(&mut y, d.inner, x.len(), |first, rows| {
+        for (r, out) in rows.chunks_mut(d.inner).enumerate() {
+            let row = first + r;
+            let ch = row % d.len;
+            let src = &x_hat[row * d.inner..(row + 1) * d.inner];
+            for (o, &v) in out.iter_mut().zip(src) {
+                *o = v * w[ch] + b[ch];
+            }
+        }
+    });
+    let var32 = var.iter().map(|&v| v as f32).collect();
+    (y, x_hat, mean32, var32)
+}
+
+/// From x̂, the batch variance, w and dy: (dx, dw, db) with dw = Σ dy·x̂, db = Σ dy and
+/// dx = w/√(var + eps) · (dy − db/N − x̂·dw/N), N the positions per channel.
+pub fn backward(
+    x_hat: &[f32],
+    var: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    d: AxisDims,
+    eps: f32,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let count = (d.outer * d.inner).max(1) as f32;
+    let sums = channel_sums(dy, x_hat, d, |g, h| {
+        let db: f64 = g.iter().map(|&v| v as f64).sum();
+        let dw: f64 = g.iter().zip(h).map(|(&a, &b)| a as f64 * b as f64).sum();
+        (db, dw)
+    });
+    let db: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
+    let dw: Vec<f32> = sums.iter().map(|s| s.1 as f32).collect();
+    let scale: Vec<f32> = (0..d.len)
+        .map(|ch| w[ch] / (var[ch] + eps).sqrt())
+        .collect();
+    let mut dx = vec![0.0; dy.len()];
+    for_rows(&mut dx, d.inner, dy.len(), |first, rows| {
+        for (r, out) in rows.chunks_mut(d.inner).enumerate() {
+            let row = first + r;
+            let ch = row % d.len;
+            let span = row * d.inner..(row + 1) * d.inner;
+            let (mb, mw) = (db[ch] / count, dw[ch] / count);
+            for ((o, &g), &h) in out.iter_mut().zip(&dy[span.clone()]).zip(&x_hat[span]) {
+                *o = scale[ch] * (g - mb - h * mw);
+            }
+        }
+    });
+    (dx, dw, db)
+}
