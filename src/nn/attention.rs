@@ -52,6 +52,13 @@ impl SelfAttention {
         })
     }
 
+    /// Values per sample alive at the peak of a forward over `len` steps of `d` features:
+    /// scores, their masked and softmaxed copies (heads·len² each), queries, keys, values and
+    /// the merged heads.
+    fn working_floats(&self, len: usize, d: usize) -> usize {
+        3 * self.heads * len * len + 6 * len * d
+    }
+
     /// `x` `[n, len, d]` → `[n, len, d]`; keys at padded steps get no attention.
     pub fn forward(&self, x: &Tensor, mode: &mut Mode) -> Tensor {
         let (n, len, d) = (x.dims()[0], x.dims()[1], x.dims()[2]);
@@ -119,6 +126,11 @@ impl Layer for Attention {
 
     fn forward(&self, x: &Tensor, mode: &mut Mode) -> Tensor {
         self.attn.forward(x, mode)
+    }
+
+    fn eval_floats_per_sample(&self) -> usize {
+        self.attn
+            .working_floats(self.shape.dim(0), self.shape.dim(1))
     }
 
     fn params(&self) -> Vec<(String, &Tensor)> {
@@ -220,6 +232,17 @@ impl TransformerEncoder {
 impl Layer for TransformerEncoder {
     fn kind(&self) -> &'static str {
         "transformer_encoder"
+    }
+
+    /// Blocks run one after another: the largest block's attention plus its feed-forward
+    /// layer's hidden values.
+    fn eval_floats_per_sample(&self) -> usize {
+        let (len, d) = (self.shape.dim(0), self.shape.dim(1));
+        self.blocks
+            .iter()
+            .map(|b| b.attn.working_floats(len, d) + len * b.linear1.0.dims()[0])
+            .max()
+            .unwrap_or(0)
     }
 
     fn output_shape(&self) -> &Shape {

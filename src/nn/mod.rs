@@ -67,6 +67,11 @@ pub trait Layer: Send + Sync {
     }
     /// Stop applying `final_activation` (a loss computes it fused with itself).
     fn fold_activation(&mut self) {}
+    /// Values per sample the layer holds at once while evaluating: its output, and for
+    /// attention its score tensors, which grow with the square of the sequence length.
+    fn eval_floats_per_sample(&self) -> usize {
+        self.output_shape().numel()
+    }
 }
 
 /// `activation(y + bias)` with the bias along `axis` of `y` (a dense layer's last axis, a

@@ -315,6 +315,19 @@ impl Model {
         self.forward(&x.to_device(self.device()), mode)
     }
 
+    /// Rows per evaluation batch: 256 (or the training batch, if larger) unless the layers'
+    /// working values would pass `EVAL_FLOATS` (16 MiB of f32) at that size, as a
+    /// transformer's attention scores do; never below the training batch.
+    pub fn eval_batch(&self, train_batch: usize) -> usize {
+        const EVAL_FLOATS: usize = 4 << 20;
+        let per: usize = self
+            .nodes
+            .iter()
+            .map(|n| n.layer.eval_floats_per_sample())
+            .sum();
+        (EVAL_FLOATS / per.max(1)).clamp(1, 256).max(train_batch)
+    }
+
     /// Part `k` of a batch of input rows `[n, width]`.
     pub fn part(&self, x: &Tensor, k: usize) -> Tensor {
         let p = &self.parts[k];

@@ -368,7 +368,7 @@ impl Session {
             criterion: &self.criterion,
             schema: &self.data.schema,
             metrics: &self.metrics,
-            batch_size: self.config.train.batch_size.max(256),
+            batch_size: self.model.eval_batch(self.config.train.batch_size),
         }
     }
 
