@@ -474,3 +474,34 @@ fn same_seed_gives_the_same_bits_with_text() {
         tensors(&p.path().join("b/model.safetensors"))
     );
 }
+
+#[test]
+fn a_row_identifier_among_the_numbers_is_warned_about() {
+    let with_id = |text: String| {
+        let mut out = String::new();
+        for (i, line) in text.lines().enumerate() {
+            let id = if i == 0 {
+                "id".to_string()
+            } else {
+                (1000 + i).to_string()
+            };
+            out.push_str(&format!("{id},{line}\n"));
+        }
+        out
+    };
+    let p = project(
+        CATEGORY_CONFIG,
+        &with_id(category_table(120, 1)),
+        &with_id(category_table(30, 2)),
+    );
+    let out = kiln(p.path(), &["check", "c.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out)
+            .contains("warning: column \"id\": every training row holds a different whole number"),
+        "{}",
+        stdout(&out)
+    );
+    // x is not warned about (fractions), nor is a column of repeated whole numbers.
+    assert_eq!(stdout(&out).matches("row identifier").count(), 1);
+}

@@ -513,6 +513,10 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
             ));
         }
     }
+    let identifiers = match &train.x {
+        FeatureValues::Floats(x) => identifier_columns(x, f, &schema.features),
+        FeatureValues::Bytes(_) => Vec::new(),
+    };
     schema.preprocess = Preprocess::fit(&train.x, f, cfg.scale, normalize, cfg.missing);
     // Categories and vocabularies from the training rows only.
     schema.columns = layout
@@ -542,7 +546,10 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
             format!("column \"{}\": {} ({why})", c.name, c.describe())
         })
         .collect();
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = identifiers
+        .iter()
+        .map(|c| format!("column \"{c}\": every training row holds a different whole number, close together (a row identifier?); it is read as a number feature — leave it out with data.features"))
+        .collect();
     let mut split = |name, e: Encoded| {
         let source = e.source.clone();
         let (split, unseen) = to_split(name, e, &schema);
@@ -564,6 +571,29 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
         warnings,
         column_notes,
     })
+}
+
+/// Number columns that look like row identifiers: at least `ID_MIN_ROWS` training rows, each a
+/// different whole number, spanning at most twice as many values as there are rows (1..n, or
+/// 1000..1000+n). A model would learn from them, and nothing carries over to new rows.
+fn identifier_columns(x: &[f32], f: usize, names: &[String]) -> Vec<String> {
+    const ID_MIN_ROWS: usize = 50;
+    let rows = x.len().checked_div(f).unwrap_or(0);
+    if rows < ID_MIN_ROWS {
+        return Vec::new();
+    }
+    (0..f)
+        .filter(|&c| {
+            let mut v: Vec<f32> = (0..rows).map(|r| x[r * f + c]).collect();
+            if v.iter().any(|a| !a.is_finite() || a.fract() != 0.0) {
+                return false;
+            }
+            v.sort_by(f32::total_cmp);
+            let distinct = v.windows(2).all(|w| w[0] != w[1]);
+            distinct && (v[rows - 1] - v[0]) as f64 + 1.0 <= 2.0 * rows as f64
+        })
+        .map(|c| names[c].clone())
+        .collect()
 }
 
 /// The one warning for category values outside their columns' categories.
