@@ -95,6 +95,17 @@ pub const OTHER: &str = "(other)";
 pub const PAD: &str = "<pad>";
 pub const UNKNOWN: &str = "<unk>";
 
+/// Whether a present cell reads as a number.
+pub fn is_number(cell: &str) -> bool {
+    cell.trim().parse::<f32>().is_ok()
+}
+
+/// At least half numbers is a number column: a stray word in it is a bad cell to report with
+/// its line, not a reason to read every value as a category.
+pub fn mostly_numbers(present: usize, numbers: usize) -> bool {
+    numbers * 2 >= present
+}
+
 /// The type a column's cells suggest, and why (for the log): numbers, short repeated values
 /// (a category), or running text.
 pub fn infer(cells: &[&str]) -> (ColumnType, String) {
@@ -103,13 +114,8 @@ pub fn infer(cells: &[&str]) -> (ColumnType, String) {
         .copied()
         .filter(|c| !super::is_missing(c))
         .collect();
-    // At least half numbers is a number column: a stray word in it is a bad cell to report with its
-    // line, not a reason to read every value as a category.
-    let numbers = present
-        .iter()
-        .filter(|c| c.trim().parse::<f32>().is_ok())
-        .count();
-    if numbers * 2 >= present.len() {
+    let numbers = present.iter().filter(|c| is_number(c)).count();
+    if mostly_numbers(present.len(), numbers) {
         return (ColumnType::Number, "numbers".into());
     }
     let n = present.len().max(1) as f64;

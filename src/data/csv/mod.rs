@@ -365,10 +365,32 @@ fn layout(cfg: &DataConfig, features: &[String]) -> Result<Layout> {
         .filter(|f| cfg.columns.get(*f).is_none_or(|c| c.kind.is_none()))
         .cloned()
         .collect();
+    // Count numbers first without keeping cells (a 784-pixel table would otherwise hold 784
+    // thousand strings); only columns that are not mostly numbers are read again as cells.
     let mut sniffed = reader(open(&cfg.train)?, &source);
     let head = sniffed.header()?;
     let cols = column_positions(&head, &untyped, &source)?;
-    let sample = sniffed.read_rows_with(&head, &[], &cols, None, columns::SNIFF_ROWS)?;
+    let mut counts = vec![(0usize, 0usize); untyped.len()]; // (present, numbers)
+    sniffed.visit_cells(&head, &cols, columns::SNIFF_ROWS, |j, cell| {
+        if !is_missing(cell) {
+            counts[j].0 += 1;
+            counts[j].1 += usize::from(columns::is_number(cell));
+        }
+    })?;
+    let wordy: Vec<String> = untyped
+        .iter()
+        .zip(&counts)
+        .filter(|(_, &(present, numbers))| !columns::mostly_numbers(present, numbers))
+        .map(|(name, _)| name.clone())
+        .collect();
+    let sample = if wordy.is_empty() {
+        None
+    } else {
+        let mut rdr = reader(open(&cfg.train)?, &source);
+        let head = rdr.header()?;
+        let cols = column_positions(&head, &wordy, &source)?;
+        Some(rdr.read_rows_with(&head, &[], &cols, None, columns::SNIFF_ROWS)?)
+    };
     let mut layout = Layout {
         numbers: Vec::new(),
         cells: Vec::new(),
@@ -379,9 +401,14 @@ fn layout(cfg: &DataConfig, features: &[String]) -> Result<Layout> {
         let kind = match given.kind {
             Some(k) => k,
             None => {
-                let at = untyped.iter().position(|u| u == name).expect("sniffed");
-                let cells: Vec<&str> = sample.cells[at].iter().map(String::as_str).collect();
-                let (k, why) = columns::infer(&cells);
+                let (k, why) = match (&sample, wordy.iter().position(|w| w == name)) {
+                    (Some(sample), Some(at)) => {
+                        let cells: Vec<&str> =
+                            sample.cells[at].iter().map(String::as_str).collect();
+                        columns::infer(&cells)
+                    }
+                    _ => (ColumnType::Number, "numbers".to_string()),
+                };
                 layout
                     .reasons
                     .push((name.clone(), format!("inferred: {why}")));

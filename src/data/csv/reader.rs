@@ -225,6 +225,33 @@ impl CsvReader {
         self.read_rows_with(header, feature_cols, &[], target_col, limit)
     }
 
+    /// Show `visit` the cells of `cols` (by their index in `cols`) in up to `limit` rows,
+    /// keeping none: for counting what the cells look like before deciding how to read them.
+    /// Rows of the wrong length are skipped here; the full read reports them at their line.
+    pub fn visit_cells(
+        &mut self,
+        header: &[String],
+        cols: &[usize],
+        limit: usize,
+        mut visit: impl FnMut(usize, &str),
+    ) -> Result<()> {
+        let mut record = csv::StringRecord::new();
+        for _ in 0..limit {
+            match self.rdr.read_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => return Err(self.malformed(e)),
+            }
+            if record.len() != header.len() {
+                continue;
+            }
+            for (j, &c) in cols.iter().enumerate() {
+                visit(j, &record[c]);
+            }
+        }
+        Ok(())
+    }
+
     /// `read_rows`, also keeping the cells of `cell_cols` (categories, text) as they are.
     pub fn read_rows_with(
         &mut self,
