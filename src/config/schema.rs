@@ -340,6 +340,17 @@ impl ColumnSpec {
             .filter(|k| !own.contains(k))
             .collect()
     }
+
+    /// An error naming the first option given that does not belong to `kind`.
+    pub fn check_keys(&self, kind: ColumnType) -> Result<(), String> {
+        match self.foreign_keys(kind).first() {
+            Some(key) => {
+                let name = format!("{kind:?}").to_lowercase();
+                Err(format!("{key} does not apply to a {name} column"))
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 impl TryFrom<ColumnKeys> for ColumnSpec {
@@ -367,10 +378,7 @@ impl TryFrom<ColumnKeys> for ColumnSpec {
             lowercase: k.lowercase.unwrap_or(d.lowercase),
         };
         if let Some(kind) = k.kind {
-            if let Some(key) = spec.foreign_keys(kind).first() {
-                let name = format!("{kind:?}").to_lowercase();
-                return Err(format!("{key} does not apply to a {name} column"));
-            }
+            spec.check_keys(kind)?;
         }
         Ok(spec)
     }

@@ -133,11 +133,6 @@ impl DataSchema {
         parts
     }
 
-    /// The vocabulary of the text column, when the input is one.
-    pub fn text_vocab(&self) -> Option<usize> {
-        self.columns.iter().find_map(|c| c.vocab_size())
-    }
-
     /// Rows of the input: each row's `numbers` (already preprocessed) followed by its encoded
     /// category and text cells (`cells[column][row]`); also how many category values fell
     /// outside their column's categories, by column.

@@ -272,11 +272,6 @@ impl Column {
         }
     }
 
-    /// Append the encoding of `cell` to `out` (see `CellEncoder::encode`).
-    pub fn encode(&self, cell: &str, out: &mut Vec<f32>) -> bool {
-        self.encoder().encode(cell, out)
-    }
-
     /// What the encoder holds, for the log and `kiln check`.
     pub fn describe(&self) -> String {
         match &self.encoder {
@@ -408,6 +403,7 @@ mod tests {
         );
         assert_eq!(col.width(), 3);
         let mut out = Vec::new();
+        let col = col.encoder();
         assert!(!col.encode("b", &mut out));
         assert_eq!(out, [0.0, 0.0, 1.0]);
         out.clear();
@@ -439,6 +435,7 @@ mod tests {
         );
         // <pad>, <unk>, then by frequency: good (3), film (2), bad (1).
         assert_eq!(col.vocab_size(), Some(5));
+        let col = col.encoder();
         let mut out = Vec::new();
         col.encode("Good awful film film", &mut out);
         assert_eq!(out, [2.0, 1.0, 3.0]);

@@ -204,16 +204,20 @@ struct Encoded {
     source: String,
 }
 
+/// Rows `rows` of each cell column, in that order.
+fn select_cells(cells: &[Vec<String>], rows: &[usize]) -> Vec<Vec<String>> {
+    cells
+        .iter()
+        .map(|col| rows.iter().map(|&r| col[r].clone()).collect())
+        .collect()
+}
+
 impl Encoded {
     /// Rows `rows`, in that order.
     fn select(&self, rows: &[usize], f: usize, source: String) -> Encoded {
         Encoded {
             x: self.x.select_rows(rows, f),
-            cells: self
-                .cells
-                .iter()
-                .map(|col| rows.iter().map(|&r| col[r].clone()).collect())
-                .collect(),
+            cells: select_cells(&self.cells, rows),
             y: rows.iter().map(|&r| self.y[r]).collect(),
             source,
         }
@@ -267,10 +271,7 @@ fn encode(raw: RawSplit, schema: &DataSchema) -> Result<Encoded> {
     let cells = if all {
         raw.cells
     } else {
-        raw.cells
-            .into_iter()
-            .map(|col| kept.iter().map(|&r| col[r].clone()).collect())
-            .collect()
+        select_cells(&raw.cells, &kept)
     };
     Ok(Encoded {
         x,
@@ -415,13 +416,9 @@ fn layout(cfg: &DataConfig, features: &[String]) -> Result<Layout> {
                 k
             }
         };
-        if let Some(key) = given.foreign_keys(kind).first() {
-            let kind_name = format!("{kind:?}").to_lowercase();
-            return Err(Error::config(
-                format!("data.columns.{name}"),
-                format!("{key} does not apply to a {kind_name} column"),
-            ));
-        }
+        given
+            .check_keys(kind)
+            .map_err(|why| Error::config(format!("data.columns.{name}"), why))?;
         match kind {
             ColumnType::Number => layout.numbers.push(name.clone()),
             _ => layout.cells.push((
