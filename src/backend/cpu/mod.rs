@@ -141,6 +141,37 @@ pub(crate) fn for_rows(
         .for_each(|(i, chunk)| body(i * rows_per_chunk, chunk));
 }
 
+/// `body(row, a_row, b_row)` for every row of two outputs written side by side (`a` in rows
+/// of `wa` values, `b` in rows of `wb`), split into parallel chunks as `for_rows` does once
+/// `work` is large. Each row is independent, so the split does not change the result.
+pub(crate) fn for_row_pairs(
+    a: &mut [f32],
+    wa: usize,
+    b: &mut [f32],
+    wb: usize,
+    work: usize,
+    body: impl Fn(usize, &mut [f32], &mut [f32]) + Sync + Send,
+) {
+    if wa == 0 || a.is_empty() {
+        return;
+    }
+    let rows = a.len() / wa;
+    let run = |first: usize, a: &mut [f32], b: &mut [f32]| {
+        for (r, (a, b)) in a.chunks_mut(wa).zip(b.chunks_mut(wb.max(1))).enumerate() {
+            body(first + r, a, b);
+        }
+    };
+    if work < PARALLEL_MIN || rows < 2 {
+        run(0, a, b);
+        return;
+    }
+    let per = CHUNK.div_ceil((work / rows).max(1));
+    a.par_chunks_mut(per * wa)
+        .zip(b.par_chunks_mut(per * wb.max(1)))
+        .enumerate()
+        .for_each(|(i, (a, b))| run(i * per, a, b));
+}
+
 /// The CPU backend.
 pub struct Cpu;
 

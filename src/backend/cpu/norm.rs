@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use super::{for_rows, PARALLEL_MIN};
+use super::{for_row_pairs, for_rows, PARALLEL_MIN};
 use crate::backend::spec::AxisDims;
 
 /// Per channel, `f(x_row, other_row)` summed in f64 over every (outer, inner) position, in a
@@ -61,28 +61,22 @@ pub fn forward(
         .map(|v| 1.0 / ((*v as f32) + eps).sqrt())
         .collect();
     let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
-    let mut x_hat = vec![0.0; x.len()];
-    for_rows(&mut x_hat, d.inner, x.len(), |first, rows| {
-        for (r, out) in rows.chunks_mut(d.inner).enumerate() {
-            let row = first + r;
+    let (mut x_hat, mut y) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+    for_row_pairs(
+        &mut x_hat,
+        d.inner,
+        &mut y,
+        d.inner,
+        x.len(),
+        |row, h, y| {
             let ch = row % d.len;
             let src = &x[row * d.inner..(row + 1) * d.inner];
-            for (o, &v) in out.iter_mut().zip(src) {
-                *o = (v - mean32[ch]) * inv[ch];
+            for ((h, y), &v) in h.iter_mut().zip(y.iter_mut()).zip(src) {
+                *h = (v - mean32[ch]) * inv[ch];
+                *y = *h * w[ch] + b[ch];
             }
-        }
-    });
-    let mut y = vec![0.0; x.len()];
-    for_rows(&mut y, d.inner, x.len(), |first, rows| {
-        for (r, out) in rows.chunks_mut(d.inner).enumerate() {
-            let row = first + r;
-            let ch = row % d.len;
-            let src = &x_hat[row * d.inner..(row + 1) * d.inner];
-            for (o, &v) in out.iter_mut().zip(src) {
-                *o = v * w[ch] + b[ch];
-            }
-        }
-    });
+        },
+    );
     let var32 = var.iter().map(|&v| v as f32).collect();
     (y, x_hat, mean32, var32)
 }

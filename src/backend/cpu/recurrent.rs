@@ -1,38 +1,9 @@
 //! The fused LSTM cell on the CPU: one pass over the gates forward, one back, in place of the
 //! dozen elementwise ops (each with its own buffer) the composed step would take.
 
-use rayon::prelude::*;
-
+use super::for_row_pairs;
 use super::unary::{sigmoid, tanh};
-use super::PARALLEL_MIN;
 use crate::backend::spec::LstmDims;
-
-/// Row-blocks run in parallel once a step is this large (each row is independent, so the
-/// result does not depend on the split).
-fn parallel(d: LstmDims) -> bool {
-    d.rows * d.units * 4 >= PARALLEL_MIN
-}
-
-/// Apply `f(row, ...)` to every row, in parallel when large.
-fn rows2(
-    a: &mut [f32],
-    wa: usize,
-    b: &mut [f32],
-    wb: usize,
-    d: LstmDims,
-    f: impl Fn(usize, &mut [f32], &mut [f32]) + Sync,
-) {
-    if parallel(d) {
-        a.par_chunks_mut(wa)
-            .zip(b.par_chunks_mut(wb))
-            .enumerate()
-            .for_each(|(r, (a, b))| f(r, a, b));
-    } else {
-        for (r, (a, b)) in a.chunks_mut(wa).zip(b.chunks_mut(wb)).enumerate() {
-            f(r, a, b);
-        }
-    }
-}
 
 /// `y = [h_out, c_out]` per row and the saved activations `[i, f, g, o, tanh(c_new)]`.
 pub fn forward(
@@ -46,26 +17,33 @@ pub fn forward(
     let u = d.units;
     let mut y = vec![0.0; d.rows * 2 * u];
     let mut saved = vec![0.0; d.rows * 5 * u];
-    rows2(&mut y, 2 * u, &mut saved, 5 * u, d, |r, y, s| {
-        let (xt, hw) = (&xt[r * 4 * u..][..4 * u], &hw[r * 4 * u..][..4 * u]);
-        let (h, c, k) = (&h[r * u..][..u], &c[r * u..][..u], keep[r]);
-        let (y_h, y_c) = y.split_at_mut(u);
-        for j in 0..u {
-            let i = sigmoid(xt[j] + hw[j]);
-            let f = sigmoid(xt[u + j] + hw[u + j]);
-            let g = tanh(xt[2 * u + j] + hw[2 * u + j]);
-            let o = sigmoid(xt[3 * u + j] + hw[3 * u + j]);
-            let c_new = f * c[j] + i * g;
-            let tc = tanh(c_new);
-            let h_new = o * tc;
-            // A padded step (k = 0) carries the state over.
-            y_c[j] = c[j] + k * (c_new - c[j]);
-            y_h[j] = h[j] + k * (h_new - h[j]);
-            for (slot, v) in [i, f, g, o, tc].into_iter().enumerate() {
-                s[slot * u + j] = v;
+    for_row_pairs(
+        &mut y,
+        2 * u,
+        &mut saved,
+        5 * u,
+        d.rows * 4 * u,
+        |r, y, s| {
+            let (xt, hw) = (&xt[r * 4 * u..][..4 * u], &hw[r * 4 * u..][..4 * u]);
+            let (h, c, k) = (&h[r * u..][..u], &c[r * u..][..u], keep[r]);
+            let (y_h, y_c) = y.split_at_mut(u);
+            for j in 0..u {
+                let i = sigmoid(xt[j] + hw[j]);
+                let f = sigmoid(xt[u + j] + hw[u + j]);
+                let g = tanh(xt[2 * u + j] + hw[2 * u + j]);
+                let o = sigmoid(xt[3 * u + j] + hw[3 * u + j]);
+                let c_new = f * c[j] + i * g;
+                let tc = tanh(c_new);
+                let h_new = o * tc;
+                // A padded step (k = 0) carries the state over.
+                y_c[j] = c[j] + k * (c_new - c[j]);
+                y_h[j] = h[j] + k * (h_new - h[j]);
+                for (slot, v) in [i, f, g, o, tc].into_iter().enumerate() {
+                    s[slot * u + j] = v;
+                }
             }
-        }
-    });
+        },
+    );
     (y, saved)
 }
 
@@ -82,23 +60,30 @@ pub fn backward(
     let u = d.units;
     let mut dz = vec![0.0; d.rows * 4 * u];
     let mut dhc = vec![0.0; d.rows * 2 * u]; // [dh, dc] per row
-    rows2(&mut dz, 4 * u, &mut dhc, 2 * u, d, |r, dz, dhc| {
-        let s = &saved[r * 5 * u..][..5 * u];
-        let (dy_h, dy_c) = dy[r * 2 * u..][..2 * u].split_at(u);
-        let (c, k) = (&c[r * u..][..u], keep[r]);
-        let (dh, dc) = dhc.split_at_mut(u);
-        for j in 0..u {
-            let (i, f, g, o, tc) = (s[j], s[u + j], s[2 * u + j], s[3 * u + j], s[4 * u + j]);
-            let dh_new = k * dy_h[j];
-            let dc_new = k * dy_c[j] + dh_new * o * (1.0 - tc * tc);
-            dz[j] = dc_new * g * i * (1.0 - i);
-            dz[u + j] = dc_new * c[j] * f * (1.0 - f);
-            dz[2 * u + j] = dc_new * i * (1.0 - g * g);
-            dz[3 * u + j] = dh_new * tc * o * (1.0 - o);
-            dh[j] = (1.0 - k) * dy_h[j];
-            dc[j] = (1.0 - k) * dy_c[j] + dc_new * f;
-        }
-    });
+    for_row_pairs(
+        &mut dz,
+        4 * u,
+        &mut dhc,
+        2 * u,
+        d.rows * 4 * u,
+        |r, dz, dhc| {
+            let s = &saved[r * 5 * u..][..5 * u];
+            let (dy_h, dy_c) = dy[r * 2 * u..][..2 * u].split_at(u);
+            let (c, k) = (&c[r * u..][..u], keep[r]);
+            let (dh, dc) = dhc.split_at_mut(u);
+            for j in 0..u {
+                let (i, f, g, o, tc) = (s[j], s[u + j], s[2 * u + j], s[3 * u + j], s[4 * u + j]);
+                let dh_new = k * dy_h[j];
+                let dc_new = k * dy_c[j] + dh_new * o * (1.0 - tc * tc);
+                dz[j] = dc_new * g * i * (1.0 - i);
+                dz[u + j] = dc_new * c[j] * f * (1.0 - f);
+                dz[2 * u + j] = dc_new * i * (1.0 - g * g);
+                dz[3 * u + j] = dh_new * tc * o * (1.0 - o);
+                dh[j] = (1.0 - k) * dy_h[j];
+                dc[j] = (1.0 - k) * dy_c[j] + dc_new * f;
+            }
+        },
+    );
     let (mut dh, mut dc) = (
         Vec::with_capacity(d.rows * u),
         Vec::with_capacity(d.rows * u),
