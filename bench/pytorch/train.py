@@ -145,6 +145,10 @@ def main():
             workload, (3, 64, 1e-3))
         lossf = nn.CrossEntropyLoss()
         opt = torch.optim.Adam(model.parameters(), lr=lr)
+    # configs/mnist_resnet.toml decays the rate to 0 over the run (cosine, per step, as kiln's
+    # schedule): the batch norm running statistics then settle with the weights.
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * -(-len(train[0]) // batch))
+             if workload == "resnet" else None)
     train = tuple(t.to(device) for t in train)
     test = tuple(t.to(device) for t in test) if test is not None else None
     n = len(train[0])
@@ -159,6 +163,8 @@ def main():
             loss = lossf(model(train[0][idx]), train[1][idx])
             loss.backward()
             opt.step()
+            if sched is not None:
+                sched.step()
             if first_step_at is None:
                 first_step_at = time.time()
         if device.type == "cuda":
