@@ -20,6 +20,7 @@ mod recurrent;
 mod reduce;
 mod softmax;
 mod unary;
+mod vmath;
 
 use rayon::prelude::*;
 

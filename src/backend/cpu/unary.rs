@@ -8,26 +8,7 @@ use crate::backend::spec::Unary;
 /// 1 / sqrt(2π), for the normal density in GELU's derivative.
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
-pub(super) fn sigmoid(v: f32) -> f32 {
-    1.0 / (1.0 + (-v).exp())
-}
-
-/// tanh through one `exp`: glibc's `tanhf` goes through `expm1f`, three times slower, and was a
-/// fifth of an LSTM's training time. 1 − 2/(e^{2|v|} + 1) with v's sign; below |v| = 1/4, where
-/// that subtraction would cancel, the series v − v³/3 + 2v⁵/15 − 17v⁷/315 + 62v⁹/2835 −
-/// 1382v¹¹/155925. Within 3.2e-7 relative (9e-8 absolute) of the exact value over ±20.
-pub(super) fn tanh(v: f32) -> f32 {
-    let a = v.abs();
-    if a < 0.25 {
-        let s = v * v;
-        let series = -1.0 / 3.0
-            + s * (2.0 / 15.0
-                + s * (-17.0 / 315.0 + s * (62.0 / 2835.0 + s * (-1382.0 / 155925.0))));
-        return v * (1.0 + s * series);
-    }
-    let t = 1.0 - 2.0 / ((2.0 * a).exp() + 1.0);
-    t.copysign(v)
-}
+pub(super) use super::vmath::{sigmoid, tanh};
 
 /// Φ(v), the standard normal CDF.
 fn normal_cdf(v: f32) -> f32 {
