@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("tensor", 3),
     ("autograd", 3),
     ("ops", 4),
+    ("onnx", 4),
     ("nn", 5),
     ("loss", 5),
     ("optim", 5),
@@ -23,6 +24,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("data", 7),
     ("metrics", 7),
     ("run", 8),
+    ("export", 8),
     ("train", 9),
     ("cli", 10),
 ];

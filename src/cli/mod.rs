@@ -20,6 +20,7 @@ macro_rules! outln {
 mod bench;
 mod check;
 mod eval;
+mod export;
 mod predict;
 mod runs;
 mod train;
@@ -48,6 +49,7 @@ enum Command {
     Train(train::Args),
     Eval(eval::Args),
     Predict(predict::Args),
+    Export(export::Args),
     Check(check::Args),
     Runs(runs::Args),
     Bench(bench::Args),
@@ -67,6 +69,7 @@ impl Cli {
             Command::Train(a) => train::exec(a),
             Command::Eval(a) => eval::exec(a),
             Command::Predict(a) => predict::exec(a),
+            Command::Export(a) => export::exec(a),
             Command::Check(a) => check::exec(a),
             Command::Runs(a) => runs::exec(a),
             Command::Bench(a) => bench::exec(a),
@@ -188,6 +191,7 @@ pub(crate) fn select_device(spec: &str) -> Result<DeviceChoice> {
 
 /// A trained model ready to use: the run's config and info, and the weights file.
 pub(crate) struct Trained {
+    pub run_dir: PathBuf,
     pub config: Config,
     pub info: RunInfo,
     pub weights: PathBuf,
@@ -227,6 +231,7 @@ pub(crate) fn open_trained(path: &Path) -> Result<Trained> {
         })?),
     };
     Ok(Trained {
+        run_dir: run_path,
         config,
         info,
         weights,

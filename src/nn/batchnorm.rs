@@ -4,6 +4,7 @@
 
 use super::{named, Layer, Mode};
 use crate::autograd::no_grad;
+use crate::onnx::{Attr, Graph};
 use crate::tensor::{Shape, Tensor};
 
 pub struct BatchNorm {
@@ -77,6 +78,23 @@ impl Layer for BatchNorm {
 
     fn params(&self) -> Vec<(String, &Tensor)> {
         named(&[("weight", &self.weight), ("bias", &self.bias)])
+    }
+
+    /// BatchNormalization on the running statistics (over axis 1 of `[n, c]` or `[n, c, h, w]`).
+    fn export(&self, g: &mut Graph, prefix: &str, inputs: &[String]) -> Result<String, String> {
+        let c = [self.shape.dim(0)];
+        let mut arg = |name: &str, t: &Tensor| g.tensor(&format!("{prefix}.{name}"), t, &c);
+        let args = [
+            arg("weight", &self.weight),
+            arg("bias", &self.bias),
+            arg("running_mean", &self.running_mean),
+            arg("running_var", &self.running_var),
+        ];
+        Ok(g.node(
+            "BatchNormalization",
+            &[&inputs[0], &args[0], &args[1], &args[2], &args[3]],
+            vec![Attr::Float("epsilon", self.eps)],
+        ))
     }
 
     fn buffers(&self) -> Vec<(String, &Tensor)> {

@@ -2,6 +2,7 @@
 //! as PyTorch's `nn.Conv2d`.
 
 use super::{pytorch_uniform, weight_and_bias, Activation, Layer, Mode};
+use crate::onnx::{dims_i64, Attr, Graph};
 use crate::tensor::{Rng, Shape, Tensor};
 
 pub struct Conv2d {
@@ -62,6 +63,31 @@ impl Layer for Conv2d {
 
     fn params(&self) -> Vec<(String, &Tensor)> {
         weight_and_bias(&self.weight, &self.bias)
+    }
+
+    fn export(&self, g: &mut Graph, prefix: &str, inputs: &[String]) -> Result<String, String> {
+        let w = g.tensor(
+            &format!("{prefix}.weight"),
+            &self.weight,
+            self.weight.dims(),
+        );
+        let d = self.weight.dims();
+        let mut args = vec![inputs[0].as_str(), w.as_str()];
+        let b = self
+            .bias
+            .as_ref()
+            .map(|b| g.tensor(&format!("{prefix}.bias"), b, b.dims()));
+        if let Some(b) = &b {
+            args.push(b);
+        }
+        let (s, p) = (self.stride, self.pad);
+        let attrs = vec![
+            Attr::Ints("kernel_shape", dims_i64(&d[2..])),
+            Attr::Ints("strides", dims_i64(&[s.0, s.1])),
+            Attr::Ints("pads", dims_i64(&[p.0, p.1, p.0, p.1])),
+        ];
+        let y = g.node("Conv", &args, attrs);
+        Ok(Activation::export_optional(self.activation, g, y))
     }
 
     fn final_activation(&self) -> Option<Activation> {

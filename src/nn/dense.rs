@@ -1,6 +1,7 @@
 //! Fully connected layer: y = x·Wᵀ + b, W stored `[out, in]` as PyTorch's `nn.Linear`.
 
 use super::{pytorch_uniform, weight_and_bias, Activation, Layer, Mode};
+use crate::onnx::{Attr, Graph};
 use crate::tensor::{Rng, Shape, Tensor};
 
 pub struct Dense {
@@ -46,6 +47,25 @@ impl Layer for Dense {
 
     fn params(&self) -> Vec<(String, &Tensor)> {
         weight_and_bias(&self.weight, &self.bias)
+    }
+
+    /// Gemm (x·Wᵀ + b) with the weight `[units, inputs]` as stored.
+    fn export(&self, g: &mut Graph, prefix: &str, inputs: &[String]) -> Result<String, String> {
+        let w = g.tensor(
+            &format!("{prefix}.weight"),
+            &self.weight,
+            self.weight.dims(),
+        );
+        let mut args = vec![inputs[0].as_str(), w.as_str()];
+        let b = self
+            .bias
+            .as_ref()
+            .map(|b| g.tensor(&format!("{prefix}.bias"), b, b.dims()));
+        if let Some(b) = &b {
+            args.push(b);
+        }
+        let y = g.node("Gemm", &args, vec![Attr::Int("transB", 1)]);
+        Ok(Activation::export_optional(self.activation, g, y))
     }
 
     fn final_activation(&self) -> Option<Activation> {

@@ -3,6 +3,7 @@
 
 use super::{Layer, Mode};
 use crate::backend::Storage;
+use crate::onnx::Graph;
 use crate::tensor::{Shape, Tensor};
 
 pub struct Dropout {
@@ -26,6 +27,11 @@ impl Layer for Dropout {
 
     fn output_shape(&self) -> &Shape {
         &self.shape
+    }
+
+    /// Evaluation mode: the input as it is.
+    fn export(&self, _g: &mut Graph, _prefix: &str, inputs: &[String]) -> Result<String, String> {
+        Ok(inputs[0].clone())
     }
 
     fn forward(&self, x: &Tensor, mode: &mut Mode) -> Tensor {

@@ -1,6 +1,7 @@
 //! Flatten every axis after the batch into one.
 
 use super::{Layer, Mode};
+use crate::onnx::{Attr, Graph};
 use crate::tensor::{Shape, Tensor};
 
 pub struct Flatten {
@@ -26,5 +27,9 @@ impl Layer for Flatten {
 
     fn forward(&self, x: &Tensor, _mode: &mut Mode) -> Tensor {
         x.reshape([x.dims()[0], self.shape.numel()])
+    }
+
+    fn export(&self, g: &mut Graph, _prefix: &str, inputs: &[String]) -> Result<String, String> {
+        Ok(g.node("Flatten", &[&inputs[0]], vec![Attr::Int("axis", 1)]))
     }
 }

@@ -3,6 +3,7 @@
 //! for images along the channels.
 
 use super::{Layer, Mode};
+use crate::onnx::{Attr, Graph};
 use crate::tensor::{Shape, Tensor};
 
 pub struct Add {
@@ -40,6 +41,13 @@ impl Layer for Add {
         inputs[1..]
             .iter()
             .fold(inputs[0].clone(), |sum, x| sum.add(x))
+    }
+
+    /// A chain of Adds, in kiln's order.
+    fn export(&self, g: &mut Graph, _prefix: &str, inputs: &[String]) -> Result<String, String> {
+        Ok(inputs[1..].iter().fold(inputs[0].clone(), |sum, x| {
+            g.node("Add", &[&sum, x], vec![])
+        }))
     }
 }
 
@@ -95,5 +103,14 @@ impl Layer for Concat {
     fn forward_many(&self, inputs: &[Tensor], _mode: &mut Mode) -> Tensor {
         // The batch axis comes first.
         Tensor::cat(inputs, self.axis + 1)
+    }
+
+    fn export(&self, g: &mut Graph, _prefix: &str, inputs: &[String]) -> Result<String, String> {
+        let args: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        Ok(g.node(
+            "Concat",
+            &args,
+            vec![Attr::Int("axis", self.axis as i64 + 1)],
+        ))
     }
 }

@@ -20,6 +20,7 @@ pub use activation::Activation;
 pub use model::{InputPart, Model, Source, SummaryRow, INPUT_NAME};
 pub use spec::{LayerSpec, Padding, Pair};
 
+use crate::onnx::Graph;
 use crate::tensor::{Rng, Shape, Tensor};
 
 /// How a forward pass runs: training mode enables dropout, which draws from `rng`; `mask`
@@ -71,6 +72,16 @@ pub trait Layer: Send + Sync {
     /// attention its score tensors, which grow with the square of the sequence length.
     fn eval_floats_per_sample(&self) -> usize {
         self.output_shape().numel()
+    }
+    /// The layer in evaluation mode as ONNX nodes reading `inputs` (value names, batch axis
+    /// first); returns the output's name. `prefix` names its tensors as the checkpoint does
+    /// (`layers.3`).
+    fn export(&self, g: &mut Graph, prefix: &str, inputs: &[String]) -> Result<String, String> {
+        let _ = (g, prefix, inputs);
+        Err(format!(
+            "ONNX export of `{}` layers is not built yet",
+            self.kind()
+        ))
     }
 }
 

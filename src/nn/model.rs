@@ -3,6 +3,7 @@
 use super::{Activation, Layer, LayerSpec, Mode};
 use crate::backend::Device;
 use crate::error::{Error, Result};
+use crate::onnx::Graph;
 use crate::tensor::{Rng, Shape, Tensor};
 
 /// Where a layer reads from: the model's input, or an earlier layer's output.
@@ -278,6 +279,32 @@ impl Model {
             .expect("a model has layers")
             .layer
             .output_shape()
+    }
+
+    /// The model in evaluation mode as ONNX nodes reading the value `input` (`[batch,
+    /// ...input_shape]`); returns the output's name. A layer that cannot be exported is
+    /// named by its place.
+    pub fn export(&self, g: &mut Graph, input: &str) -> std::result::Result<String, String> {
+        let mut names: Vec<String> = Vec::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            let inputs = node
+                .inputs
+                .iter()
+                .map(|s| match s {
+                    Source::Input => Ok(input.to_string()),
+                    Source::Part(k) => Err(format!(
+                        "it reads the input part `{}`, and ONNX export of category and text columns is not built yet",
+                        self.parts[*k].name
+                    )),
+                    Source::Layer(j) => Ok(names[*j].clone()),
+                })
+                .collect::<std::result::Result<Vec<String>, String>>();
+            let out = inputs
+                .and_then(|ins| node.layer.export(g, &format!("layers.{i}"), &ins))
+                .map_err(|e| format!("model.layers.{i} ({}): {e}", node.layer.kind()))?;
+            names.push(out);
+        }
+        Ok(names.pop().expect("a model has layers"))
     }
 
     /// `x` is `[batch, ...input_shape]`. Layers run in config order (so dropout draws in the

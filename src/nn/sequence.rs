@@ -3,6 +3,7 @@
 //! real step, skipping padding).
 
 use super::{Layer, Mode};
+use crate::onnx::{dims_i64, Graph};
 use crate::tensor::{Shape, Tensor};
 
 pub struct Reshape {
@@ -36,6 +37,14 @@ impl Layer for Reshape {
         let mut dims = vec![x.dims()[0]];
         dims.extend_from_slice(self.shape.dims());
         x.reshape(dims)
+    }
+
+    /// Reshape to `[batch, ...shape]`, the batch as `-1`.
+    fn export(&self, g: &mut Graph, prefix: &str, inputs: &[String]) -> Result<String, String> {
+        let mut dims = vec![-1];
+        dims.extend(dims_i64(self.shape.dims()));
+        let shape = g.constant_i64(&format!("{prefix}.shape"), &dims);
+        Ok(g.node("Reshape", &[&inputs[0], &shape], vec![]))
     }
 }
 

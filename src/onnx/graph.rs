@@ -1,0 +1,120 @@
+//! Building an ONNX graph: constants, parameters and nodes with unique names.
+
+use super::proto::{attribute_type, data_type, AttributeProto, NodeProto, TensorProto};
+use crate::tensor::Tensor;
+
+/// Nodes and initializers in the order they are added (ONNX wants a node after the nodes
+/// that make its inputs; layers are added in the model's order, so they are).
+pub struct Graph {
+    pub opset: i64,
+    pub nodes: Vec<NodeProto>,
+    pub initializers: Vec<TensorProto>,
+    made: usize,
+}
+
+/// A node attribute.
+pub enum Attr {
+    Int(&'static str, i64),
+    Ints(&'static str, Vec<i64>),
+    Float(&'static str, f32),
+}
+
+impl Attr {
+    fn proto(self) -> AttributeProto {
+        let mut a = AttributeProto::default();
+        match self {
+            Attr::Int(name, i) => {
+                (a.name, a.i, a.r#type) = (name.into(), i, attribute_type::INT);
+            }
+            Attr::Ints(name, ints) => {
+                (a.name, a.ints, a.r#type) = (name.into(), ints, attribute_type::INTS);
+            }
+            Attr::Float(name, f) => {
+                (a.name, a.f, a.r#type) = (name.into(), f, attribute_type::FLOAT);
+            }
+        }
+        a
+    }
+}
+
+pub fn dims_i64(dims: &[usize]) -> Vec<i64> {
+    dims.iter().map(|&d| d as i64).collect()
+}
+
+impl Graph {
+    pub fn new(opset: i64) -> Graph {
+        Graph {
+            opset,
+            nodes: Vec::new(),
+            initializers: Vec::new(),
+            made: 0,
+        }
+    }
+
+    /// An f32 initializer named `name` (a parameter's checkpoint name, or a constant's).
+    pub fn constant(&mut self, name: &str, dims: &[usize], values: &[f32]) -> String {
+        debug_assert_eq!(dims.iter().product::<usize>(), values.len());
+        let raw = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.initializer(name, dims_i64(dims), data_type::FLOAT, raw)
+    }
+
+    pub fn constant_i64(&mut self, name: &str, values: &[i64]) -> String {
+        let raw = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.initializer(name, vec![values.len() as i64], data_type::INT64, raw)
+    }
+
+    /// A scalar f32 constant, broadcast by the ops that read it.
+    pub fn scalar(&mut self, name: &str, value: f32) -> String {
+        self.constant(name, &[], &[value])
+    }
+
+    /// A model tensor (a parameter or buffer) under its checkpoint name, in `dims`.
+    pub fn tensor(&mut self, name: &str, t: &Tensor, dims: &[usize]) -> String {
+        self.constant(name, dims, &t.to_vec())
+    }
+
+    fn initializer(&mut self, name: &str, dims: Vec<i64>, ty: i32, raw: Vec<u8>) -> String {
+        let name = self.unique(name);
+        self.initializers.push(TensorProto {
+            dims,
+            data_type: ty,
+            name: name.clone(),
+            raw_data: raw,
+        });
+        name
+    }
+
+    /// `name`, or `name_2`, `name_3`, ... when taken.
+    fn unique(&mut self, name: &str) -> String {
+        let taken = |n: &str| {
+            self.initializers.iter().any(|t| t.name == n)
+                || self.nodes.iter().any(|x| x.output.iter().any(|o| o == n))
+        };
+        if !taken(name) {
+            return name.to_string();
+        }
+        (2..)
+            .map(|k| format!("{name}_{k}"))
+            .find(|n| !taken(n))
+            .expect("a free name")
+    }
+
+    /// A node with one output, named after the op; returns the output's name.
+    pub fn node(&mut self, op: &str, inputs: &[&str], attrs: Vec<Attr>) -> String {
+        self.made += 1;
+        let out = self.unique(&format!("{}_{}", op.to_ascii_lowercase(), self.made));
+        self.node_into(op, inputs, attrs, &out);
+        out
+    }
+
+    /// A node whose output gets the given name (a graph output).
+    pub fn node_into(&mut self, op: &str, inputs: &[&str], attrs: Vec<Attr>, out: &str) {
+        self.nodes.push(NodeProto {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![out.to_string()],
+            name: format!("{op}_{}", self.nodes.len()),
+            op_type: op.to_string(),
+            attribute: attrs.into_iter().map(Attr::proto).collect(),
+        });
+    }
+}

@@ -1,0 +1,249 @@
+//! `kiln export` checked by the consumer users run ONNX files in: onnx's checker and
+//! onnxruntime (tests/onnx/check.py) give what `kiln predict --proba` gives, to 1e-5, at batch
+//! 1 and 1,000. Python with onnx, onnxruntime, numpy and Pillow comes from KILN_ONNX_PYTHON
+//! (default `python3`); without them the checks skip with a visible line, unless
+//! REQUIRE_ONNX=1 (`.ci/run` installs them and sets it).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::bin::{first_error_line, kiln, stderr, train_shipped, ROOT};
+
+/// The Python that has onnxruntime, or None (the test then skips, loudly).
+fn onnx_python() -> Option<String> {
+    let python = std::env::var("KILN_ONNX_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python)
+        .args(["-c", "import onnx, onnxruntime, numpy, PIL"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(python);
+    }
+    if std::env::var("REQUIRE_ONNX").is_ok_and(|v| v == "1") {
+        panic!("REQUIRE_ONNX=1 but {python} cannot import onnx, onnxruntime, numpy and PIL");
+    }
+    eprintln!("SKIPPED: {python} lacks onnx/onnxruntime/numpy/Pillow (set KILN_ONNX_PYTHON)");
+    None
+}
+
+/// Export `run`, predict `input` with kiln, and check the ONNX model against it.
+fn export_and_check(python: &str, dir: &Path, run: &Path, input: &str) -> serde_json::Value {
+    let model = dir.join("model.onnx");
+    let out = kiln(
+        dir,
+        &[
+            "export",
+            run.to_str().unwrap(),
+            "--output",
+            model.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "export: {}", stderr(&out));
+    let preds = dir.join("preds.jsonl");
+    let out = Command::new(common::bin::KILN)
+        .args([
+            "predict",
+            run.to_str().unwrap(),
+            input,
+            "--proba",
+            "--format",
+            "jsonl",
+        ])
+        .arg("--output")
+        .arg(&preds)
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "predict: {}", stderr(&out));
+    let check = Command::new(python)
+        .arg(PathBuf::from(ROOT).join("tests/onnx/check.py"))
+        .args([&model, Path::new(input), &preds])
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&check.stdout).to_string();
+    assert!(
+        check.status.success(),
+        "onnxruntime differs from kiln predict: {report}\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    eprintln!("{}: {report}", run.display());
+    serde_json::from_str(report.trim()).unwrap()
+}
+
+/// The first `rows` data rows of the MNIST test CSV, as a plain CSV file.
+fn mnist_test_rows(dir: &Path, rows: usize) -> PathBuf {
+    use std::io::{BufRead, BufReader, Write};
+    let gz = std::fs::File::open(PathBuf::from(ROOT).join("datasets/mnist/test.csv.gz")).unwrap();
+    let lines = BufReader::new(flate2::read::GzDecoder::new(gz)).lines();
+    let path = dir.join("test.csv");
+    let mut f = std::fs::File::create(&path).unwrap();
+    for line in lines.take(rows + 1) {
+        writeln!(f, "{}", line.unwrap()).unwrap();
+    }
+    path
+}
+
+#[test]
+fn shipped_mlp_and_linreg_match_onnxruntime() {
+    let Some(py) = onnx_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mlp = dir.path().join("mlp");
+    let out = train_shipped("configs/mnist_mlp.toml", &mlp, &["--set", "train.epochs=1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let input = mnist_test_rows(dir.path(), 1000);
+    let report = export_and_check(&py, dir.path(), &mlp, input.to_str().unwrap());
+    assert_eq!(report["rows"], 1000);
+    assert_eq!(
+        report["outputs"],
+        serde_json::json!(["probabilities", "class"])
+    );
+
+    let lin = dir.path().join("linreg");
+    let out = train_shipped("configs/linreg.toml", &lin, &["--set", "train.epochs=200"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = export_and_check(&py, dir.path(), &lin, "datasets/linreg/linreg.csv");
+    assert_eq!(report["outputs"], serde_json::json!(["value"]));
+}
+
+#[test]
+fn image_models_with_conv_batchnorm_pools_and_residuals_match_onnxruntime() {
+    let Some(py) = onnx_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // The shipped CNN, and the residual network (conv + batchnorm + add + max pool + global
+    // average pool), one epoch each, on the 2,000 test PNGs.
+    for config in ["configs/mnist_cnn.toml", "configs/mnist_resnet.toml"] {
+        let run = dir.path().join(config.replace(['/', '.'], "_"));
+        let out = train_shipped(config, &run, &["--set", "train.epochs=1"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let report = export_and_check(&py, dir.path(), &run, "datasets/mnist/images/test");
+        assert_eq!(report["rows"], 2000);
+    }
+}
+
+/// A table with string classes, a missing cell, standardization, strided and padded conv
+/// layers over a reshaped row, average pooling, batchnorm after a dense layer, dropout and
+/// every activation.
+const TABLE_CONFIG: &str = r#"
+name = "table"
+seed = 3
+[data]
+train = "train.csv"
+target = "species"
+normalize = "standard"
+missing = "mean"
+valid_split = 0.0
+[[model.layers]]
+type = "reshape"
+shape = [1, 4, 4]
+[[model.layers]]
+type = "conv2d"
+filters = 3
+kernel = 3
+padding = "same"
+activation = "leaky_relu"
+[[model.layers]]
+type = "conv2d"
+filters = 4
+kernel = 2
+stride = 2
+activation = "tanh"
+[[model.layers]]
+type = "avgpool2d"
+kernel = 2
+[[model.layers]]
+type = "flatten"
+[[model.layers]]
+type = "dense"
+units = 8
+activation = "gelu"
+[[model.layers]]
+type = "batchnorm"
+[[model.layers]]
+type = "sigmoid"
+[[model.layers]]
+type = "dropout"
+rate = 0.2
+[[model.layers]]
+type = "dense"
+units = 3
+activation = "softmax"
+[optimizer]
+type = "adam"
+lr = 0.01
+[train]
+epochs = 5
+batch_size = 16
+"#;
+
+fn table_csv(rows: usize, seed: u64) -> String {
+    let mut rng = kiln::Rng::new(seed);
+    let names = ["setosa", "versicolor", "virginica"];
+    let mut s: String = (0..16).map(|i| format!("f{i},")).collect();
+    s.push_str("species\n");
+    for r in 0..rows {
+        let class = r % 3;
+        for i in 0..16 {
+            if r == 5 && i == 2 {
+                s.push(','); // a missing cell: filled with the training mean
+                continue;
+            }
+            let v = 10.0 * class as f32 + 3.0 * rng.uniform() + i as f32;
+            s.push_str(&format!("{v},"));
+        }
+        s.push_str(names[class]);
+        s.push('\n');
+    }
+    s
+}
+
+#[test]
+fn a_table_with_string_classes_missing_cells_and_every_activation_matches_onnxruntime() {
+    let Some(py) = onnx_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("train.csv"), table_csv(120, 1)).unwrap();
+    std::fs::write(dir.path().join("new.csv"), table_csv(1000, 2)).unwrap();
+    std::fs::write(dir.path().join("table.toml"), TABLE_CONFIG).unwrap();
+    let run = dir.path().join("run");
+    let out = kiln(
+        dir.path(),
+        &["train", "table.toml", "--quiet", "--run-dir", "run"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let input = dir.path().join("new.csv");
+    let report = export_and_check(&py, dir.path(), &run, input.to_str().unwrap());
+    assert_eq!(report["rows"], 1000);
+    // The same at the lowest opset kiln writes (GELU composed from Erf before opset 20).
+    let model = dir.path().join("m13.onnx");
+    let out = kiln(
+        dir.path(),
+        &["export", "run", "--opset", "13", "-o", "m13.onnx"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(model.is_file());
+}
+
+#[test]
+fn what_cannot_be_exported_yet_is_a_clear_error_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("rnn");
+    let out = train_shipped(
+        "configs/mnist_rnn.toml",
+        &run,
+        &["--set", "train.epochs=1", "--set", "train.batch_size=1000"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = kiln(dir.path(), &["export", "rnn", "-o", "rnn.onnx"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = first_error_line(&out);
+    assert!(
+        err.contains("model.layers.1 (lstm)") && err.contains("not built yet"),
+        "{err}"
+    );
+    assert!(!dir.path().join("rnn.onnx").exists());
+    // An opset outside 13-21 is a usage error.
+    let out = kiln(dir.path(), &["export", "rnn", "--opset", "9"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
