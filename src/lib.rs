@@ -27,6 +27,7 @@ pub mod onnx;
 pub mod ops;
 pub mod optim;
 pub mod run;
+pub mod serve;
 pub mod suggest;
 pub mod tensor;
 pub mod train;

@@ -32,6 +32,28 @@ impl Loss {
         }
     }
 
+    /// What a model trained with this loss predicts from its outputs `[n, k]`, row-major with
+    /// the values per row: class probabilities (softmax; for `bce` [1 − p, p] from one
+    /// logit), or the outputs themselves (regression, in the model's units).
+    pub fn predictions(
+        self,
+        out: &Tensor,
+    ) -> Result<(Vec<f32>, usize), crate::backend::DeviceError> {
+        let k = out.numel() / out.dims()[0].max(1);
+        Ok(match self {
+            Loss::CrossEntropy => (out.softmax(1).try_to_vec()?, k),
+            Loss::Bce => (
+                out.sigmoid()
+                    .try_to_vec()?
+                    .iter()
+                    .flat_map(|&p| [1.0 - p, p])
+                    .collect(),
+                2,
+            ),
+            _ => (out.try_to_vec()?, k),
+        })
+    }
+
     pub fn is_classification(self) -> bool {
         matches!(self, Loss::CrossEntropy | Loss::Bce)
     }

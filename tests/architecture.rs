@@ -26,6 +26,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("run", 8),
     ("export", 8),
     ("train", 9),
+    ("serve", 9),
     ("cli", 10),
 ];
 

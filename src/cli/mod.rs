@@ -23,6 +23,7 @@ mod eval;
 mod export;
 mod predict;
 mod runs;
+mod serve;
 mod train;
 
 use std::path::{Path, PathBuf};
@@ -50,6 +51,7 @@ enum Command {
     Eval(eval::Args),
     Predict(predict::Args),
     Export(export::Args),
+    Serve(serve::Args),
     Check(check::Args),
     Runs(runs::Args),
     Bench(bench::Args),
@@ -60,16 +62,22 @@ impl Cli {
         let threads = match &self.command {
             Command::Train(a) => a.threads,
             Command::Bench(a) => a.threads,
+            Command::Serve(a) => a.threads,
             _ => None,
         };
         if let Some(n) = threads {
             crate::set_threads(n).map_err(Error::Usage)?;
+        }
+        // The server's own threads hand each batch to the pool; it must not hold a worker.
+        if let Command::Serve(a) = self.command {
+            return serve::exec(a);
         }
         crate::backend::cpu::on_pool(|| match self.command {
             Command::Train(a) => train::exec(a),
             Command::Eval(a) => eval::exec(a),
             Command::Predict(a) => predict::exec(a),
             Command::Export(a) => export::exec(a),
+            Command::Serve(_) => unreachable!("served above"),
             Command::Check(a) => check::exec(a),
             Command::Runs(a) => runs::exec(a),
             Command::Bench(a) => bench::exec(a),

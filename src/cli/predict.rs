@@ -125,31 +125,18 @@ impl Writer<'_> {
     }
 }
 
-/// Class probabilities (or values) per input, row-major.
+/// Class probabilities (or values in the target's units) per input, row-major.
 fn outputs(
     model: &Model,
     loss: Loss,
     schema: &DataSchema,
     x: &Tensor,
 ) -> Result<(Vec<f32>, usize)> {
-    let out = model.infer(x);
-    let k = out.numel() / x.dims()[0].max(1);
-    Ok(match loss {
-        Loss::CrossEntropy => (out.softmax(1).try_to_vec()?, k),
-        Loss::Bce => (
-            out.sigmoid()
-                .try_to_vec()?
-                .iter()
-                .flat_map(|&p| [1.0 - p, p])
-                .collect(),
-            2,
-        ),
-        _ => {
-            let mut values = out.try_to_vec()?;
-            schema.to_target_units(&mut values);
-            (values, k)
-        }
-    })
+    let (mut values, k) = loss.predictions(&model.infer(x))?;
+    if !loss.is_classification() {
+        schema.to_target_units(&mut values);
+    }
+    Ok((values, k))
 }
 
 pub fn exec(a: Args) -> Result<()> {

@@ -135,7 +135,25 @@ pub fn labelled_files(dir: &Path, classes: &[String]) -> Result<Vec<(PathBuf, us
 
 /// Decode one image into `[c, h, w]` u8 at the schema's size and channels.
 pub fn decode(path: &Path, s: &ImageSchema) -> std::result::Result<Vec<u8>, String> {
-    let img = image::open(path).map_err(|e| e.to_string())?;
+    fit(image::open(path).map_err(|e| e.to_string())?, s)
+}
+
+/// Decode an image file's bytes (PNG, JPEG, ...) as `decode` does a file. Width and height
+/// are capped at 16,384 and decoding at 256 MiB: a small file cannot ask for a huge buffer.
+pub fn decode_bytes(bytes: &[u8], s: &ImageSchema) -> std::result::Result<Vec<u8>, String> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(16_384);
+    limits.max_image_height = Some(16_384);
+    limits.max_alloc = Some(256 << 20);
+    reader.limits(limits);
+    fit(reader.decode().map_err(|e| e.to_string())?, s)
+}
+
+/// An image at the schema's size and channels as `[c, h, w]` u8.
+fn fit(img: image::DynamicImage, s: &ImageSchema) -> std::result::Result<Vec<u8>, String> {
     let img = if (img.height() as usize, img.width() as usize) == (s.height, s.width) {
         img
     } else {

@@ -9,8 +9,8 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 pub use folder::{
-    class_folders, decode, decode_all, image_files, labelled_files, ImageSchema, ImageSet,
-    EXTENSIONS, RESIZE_FILTER,
+    class_folders, decode, decode_all, decode_bytes, image_files, labelled_files, ImageSchema,
+    ImageSet, EXTENSIONS, RESIZE_FILTER,
 };
 
 use super::split::holdout_rows;

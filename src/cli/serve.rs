@@ -1,0 +1,92 @@
+//! `kiln serve`
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::serve::{self, Batching, Options, Served};
+
+/// Serve trained models over TensorFlow Serving's REST API (and a page at /).
+#[derive(clap::Args)]
+pub struct Args {
+    /// Runs (or checkpoints) to serve, each as RUN (named by the run's `name`) or NAME=RUN.
+    #[arg(required = true, value_name = "[NAME=]RUN")]
+    runs: Vec<String>,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// 0 picks a free port (printed on stderr).
+    #[arg(long, default_value_t = 8501)]
+    port: u16,
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// CPU threads for the models (default: every core).
+    #[arg(long, value_parser = super::positive)]
+    pub threads: Option<usize>,
+    /// The most rows one forward pass takes from waiting requests.
+    #[arg(long, default_value_t = 64, value_parser = super::positive)]
+    max_batch_size: usize,
+    /// How long a batch waits for requests still being read (never for a lone request).
+    #[arg(long, default_value_t = 1000)]
+    batch_timeout_micros: u64,
+    /// The largest request body, in bytes (413 above).
+    #[arg(long, default_value_t = 16 << 20, value_parser = super::positive)]
+    max_body: usize,
+}
+
+pub fn exec(a: Args) -> Result<()> {
+    let device = super::select_device(&a.device)?;
+    device.warn_if_fell_back();
+    let mut served: Vec<Served> = Vec::new();
+    for spec in &a.runs {
+        let (name, path) = match spec.split_once('=') {
+            Some((n, p)) if !n.is_empty() && !PathBuf::from(spec).exists() => {
+                (Some(n.to_string()), PathBuf::from(p))
+            }
+            _ => (None, PathBuf::from(spec)),
+        };
+        let trained = super::open_trained(&path)?;
+        let (model, loss) = trained.model(device.device)?;
+        let name = name.unwrap_or_else(|| trained.info.name.clone());
+        if let Some(bad) = name
+            .chars()
+            .find(|c| !(c.is_alphanumeric() || "-_.".contains(*c)))
+        {
+            return Err(Error::Usage(format!(
+                "{spec}: the model name \"{name}\" has '{bad}'; use letters, digits, '-', '_' and '.' (NAME=RUN names it)"
+            )));
+        }
+        if served.iter().any(|s| s.name == name) {
+            return Err(Error::Usage(format!(
+                "two models named \"{name}\": name them apart with NAME=RUN"
+            )));
+        }
+        eprintln!(
+            "model {name}: {} ({} parameters)",
+            path.display(),
+            model.num_params()
+        );
+        served.push(Served {
+            name,
+            run: path.display().to_string(),
+            model,
+            loss,
+            schema: trained.info.schema.clone(),
+        });
+    }
+    let names: Vec<String> = served.iter().map(|s| s.name.clone()).collect();
+    let opts = Options {
+        addr: SocketAddr::new(a.host, a.port),
+        batching: Batching {
+            max_batch: a.max_batch_size,
+            timeout: Duration::from_micros(a.batch_timeout_micros),
+        },
+        max_body: a.max_body,
+    };
+    serve::serve(served, opts, |addr| {
+        for n in &names {
+            eprintln!("serving {n} at http://{addr}/v1/models/{n}");
+        }
+        eprintln!("listening on http://{addr}/");
+    })
+}

@@ -1,0 +1,295 @@
+//! TensorFlow Serving's REST bodies: `{"instances": [...]}` (row format) or `{"inputs": ...}`
+//! (columnar) in, `{"predictions": [...]}` or `{"outputs": ...}` back. Each problem names the
+//! instance and field at fault.
+
+use base64::Engine;
+use serde_json::{json, Map, Value};
+
+use crate::data::images::{decode_bytes, ImageSet};
+use crate::data::DataSchema;
+
+/// A request the server refuses: the HTTP status and the message for `{"error": ...}`.
+#[derive(Debug)]
+pub struct Problem {
+    pub status: u16,
+    pub message: String,
+}
+
+pub fn bad(message: impl Into<String>) -> Problem {
+    Problem {
+        status: 400,
+        message: message.into(),
+    }
+}
+
+/// A parsed request: model input rows `[n, width]` (preprocessed as in training), and
+/// whether the answer is columnar.
+pub struct Parsed {
+    pub x: Vec<f32>,
+    pub n: usize,
+    pub columnar: bool,
+}
+
+/// The instances of a body, each with its place for errors (`instances[3]`).
+fn instances(body: &[u8], schema: &DataSchema) -> Result<(Vec<(String, Value)>, bool), Problem> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| bad(format!("malformed JSON: {e}")))?;
+    let Value::Object(mut top) = v else {
+        return Err(bad(
+            "the body must be a JSON object with \"instances\" or \"inputs\"",
+        ));
+    };
+    if let Some(sig) = top.remove("signature_name") {
+        if !matches!(sig.as_str(), Some("serving_default" | "")) {
+            return Err(bad(format!(
+                "signature_name {sig}: the only signature is \"serving_default\""
+            )));
+        }
+    }
+    if let Some(k) = top.keys().find(|k| *k != "instances" && *k != "inputs") {
+        return Err(bad(format!(
+            "unknown key \"{k}\": a predict request has \"instances\" (row format) or \"inputs\" (columnar)"
+        )));
+    }
+    let listed = |list: Vec<Value>, what: &str| -> Vec<(String, Value)> {
+        list.into_iter()
+            .enumerate()
+            .map(|(i, v)| (format!("{what}[{i}]"), v))
+            .collect()
+    };
+    match (top.remove("instances"), top.remove("inputs")) {
+        (Some(_), Some(_)) => Err(bad("give \"instances\" or \"inputs\", not both")),
+        (None, None) => Err(bad("no \"instances\" or \"inputs\" in the body")),
+        (Some(Value::Array(list)), None) => Ok((listed(list, "instances"), false)),
+        (Some(_), None) => Err(bad("\"instances\" must be a list")),
+        (None, Some(Value::Array(list))) => Ok((listed(list, "inputs"), true)),
+        (None, Some(Value::Object(cols))) => Ok((columns_to_rows(cols, schema)?, true)),
+        (None, Some(_)) => Err(bad(
+            "\"inputs\" must be an object of named columns or a list",
+        )),
+    }
+}
+
+/// Columnar `{"name": [v0, v1, ...], ...}` as row objects (an image model's single input may
+/// also be one `{"b64": ...}` or a list of them under `image`).
+fn columns_to_rows(
+    cols: Map<String, Value>,
+    schema: &DataSchema,
+) -> Result<Vec<(String, Value)>, Problem> {
+    if schema.image.is_some() && cols.contains_key("b64") {
+        return Ok(vec![("inputs".into(), Value::Object(cols))]);
+    }
+    let mut n = None;
+    for (name, v) in &cols {
+        let len = match v {
+            Value::Array(a) => a.len(),
+            _ => {
+                return Err(bad(format!(
+                    "inputs.{name}: expected a list of values, one per instance"
+                )))
+            }
+        };
+        match n {
+            None => n = Some((name.clone(), len)),
+            Some((ref first, m)) if m != len => {
+                return Err(bad(format!(
+                    "inputs.{name} has {len} values, inputs.{first} has {m}: every column needs one per instance"
+                )))
+            }
+            _ => {}
+        }
+    }
+    let n = n.map_or(0, |(_, n)| n);
+    Ok((0..n)
+        .map(|i| {
+            let row: Map<String, Value> = cols
+                .iter()
+                .map(|(name, v)| (name.clone(), v[i].clone()))
+                .collect();
+            (format!("inputs[{i}]"), Value::Object(row))
+        })
+        .collect())
+}
+
+/// Parse a predict body into model input rows.
+pub fn parse(body: &[u8], schema: &DataSchema) -> Result<Parsed, Problem> {
+    let (rows, columnar) = instances(body, schema)?;
+    if rows.is_empty() {
+        return Err(bad("no instances: give at least one"));
+    }
+    let n = rows.len();
+    let x = match &schema.image {
+        Some(_) => images(&rows, schema)?,
+        None => table(&rows, schema)?,
+    };
+    Ok(Parsed { x, n, columnar })
+}
+
+/// A table model's rows: numbers by column name (or in feature order for a list), category
+/// and text cells as strings; missing values filled as in training or refused.
+fn table(rows: &[(String, Value)], schema: &DataSchema) -> Result<Vec<f32>, Problem> {
+    let names = schema.feature_columns();
+    let f = schema.features.len();
+    // The columns in order, for errors: the first few of a wide table.
+    let listed = if names.len() <= 12 {
+        names.join(", ")
+    } else {
+        format!(
+            "{}, … ({} columns; GET the model's /metadata for all)",
+            names[..10].join(", "),
+            names.len()
+        )
+    };
+    let mut numbers = Vec::with_capacity(rows.len() * f);
+    let mut cells: Vec<Vec<String>> = vec![Vec::with_capacity(rows.len()); schema.columns.len()];
+    for (place, row) in rows {
+        let values: Vec<(&str, &Value)> = match row {
+            Value::Object(m) => names
+                .iter()
+                .map(|name| {
+                    m.get(name).map(|v| (name.as_str(), v)).ok_or_else(|| {
+                        bad(format!(
+                            "{place}: no \"{name}\"{} (the model reads {listed}; null for a missing value)",
+                            crate::suggest::did_you_mean(name, &m.keys().map(String::as_str).collect::<Vec<_>>()),
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            Value::Array(a) if a.len() == names.len() => {
+                names.iter().map(String::as_str).zip(a.iter()).collect()
+            }
+            Value::Array(a) => {
+                return Err(bad(format!(
+                    "{place}: {} values, the model reads {} in this order: {listed}",
+                    a.len(),
+                    names.len(),
+                )))
+            }
+            _ => {
+                return Err(bad(format!(
+                    "{place}: expected an object keyed by column name or a list in feature order"
+                )))
+            }
+        };
+        for (i, (name, v)) in values.into_iter().enumerate() {
+            if i < f {
+                numbers.push(match v {
+                    Value::Number(x) => x.as_f64().unwrap_or(f64::NAN) as f32,
+                    Value::Null => f32::NAN,
+                    other => {
+                        return Err(bad(format!(
+                            "{place}.{name}: expected a number, got {}",
+                            describe(other)
+                        )))
+                    }
+                });
+            } else {
+                cells[i - f].push(match v {
+                    Value::String(s) => s.clone(),
+                    Value::Number(x) => x.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    Value::Null => String::new(),
+                    other => {
+                        return Err(bad(format!(
+                            "{place}.{name}: expected a string, got {}",
+                            describe(other)
+                        )))
+                    }
+                });
+            }
+        }
+    }
+    if schema.preprocess.fill.is_none() {
+        if let Some(i) = numbers.iter().position(|v| v.is_nan()) {
+            return Err(bad(format!(
+                "{}.{}: missing value (the run does not fill missing values)",
+                rows[i / f].0,
+                schema.features[i % f]
+            )));
+        }
+    }
+    schema.preprocess.apply(&mut numbers, f);
+    Ok(schema.join_columns(numbers, &cells, rows.len()).0)
+}
+
+/// An image model's rows: `{"b64": "<PNG/JPEG bytes>"}` (or `{"image": {"b64": ...}}`) each,
+/// decoded, sized and normalized as predict does a file.
+fn images(rows: &[(String, Value)], schema: &DataSchema) -> Result<Vec<f32>, Problem> {
+    let s = schema.image.as_ref().expect("an image model");
+    let mut data = Vec::with_capacity(rows.len() * s.channels * s.height * s.width);
+    for (place, row) in rows {
+        let b64 = row
+            .get("b64")
+            .or_else(|| row.get("image").and_then(|v| v.get("b64")))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                bad(format!(
+                    "{place}: expected {{\"b64\": \"<base64 of a PNG or JPEG file>\"}}"
+                ))
+            })?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|e| bad(format!("{place}.b64: not base64: {e}")))?;
+        let pixels = decode_bytes(&bytes, s)
+            .map_err(|e| bad(format!("{place}.b64: cannot decode the image: {e}")))?;
+        data.extend_from_slice(&pixels);
+    }
+    let set = ImageSet {
+        data,
+        n: rows.len(),
+        schema: s.clone(),
+    };
+    let idx: Vec<u32> = (0..rows.len() as u32).collect();
+    Ok(set.batch(&idx, None).to_vec())
+}
+
+fn describe(v: &Value) -> String {
+    let text = v.to_string();
+    let short: String = text.chars().take(40).collect();
+    let kind = match v {
+        Value::String(_) => "the string",
+        Value::Bool(_) => "the boolean",
+        Value::Array(_) => "the list",
+        Value::Object(_) => "the object",
+        _ => "",
+    };
+    format!(
+        "{kind} {short}{}",
+        if short.len() < text.len() { "…" } else { "" }
+    )
+}
+
+/// f32 as the shortest decimal that reads back as the same f32 (0.1, not 0.10000000149).
+fn number(v: f32) -> Value {
+    format!("{v}")
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(Value::Null, Value::Number)
+}
+
+/// The answer: per instance the class and its probabilities (a classifier) or the value.
+pub fn answer(values: &[f32], k: usize, schema: &DataSchema, columnar: bool) -> Value {
+    let rows: Vec<&[f32]> = values.chunks_exact(k.max(1)).collect();
+    let vector = |r: &[f32]| Value::Array(r.iter().map(|&v| number(v)).collect());
+    if !schema.classes.is_empty() {
+        let class = |r: &[f32]| json!(schema.classes[crate::metrics::argmax(r)]);
+        if columnar {
+            return json!({"outputs": {
+                "class": rows.iter().map(|r| class(r)).collect::<Vec<_>>(),
+                "probabilities": rows.iter().map(|r| vector(r)).collect::<Vec<_>>(),
+            }});
+        }
+        let preds: Vec<Value> = rows
+            .iter()
+            .map(|r| json!({"class": class(r), "probabilities": vector(r)}))
+            .collect();
+        return json!({ "predictions": preds });
+    }
+    let value = |r: &[f32]| if k == 1 { number(r[0]) } else { vector(r) };
+    let out: Vec<Value> = rows.iter().map(|r| value(r)).collect();
+    if columnar {
+        json!({ "outputs": out })
+    } else {
+        json!({ "predictions": out })
+    }
+}
