@@ -145,7 +145,11 @@ fn forward(jobs: &[Job], rows: usize, model: &Model, loss: Loss, schema: &DataSc
     let mut dims = vec![rows];
     dims.extend_from_slice(model.input_shape().dims());
     let x = Tensor::from_vec(x, dims);
-    let (mut values, _) = crate::backend::cpu::on_pool(|| loss.predictions(&model.infer(&x)))
+    // On this thread rather than handed to the pool: a server's batches are small, their
+    // products run on one thread anyway, and each hand-over woke (and kept spinning) a pool
+    // worker that the request threads needed. Large layers still split across the pool.
+    let (mut values, _) = loss
+        .predictions(&model.infer(&x))
         .map_err(|e| e.to_string())?;
     if !loss.is_classification() {
         schema.to_target_units(&mut values);

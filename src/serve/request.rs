@@ -110,8 +110,51 @@ fn columns_to_rows(
         .collect())
 }
 
+/// The common request of a table of numbers: `{"instances": [[numbers], ...]}`, read
+/// straight into floats.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NumberLists {
+    instances: Vec<Vec<Option<f32>>>,
+    #[serde(default)]
+    signature_name: Option<String>,
+}
+
+/// `NumberLists` when the body is one and every row is whole; None sends the body down the
+/// general path, which also names any problem.
+fn number_lists(body: &[u8], schema: &DataSchema) -> Option<Parsed> {
+    if schema.image.is_some() || !schema.columns.is_empty() {
+        return None;
+    }
+    let lists: NumberLists = serde_json::from_slice(body).ok()?;
+    let f = schema.features.len();
+    let signature_ok = matches!(lists.signature_name.as_deref(), None | Some("serving_default" | ""));
+    if !signature_ok || lists.instances.is_empty() || lists.instances.iter().any(|r| r.len() != f) {
+        return None;
+    }
+    let n = lists.instances.len();
+    let mut x: Vec<f32> = lists
+        .instances
+        .into_iter()
+        .flatten()
+        .map(|v| v.unwrap_or(f32::NAN))
+        .collect();
+    if schema.preprocess.fill.is_none() && x.iter().any(|v| v.is_nan()) {
+        return None;
+    }
+    schema.preprocess.apply(&mut x, f);
+    Some(Parsed {
+        x,
+        n,
+        columnar: false,
+    })
+}
+
 /// Parse a predict body into model input rows.
 pub fn parse(body: &[u8], schema: &DataSchema) -> Result<Parsed, Problem> {
+    if let Some(parsed) = number_lists(body, schema) {
+        return Ok(parsed);
+    }
     let (rows, columnar) = instances(body, schema)?;
     if rows.is_empty() {
         return Err(bad("no instances: give at least one"));
