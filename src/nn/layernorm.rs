@@ -2,6 +2,7 @@
 //! features normalized to mean 0 and variance 1 (biased), then scaled and shifted.
 
 use super::{named, Layer, Mode};
+use crate::onnx::{Attr, Graph};
 use crate::tensor::{Shape, Tensor};
 
 pub struct LayerNorm {
@@ -49,5 +50,27 @@ impl Layer for LayerNorm {
 
     fn params(&self) -> Vec<(String, &Tensor)> {
         named(&[("weight", &self.weight), ("bias", &self.bias)])
+    }
+
+    /// LayerNormalization from opset 17; before it, the same steps as `layer_norm`.
+    fn export(&self, g: &mut Graph, prefix: &str, inputs: &[String]) -> Result<String, String> {
+        let d = [self.shape.dim(self.shape.rank() - 1)];
+        let w = g.tensor(&format!("{prefix}.weight"), &self.weight, &d);
+        let b = g.tensor(&format!("{prefix}.bias"), &self.bias, &d);
+        let x = inputs[0].as_str();
+        if g.opset >= 17 {
+            let attrs = vec![Attr::Int("axis", -1), Attr::Float("epsilon", self.eps)];
+            return Ok(g.node("LayerNormalization", &[x, &w, &b], attrs));
+        }
+        let mean = g.reduce("ReduceMean", x, &[-1], true);
+        let centered = g.node("Sub", &[x, &mean], vec![]);
+        let square = g.node("Mul", &[&centered, &centered], vec![]);
+        let var = g.reduce("ReduceMean", &square, &[-1], true);
+        let eps = g.scalar(&format!("{prefix}.eps"), self.eps);
+        let var = g.node("Add", &[&var, &eps], vec![]);
+        let std = g.node("Sqrt", &[&var], vec![]);
+        let y = g.node("Div", &[&centered, &std], vec![]);
+        let y = g.node("Mul", &[&y, &w], vec![]);
+        Ok(g.node("Add", &[&y, &b], vec![]))
     }
 }

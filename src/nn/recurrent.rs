@@ -6,6 +6,7 @@
 
 use super::sequence::step_mask;
 use super::{pytorch_uniform, Layer, Mode};
+use crate::onnx::{Attr, Graph};
 use crate::tensor::{Rng, Shape, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,6 +170,73 @@ impl Layer for Recurrent {
         let y = Tensor::cat(&per_dir, 2);
         debug_assert_eq!(y.dims(), [n, len, self.shape.dim(1)]);
         y
+    }
+
+    /// ONNX's LSTM / GRU op: its gate order (LSTM i, o, f, c; GRU z, r, h) from PyTorch's
+    /// (i, f, g, o; r, z, n), the directions stacked, the input time-major; the GRU's
+    /// `linear_before_reset` is PyTorch's r·(h·W + b). Whole sequences only: a padding mask
+    /// comes from an embedding, and the model's export stops there first.
+    fn export(&self, g: &mut Graph, prefix: &str, inputs: &[String]) -> Result<String, String> {
+        let u = self.units;
+        let gates = self.cell.gates();
+        let order: &[usize] = match self.cell {
+            Cell::Lstm => &[0, 3, 1, 2],
+            Cell::Gru => &[1, 0, 2],
+        };
+        // Rows come in blocks of `units`, one per gate.
+        let reorder = |t: &Tensor| -> Vec<f32> {
+            let v = t.to_vec();
+            let block = v.len() / gates;
+            order
+                .iter()
+                .flat_map(|&k| v[k * block..(k + 1) * block].iter().copied())
+                .collect::<Vec<f32>>()
+        };
+        let (mut w, mut r, mut b) = (Vec::new(), Vec::new(), Vec::new());
+        for d in &self.dirs {
+            w.extend(reorder(&d.w_ih));
+            r.extend(reorder(&d.w_hh));
+            b.extend(reorder(&d.b_ih));
+            b.extend(reorder(&d.b_hh));
+        }
+        let (nd, features) = (self.dirs.len(), self.dirs[0].w_ih.dims()[1]);
+        let w = g.constant(&format!("{prefix}.W"), &[nd, gates * u, features], &w);
+        let r = g.constant(&format!("{prefix}.R"), &[nd, gates * u, u], &r);
+        let b = g.constant(&format!("{prefix}.B"), &[nd, 2 * gates * u], &b);
+        let x = g.node(
+            "Transpose",
+            &[&inputs[0]],
+            vec![Attr::Ints("perm", vec![1, 0, 2])],
+        );
+        let direction = if nd == 2 { "bidirectional" } else { "forward" };
+        let mut attrs = vec![
+            Attr::Int("hidden_size", u as i64),
+            Attr::Str("direction", direction),
+        ];
+        let op = match self.cell {
+            Cell::Lstm => "LSTM",
+            Cell::Gru => {
+                attrs.push(Attr::Int("linear_before_reset", 1));
+                "GRU"
+            }
+        };
+        // Y [len, dirs, n, units] and Y_h [dirs, n, units].
+        let outs = g.node_multi(op, &[&x, &w, &r, &b], attrs, 2);
+        if self.return_sequences {
+            let y = g.node(
+                "Transpose",
+                &[&outs[0]],
+                vec![Attr::Ints("perm", vec![2, 0, 1, 3])],
+            );
+            Ok(g.reshape(&y, &[0, 0, -1]))
+        } else {
+            let h = g.node(
+                "Transpose",
+                &[&outs[1]],
+                vec![Attr::Ints("perm", vec![1, 0, 2])],
+            );
+            Ok(g.reshape(&h, &[0, -1]))
+        }
     }
 
     fn params(&self) -> Vec<(String, &Tensor)> {

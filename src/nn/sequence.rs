@@ -3,7 +3,7 @@
 //! real step, skipping padding).
 
 use super::{Layer, Mode};
-use crate::onnx::{dims_i64, Graph};
+use crate::onnx::{dims_i64, Attr, Graph};
 use crate::tensor::{Shape, Tensor};
 
 pub struct Reshape {
@@ -144,5 +144,19 @@ impl Layer for SequencePool {
             PoolMode::Max => x.add(&m3.add_scalar(-1.0).mul_scalar(1e30)).max(1, false),
             PoolMode::Last => take_steps(x, &last_steps(&m)),
         }
+    }
+
+    /// Over every step (a padding mask comes from an embedding, whose export is not built).
+    fn export(&self, g: &mut Graph, _prefix: &str, inputs: &[String]) -> Result<String, String> {
+        let x = inputs[0].as_str();
+        Ok(match self.mode {
+            PoolMode::Mean => g.reduce("ReduceMean", x, &[1], false),
+            PoolMode::Max => g.reduce("ReduceMax", x, &[1], false),
+            PoolMode::Last => {
+                let last = g.constant_i64("last_step", &[-1]);
+                let step = g.node("Gather", &[x, &last], vec![Attr::Int("axis", 1)]);
+                g.reshape(&step, &[0, -1])
+            }
+        })
     }
 }

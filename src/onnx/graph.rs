@@ -17,6 +17,7 @@ pub enum Attr {
     Int(&'static str, i64),
     Ints(&'static str, Vec<i64>),
     Float(&'static str, f32),
+    Str(&'static str, &'static str),
 }
 
 impl Attr {
@@ -31,6 +32,9 @@ impl Attr {
             }
             Attr::Float(name, f) => {
                 (a.name, a.f, a.r#type) = (name.into(), f, attribute_type::FLOAT);
+            }
+            Attr::Str(name, s) => {
+                (a.name, a.s, a.r#type) = (name.into(), s.into(), attribute_type::STRING);
             }
         }
         a
@@ -105,6 +109,45 @@ impl Graph {
         let out = self.unique(&format!("{}_{}", op.to_ascii_lowercase(), self.made));
         self.node_into(op, inputs, attrs, &out);
         out
+    }
+
+    /// A node with `outputs` outputs; returns their names.
+    pub fn node_multi(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        attrs: Vec<Attr>,
+        outputs: usize,
+    ) -> Vec<String> {
+        self.made += 1;
+        let names: Vec<String> = (0..outputs)
+            .map(|k| self.unique(&format!("{}_{}_{k}", op.to_ascii_lowercase(), self.made)))
+            .collect();
+        self.nodes.push(NodeProto {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: names.clone(),
+            name: format!("{op}_{}", self.nodes.len()),
+            op_type: op.to_string(),
+            attribute: attrs.into_iter().map(Attr::proto).collect(),
+        });
+        names
+    }
+
+    /// `ReduceMean` / `ReduceMax` over `axes`: an attribute before opset 18, an input from it.
+    pub fn reduce(&mut self, op: &str, x: &str, axes: &[i64], keepdims: bool) -> String {
+        let keep = Attr::Int("keepdims", keepdims as i64);
+        if self.opset >= 18 {
+            let axes = self.constant_i64("axes", axes);
+            self.node(op, &[x, &axes], vec![keep])
+        } else {
+            self.node(op, &[x], vec![Attr::Ints("axes", axes.to_vec()), keep])
+        }
+    }
+
+    /// Reshape `x` to `dims` (0 keeps that axis, -1 takes the rest).
+    pub fn reshape(&mut self, x: &str, dims: &[i64]) -> String {
+        let shape = self.constant_i64("shape", dims);
+        self.node("Reshape", &[x, &shape], vec![])
     }
 
     /// A node whose output gets the given name (a graph output).

@@ -128,7 +128,10 @@ fn number_lists(body: &[u8], schema: &DataSchema) -> Option<Parsed> {
     }
     let lists: NumberLists = serde_json::from_slice(body).ok()?;
     let f = schema.features.len();
-    let signature_ok = matches!(lists.signature_name.as_deref(), None | Some("serving_default" | ""));
+    let signature_ok = matches!(
+        lists.signature_name.as_deref(),
+        None | Some("serving_default" | "")
+    );
     if !signature_ok || lists.instances.is_empty() || lists.instances.iter().any(|r| r.len() != f) {
         return None;
     }
