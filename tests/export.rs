@@ -339,20 +339,91 @@ fn recurrent_layers_layernorm_and_sequence_pooling_match_onnxruntime() {
 }
 
 #[test]
-fn what_cannot_be_exported_yet_is_a_clear_error_and_writes_nothing() {
+fn category_columns_become_string_inputs_that_match_onnxruntime() {
+    let Some(py) = onnx_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("penguins");
-    let out = train_shipped("configs/penguins.toml", &run, &["--set", "train.epochs=1"]);
+    let out = train_shipped("configs/penguins.toml", &run, &["--set", "train.epochs=5"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = kiln(dir.path(), &["export", "penguins", "-o", "p.onnx"]);
+    // The test rows with every measurement present, one island unseen in training and one
+    // species missing: both take the "(other)" slot in kiln and in the ONNX model.
+    let text =
+        std::fs::read_to_string(PathBuf::from(ROOT).join("datasets/penguins/test.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let names: Vec<&str> = header.split(',').collect();
+    let col = |n: &str| names.iter().position(|h| *h == n).unwrap();
+    let (island, species) = (col("island"), col("species"));
+    let mut rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(String::from).collect::<Vec<_>>())
+        .filter(|r: &Vec<String>| {
+            r.iter()
+                .enumerate()
+                .all(|(i, v)| names[i] == "sex" || (!v.is_empty() && v != "NA"))
+        })
+        .collect();
+    rows[0][island] = "Atlantis".into();
+    rows[1][species] = String::new();
+    let mut csv = format!("{header}\n");
+    for r in &rows {
+        csv.push_str(&format!("{}\n", r.join(",")));
+    }
+    let input = dir.path().join("input.csv");
+    std::fs::write(&input, csv).unwrap();
+    let report = export_and_check(&py, dir.path(), &run, input.to_str().unwrap());
+    assert_eq!(report["rows"], rows.len());
+}
+
+#[test]
+fn what_cannot_be_exported_yet_is_a_clear_error_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("note,label\n");
+    for i in 0..40 {
+        let words = if i % 2 == 0 {
+            "good fine great day"
+        } else {
+            "bad awful poor night"
+        };
+        csv.push_str(&format!("{words} number {i},{}\n", i % 2));
+    }
+    std::fs::write(dir.path().join("notes.csv"), csv).unwrap();
+    std::fs::write(
+        dir.path().join("notes.toml"),
+        r#"
+[data]
+train = "notes.csv"
+target = "label"
+valid_split = 0.0
+[data.columns.note]
+type = "text"
+[[model.layers]]
+type = "embedding"
+dim = 4
+[[model.layers]]
+type = "sequence_pool"
+mode = "mean"
+[[model.layers]]
+type = "dense"
+units = 2
+[train]
+epochs = 1
+"#,
+    )
+    .unwrap();
+    let out = kiln(
+        dir.path(),
+        &["train", "notes.toml", "--quiet", "--run-dir", "notes"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = kiln(dir.path(), &["export", "notes", "-o", "n.onnx"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = first_error_line(&out);
     assert!(
-        err.contains("is a category column") && err.contains("not built yet"),
+        err.contains("text column (note)") && err.contains("not built yet"),
         "{err}"
     );
-    assert!(!dir.path().join("p.onnx").exists());
+    assert!(!dir.path().join("n.onnx").exists());
     // An opset outside 13-21 is a usage error.
-    let out = kiln(dir.path(), &["export", "penguins", "--opset", "9"]);
+    let out = kiln(dir.path(), &["export", "notes", "--opset", "9"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }

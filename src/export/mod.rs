@@ -55,11 +55,22 @@ pub fn to_onnx(src: &Source, opset: i64) -> Result<Vec<u8>, String> {
         ));
     }
     let schema = src.schema;
-    if let Some(c) = schema.columns.first() {
+    let text: Vec<&str> = schema
+        .columns
+        .iter()
+        .filter(|c| c.is_text())
+        .map(|c| c.name.as_str())
+        .collect();
+    if !text.is_empty() {
         return Err(format!(
-            "the column `{}` is a {} column, and ONNX export of category and text columns is not built yet",
-            c.name,
-            if c.is_text() { "text" } else { "category" }
+            "{} text column{} ({}), and ONNX export of text columns is not built yet",
+            if text.len() == 1 {
+                "the run reads a"
+            } else {
+                "the run reads"
+            },
+            if text.len() == 1 { "" } else { "s" },
+            text.join(", ")
         ));
     }
     let mut g = Graph::new(opset);
@@ -70,19 +81,27 @@ pub fn to_onnx(src: &Source, opset: i64) -> Result<Vec<u8>, String> {
         node: std::mem::take(&mut g.nodes),
         name: src.run_name.to_string(),
         initializer: std::mem::take(&mut g.initializers),
-        input: vec![input],
+        input,
         output: outputs,
     };
+    let mut opset_import = vec![OperatorSetIdProto {
+        domain: String::new(),
+        version: opset,
+    }];
+    if g.uses_ml {
+        // LabelEncoder as of ONNX-ML opset 2 (string keys, int64 values).
+        opset_import.push(OperatorSetIdProto {
+            domain: "ai.onnx.ml".into(),
+            version: 3,
+        });
+    }
     let model = ModelProto {
         ir_version: ir_version(opset),
         producer_name: "kiln".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         doc_string: format!("kiln run {}", src.run_name),
         graph: Some(graph),
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: opset,
-        }],
+        opset_import,
         metadata_props: metadata(src),
     };
     Ok(model.encode_to_vec())
@@ -112,7 +131,7 @@ fn value_info(name: &str, elem_type: i32, dims: &[Option<usize>], doc: &str) -> 
 
 /// The graph's input and the preprocessed value the model reads: a table's number columns
 /// with missing cells filled and scaled as in training, or an image's pixels normalized.
-fn preprocess(g: &mut Graph, schema: &DataSchema) -> (ValueInfoProto, String) {
+fn preprocess(g: &mut Graph, schema: &DataSchema) -> (Vec<ValueInfoProto>, String) {
     if let Some(img) = &schema.image {
         let input = value_info(
             "image",
@@ -130,7 +149,7 @@ fn preprocess(g: &mut Graph, schema: &DataSchema) -> (ValueInfoProto, String) {
         let x = g.node("Div", &["image", &k255], vec![]);
         let x = g.node("Sub", &[&x, &mean], vec![]);
         let x = g.node("Mul", &[&x, &inv_std], vec![]);
-        return (input, x);
+        return (vec![input], x);
     }
     let f = schema.features.len();
     let input = value_info(
@@ -141,6 +160,10 @@ fn preprocess(g: &mut Graph, schema: &DataSchema) -> (ValueInfoProto, String) {
     );
     let pre = &schema.preprocess;
     let mut x = "features".to_string();
+    if f == 0 {
+        // Category columns only: nothing to scale (and no `features` input).
+        return columns(g, schema, Vec::new(), Vec::new());
+    }
     if let Some(fill) = &pre.fill {
         let fill = g.constant("missing_fill", &[f], fill);
         let nan = g.node("IsNaN", &[&x], vec![]);
@@ -169,7 +192,53 @@ fn preprocess(g: &mut Graph, schema: &DataSchema) -> (ValueInfoProto, String) {
             shift_divide(g, &x, min, range)
         }
     };
-    (input, x)
+    if schema.columns.is_empty() {
+        return (vec![input], x);
+    }
+    columns(g, schema, vec![input], vec![x])
+}
+
+/// The row as training saw it: the numbers (`inputs` and `parts` so far), then each category
+/// column one-hot from a string input named after it.
+fn columns(
+    g: &mut Graph,
+    schema: &DataSchema,
+    mut inputs: Vec<ValueInfoProto>,
+    mut parts: Vec<String>,
+) -> (Vec<ValueInfoProto>, String) {
+    for c in &schema.columns {
+        let crate::data::csv::columns::Encoder::Category { values } = &c.encoder else {
+            unreachable!("text columns are refused before");
+        };
+        inputs.push(value_info(
+            &c.name,
+            data_type::STRING,
+            &[None],
+            "the column's value as a string (missing or unknown: the \"(other)\" slot)",
+        ));
+        // values[0] is "(other)": every string not among the rest maps to index 0.
+        let keys = values[1..].to_vec();
+        let ids: Vec<i64> = (1..values.len() as i64).collect();
+        let index = g.ml_node(
+            "LabelEncoder",
+            &[&c.name],
+            vec![
+                Attr::Strings("keys_strings", keys),
+                Attr::Ints("values_int64s", ids),
+                Attr::Int("default_int64", 0),
+            ],
+        );
+        let depth = g.constant_i64(&format!("{}.depth", c.name), &[values.len() as i64]);
+        let off_on = g.constant(&format!("{}.off_on", c.name), &[2], &[0.0, 1.0]);
+        parts.push(g.node(
+            "OneHot",
+            &[&index, &depth, &off_on],
+            vec![Attr::Int("axis", -1)],
+        ));
+    }
+    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let row = g.node("Concat", &refs, vec![Attr::Int("axis", 1)]);
+    (inputs, row)
 }
 
 /// The graph's outputs from the model's: class probabilities and the class index for a
@@ -261,10 +330,16 @@ fn metadata(src: &Source) -> Vec<StringStringEntryProto> {
             ("image_width", img.width.to_string()),
             ("image_values", "float pixel values 0-255, NCHW".to_string()),
         ]),
-        None => props.extend([
-            ("input", "features".to_string()),
-            ("feature_names", json(&s.features)),
-        ]),
+        None => {
+            props.extend([
+                ("input", "features".to_string()),
+                ("feature_names", json(&s.features)),
+            ]);
+            let categories: Vec<String> = s.columns.iter().map(|c| c.name.clone()).collect();
+            if !categories.is_empty() {
+                props.push(("category_inputs", json(&categories)));
+            }
+        }
     }
     if !s.classes.is_empty() {
         props.push(("class_names", json(&s.classes)));

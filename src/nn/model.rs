@@ -292,10 +292,17 @@ impl Model {
                 .iter()
                 .map(|s| match s {
                     Source::Input => Ok(input.to_string()),
-                    Source::Part(k) => Err(format!(
-                        "it reads the input part `{}`, and ONNX export of category and text columns is not built yet",
-                        self.parts[*k].name
-                    )),
+                    Source::Part(k) => {
+                        let p = &self.parts[*k];
+                        let at =
+                            |g: &mut Graph, name: &str, v: usize| g.constant_i64(name, &[v as i64]);
+                        let (start, end, axis) = (
+                            at(g, "part_start", p.start),
+                            at(g, "part_end", p.start + p.width),
+                            at(g, "part_axis", 1),
+                        );
+                        Ok(g.node("Slice", &[input, &start, &end, &axis], vec![]))
+                    }
                     Source::Layer(j) => Ok(names[*j].clone()),
                 })
                 .collect::<std::result::Result<Vec<String>, String>>();

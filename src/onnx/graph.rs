@@ -7,6 +7,8 @@ use crate::tensor::Tensor;
 /// that make its inputs; layers are added in the model's order, so they are).
 pub struct Graph {
     pub opset: i64,
+    /// Whether a node of the ONNX-ML domain (`ai.onnx.ml`) was added.
+    pub uses_ml: bool,
     pub nodes: Vec<NodeProto>,
     pub initializers: Vec<TensorProto>,
     made: usize,
@@ -18,6 +20,7 @@ pub enum Attr {
     Ints(&'static str, Vec<i64>),
     Float(&'static str, f32),
     Str(&'static str, &'static str),
+    Strings(&'static str, Vec<String>),
 }
 
 impl Attr {
@@ -32,6 +35,10 @@ impl Attr {
             }
             Attr::Float(name, f) => {
                 (a.name, a.f, a.r#type) = (name.into(), f, attribute_type::FLOAT);
+            }
+            Attr::Strings(name, list) => {
+                let list = list.into_iter().map(String::into_bytes).collect();
+                (a.name, a.strings, a.r#type) = (name.into(), list, attribute_type::STRINGS);
             }
             Attr::Str(name, s) => {
                 (a.name, a.s, a.r#type) = (name.into(), s.into(), attribute_type::STRING);
@@ -49,6 +56,7 @@ impl Graph {
     pub fn new(opset: i64) -> Graph {
         Graph {
             opset,
+            uses_ml: false,
             nodes: Vec::new(),
             initializers: Vec::new(),
             made: 0,
@@ -129,8 +137,17 @@ impl Graph {
             name: format!("{op}_{}", self.nodes.len()),
             op_type: op.to_string(),
             attribute: attrs.into_iter().map(Attr::proto).collect(),
+            domain: String::new(),
         });
         names
+    }
+
+    /// A node of the ONNX-ML domain with one output.
+    pub fn ml_node(&mut self, op: &str, inputs: &[&str], attrs: Vec<Attr>) -> String {
+        let out = self.node(op, inputs, attrs);
+        self.nodes.last_mut().expect("just added").domain = "ai.onnx.ml".into();
+        self.uses_ml = true;
+        out
     }
 
     /// `ReduceMean` / `ReduceMax` over `axes`: an attribute before opset 18, an input from it.
@@ -158,6 +175,7 @@ impl Graph {
             name: format!("{op}_{}", self.nodes.len()),
             op_type: op.to_string(),
             attribute: attrs.into_iter().map(Attr::proto).collect(),
+            domain: String::new(),
         });
     }
 }

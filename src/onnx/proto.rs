@@ -61,6 +61,9 @@ pub struct NodeProto {
     pub op_type: String,
     #[prost(message, repeated, tag = "5")]
     pub attribute: Vec<AttributeProto>,
+    /// "" for the default ONNX domain, "ai.onnx.ml" for the ML operators.
+    #[prost(string, tag = "7")]
+    pub domain: String,
 }
 
 /// AttributeProto.AttributeType values.
@@ -69,6 +72,7 @@ pub mod attribute_type {
     pub const INT: i32 = 2;
     pub const STRING: i32 = 3;
     pub const INTS: i32 = 7;
+    pub const STRINGS: i32 = 8;
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -83,6 +87,8 @@ pub struct AttributeProto {
     pub s: Vec<u8>,
     #[prost(int64, repeated, tag = "8")]
     pub ints: Vec<i64>,
+    #[prost(bytes = "vec", repeated, tag = "9")]
+    pub strings: Vec<Vec<u8>>,
     #[prost(int32, tag = "20")]
     pub r#type: i32,
 }
@@ -90,6 +96,7 @@ pub struct AttributeProto {
 /// TensorProto.DataType values.
 pub mod data_type {
     pub const FLOAT: i32 = 1;
+    pub const STRING: i32 = 8;
     pub const INT64: i32 = 7;
 }
 

@@ -17,11 +17,18 @@ import onnx
 import onnxruntime as ort
 
 
-def features(path, names):
+def table(path, names, categories):
+    """The model's inputs from a CSV: `features` (numbers, NaN for a missing cell) and one
+    string input per category column."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     cell = lambda s: float(s) if s.strip() not in ("", "NA", "NaN", "nan", "?") else np.nan
-    return np.array([[cell(r[n]) for n in names] for r in rows], dtype=np.float32)
+    inputs = {}
+    if names:
+        inputs["features"] = np.array([[cell(r[n]) for n in names] for r in rows], dtype=np.float32)
+    for c in categories:
+        inputs[c] = np.array([r[c] for r in rows], dtype=object)
+    return inputs
 
 
 def images(paths, channels, height, width):
@@ -44,11 +51,12 @@ def main():
     meta = {p.key: p.value for p in model.metadata_props}
     preds = [json.loads(line) for line in open(preds_path)]
     if meta["input"] == "image":
-        x = images([p["path"] for p in preds], int(meta["image_channels"]), int(meta["image_height"]),
-                   int(meta["image_width"]))
+        x = {"image": images([p["path"] for p in preds], int(meta["image_channels"]), int(meta["image_height"]),
+                             int(meta["image_width"]))}
     else:
-        x = features(input_path, json.loads(meta["feature_names"]))
-    assert len(x) == len(preds), f"{len(x)} inputs, {len(preds)} predictions"
+        x = table(input_path, json.loads(meta["feature_names"]), json.loads(meta.get("category_inputs", "[]")))
+    n = len(next(iter(x.values())))
+    assert n == len(preds), f"{n} inputs, {len(preds)} predictions"
     classes = json.loads(meta.get("class_names", "[]"))
     if classes:
         want = np.array([[p[f"p_{c}"] for c in classes] for p in preds], dtype=np.float64)
@@ -56,19 +64,19 @@ def main():
     else:
         want = np.array([[p["prediction"]] for p in preds], dtype=np.float64)
     sess = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
     main_out = "probabilities" if classes else "value"
 
     def run(batch):
         got, got_class = [], []
-        for i in range(0, len(x), batch):
-            outs = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {name: x[i:i + batch]})))
+        for i in range(0, n, batch):
+            feed = {k: v[i:i + batch] for k, v in x.items()}
+            outs = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feed)))
             got.append(outs[main_out][:, :want.shape[1]])
             if classes:
                 got_class.extend(outs["class"].tolist())
         return np.concatenate(got).astype(np.float64), got_class
 
-    report = {"rows": len(x), "outputs": [o.name for o in sess.get_outputs()]}
+    report = {"rows": n, "outputs": [o.name for o in sess.get_outputs()]}
     ok = True
     for batch in (1, 1000):
         got, got_class = run(batch)
