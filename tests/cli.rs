@@ -799,3 +799,41 @@ fn bench_times_every_layer() {
     }
     assert!(text.contains("samples/s for forward + backward"), "{text}");
 }
+
+#[test]
+fn predict_quotes_class_names_in_its_header_and_names_numbers_beyond_float32() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("x,kind\n");
+    for i in 0..30 {
+        let (x, kind) = if i % 2 == 0 {
+            (i as f32, "\"a,b\"")
+        } else {
+            (-(i as f32), "c")
+        };
+        csv.push_str(&format!("{x},{kind}\n"));
+    }
+    std::fs::write(dir.path().join("t.csv"), csv).unwrap();
+    std::fs::write(
+        dir.path().join("t.toml"),
+        "[data]\ntrain = \"t.csv\"\ntarget = \"kind\"\nvalid_split = 0.0\n[[model.layers]]\ntype = \"dense\"\nunits = 2\n[train]\nepochs = 1\n",
+    )
+    .unwrap();
+    let out = kiln(
+        dir.path(),
+        &["train", "t.toml", "--quiet", "--run-dir", "run"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(dir.path().join("in.csv"), "x\n1\n").unwrap();
+    let out = kiln(dir.path(), &["predict", "run", "in.csv", "--proba"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let header = stdout(&out).lines().next().unwrap().to_string();
+    assert_eq!(header, "prediction,\"p_a,b\",p_c");
+    std::fs::write(dir.path().join("big.csv"), "x\n3.5e38\n").unwrap();
+    let out = kiln(dir.path(), &["predict", "run", "big.csv"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        first_error_line(&out).contains("\"3.5e38\" is outside float32's finite range"),
+        "{}",
+        stderr(&out)
+    );
+}

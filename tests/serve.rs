@@ -130,7 +130,9 @@ fn trained_image_model(dir: &Path) -> PathBuf {
 /// A table with a category column and string classes, small enough for a URL.
 fn trained_table(dir: &Path) -> PathBuf {
     let mut rng = kiln::Rng::new(7);
-    let mut csv = String::from("a,b,color,kind\n");
+    // Column names "0" and "length": a form's elements[name] takes them as a position and
+    // its size.
+    let mut csv = String::from("0,length,color,kind\n");
     for r in 0..150 {
         let class = r % 3;
         let color = ["red", "green", "blue"][(r / 3) % 3];
@@ -229,11 +231,13 @@ fn endpoints_formats_and_errors_with_predictions_equal_to_kiln_predict() {
     let dir = tempfile::tempdir().unwrap();
     let mlp = trained_mlp(dir.path());
     let img = trained_image_model(dir.path());
+    let table = trained_table(dir.path());
     let server = Server::start(
         dir.path(),
         &[
             mlp.to_str().unwrap(),
             &format!("digits={}", img.display()),
+            table.to_str().unwrap(),
             "--max-body",
             "300000",
         ],
@@ -354,6 +358,8 @@ fn endpoints_formats_and_errors_with_predictions_equal_to_kiln_predict() {
     // Every error, each followed by a good request that still works.
     let good = json!({ "instances": [lists[0]] }).to_string();
     let too_big = json!({ "instances": vec![lists[0].clone(); 120] }).to_string();
+    let table_url = server.url("/v1/models/table:predict");
+    let table_rows = |rows: Vec<Value>| json!({ "instances": rows }).to_string();
     let cases: Vec<(&str, String, Option<String>, u16, &str)> = vec![
         ("POST", predict_url.clone(), Some("{\"instances\": [".into()), 400, "malformed JSON"),
         ("POST", predict_url.clone(), Some("[1, 2]".into()), 400, "JSON object"),
@@ -371,6 +377,10 @@ fn endpoints_formats_and_errors_with_predictions_equal_to_kiln_predict() {
         ("GET", predict_url.clone(), None, 405, "use POST"),
         ("DELETE", server.url("/v1/models/mlp"), None, 405, "use GET"),
         ("POST", predict_url.clone(), Some(too_big), 413, "over the limit of 300000 bytes"),
+        ("POST", table_url.clone(), Some(table_rows(vec![json!([1, 2, "red"]); 10_001])), 413, "10001 instances in one request; at most 10000"),
+        ("POST", table_url.clone(), Some(table_rows(vec![json!([1e39, 2, "red"])])), 400, "instances[0].0: 1e+39 is outside float32's finite range"),
+        ("POST", table_url.clone(), Some(table_rows(vec![json!([1, 2, "red"]), json!([3e38, -3e38, "red"])])), 400, "instances[1]: the model's output is not finite"),
+        ("POST", server.url("/v1/models/ml%ZZ:predict"), Some(good.clone()), 400, "broken %-escape"),
     ];
     for (method, url, body, status, message) in cases {
         let (s, v) = call(method, &url, body.as_deref());
@@ -390,7 +400,36 @@ fn endpoints_formats_and_errors_with_predictions_equal_to_kiln_predict() {
         );
     }
 
-    // The page lists both models.
+    // A percent-encoded name is decoded.
+    let (s, v) = call("GET", &server.url("/v1/models/t%61ble"), None);
+    assert_eq!(s, 200, "{v}");
+    // A body that ends before its declared length is a 400 (not 413), and a declared length
+    // over the limit is refused before the body is sent, without `100 Continue`.
+    let raw = |request: String| {
+        use std::io::{Read, Write};
+        let addr = server.base.trim_start_matches("http://").to_string();
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer
+    };
+    let short = raw(
+        "POST /v1/models/mlp:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"ins"
+            .into(),
+    );
+    assert!(
+        short.starts_with("HTTP/1.1 400") && short.contains("ended early"),
+        "{short}"
+    );
+    let expect = raw("POST /v1/models/mlp:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\nExpect: 100-continue\r\n\r\n".into());
+    assert!(expect.starts_with("HTTP/1.1 413"), "{expect}");
+    let (s, _) = call("POST", &predict_url, Some(&good));
+    assert_eq!(s, 200);
+
+    // The page lists the models.
     let (s, page) = call("GET", &server.url("/"), None);
     let page = page.as_str().unwrap().to_string();
     assert!(s == 200 && page.contains("\"name\":\"mlp\"") && page.contains("\"name\":\"digits\""));
@@ -503,13 +542,17 @@ fn the_page_lets_a_person_try_a_model_in_headless_chromium() {
     let table = trained_table(dir.path());
     let server = Server::start(dir.path(), &[table.to_str().unwrap()]);
     let want = {
-        std::fs::write(dir.path().join("one.csv"), "a,b,color\n2.5,-1.5,blue\n").unwrap();
+        std::fs::write(
+            dir.path().join("one.csv"),
+            "0,length,color\n2.5,-1.5,blue\n",
+        )
+        .unwrap();
         let out = kiln(dir.path(), &["predict", "table", "one.csv"]);
         assert!(out.status.success(), "{}", stderr(&out));
         stdout(&out).lines().nth(1).unwrap().to_string()
     };
     // The form filled from the URL and submitted by the page's own script.
-    let url = server.url("/?model=table&a=2.5&b=-1.5&color=blue&submit=1");
+    let url = server.url("/?model=table&0=2.5&length=-1.5&color=blue&submit=1");
     let profile = dir.path().join("chromium-profile");
     let out = Command::new(chromium)
         .args([

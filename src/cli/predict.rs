@@ -84,6 +84,7 @@ impl Writer<'_> {
         if self.proba && self.schema.task == Task::Classification {
             head.extend(self.schema.classes.iter().map(|c| format!("p_{c}")));
         }
+        let head: Vec<String> = head.iter().map(|h| csv_cell(h)).collect();
         writeln!(self.out, "{}", head.join(","))
     }
 
@@ -196,7 +197,7 @@ pub fn exec(a: Args) -> Result<()> {
 
 /// Quote a CSV cell when it needs it.
 fn csv_cell(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
+    if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.to_string()

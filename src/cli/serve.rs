@@ -1,6 +1,6 @@
 //! `kiln serve`
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,8 +13,9 @@ pub struct Args {
     /// Runs (or checkpoints) to serve, each as RUN (named by the run's `name`) or NAME=RUN.
     #[arg(required = true, value_name = "[NAME=]RUN")]
     runs: Vec<String>,
+    /// An address or a host name (`localhost`).
     #[arg(long, default_value = "127.0.0.1")]
-    host: IpAddr,
+    host: String,
     /// 0 picks a free port (printed on stderr).
     #[arg(long, default_value_t = 8501)]
     port: u16,
@@ -40,7 +41,12 @@ pub fn exec(a: Args) -> Result<()> {
     let mut served: Vec<Served> = Vec::new();
     for spec in &a.runs {
         let (name, path) = match spec.split_once('=') {
-            Some((n, p)) if !n.is_empty() && !PathBuf::from(spec).exists() => {
+            Some(("", _)) if !PathBuf::from(spec).exists() => {
+                return Err(Error::Usage(format!(
+                    "{spec}: an empty model name; write NAME=RUN"
+                )))
+            }
+            Some((n, p)) if !PathBuf::from(spec).exists() => {
                 (Some(n.to_string()), PathBuf::from(p))
             }
             _ => (None, PathBuf::from(spec)),
@@ -50,10 +56,10 @@ pub fn exec(a: Args) -> Result<()> {
         let name = name.unwrap_or_else(|| trained.info.name.clone());
         if let Some(bad) = name
             .chars()
-            .find(|c| !(c.is_alphanumeric() || "-_.".contains(*c)))
+            .find(|c| !(c.is_ascii_alphanumeric() || "-_.".contains(*c)))
         {
             return Err(Error::Usage(format!(
-                "{spec}: the model name \"{name}\" has '{bad}'; use letters, digits, '-', '_' and '.' (NAME=RUN names it)"
+                "{spec}: the model name \"{name}\" has '{bad}'; use ASCII letters, digits, '-', '_' and '.' (NAME=RUN names it)"
             )));
         }
         if served.iter().any(|s| s.name == name) {
@@ -75,8 +81,21 @@ pub fn exec(a: Args) -> Result<()> {
         });
     }
     let names: Vec<String> = served.iter().map(|s| s.name.clone()).collect();
+    let addr = match a.host.parse::<IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, a.port),
+        Err(_) => (a.host.as_str(), a.port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "--host {}: neither an IP address nor a name this machine resolves",
+                    a.host
+                ))
+            })?,
+    };
     let opts = Options {
-        addr: SocketAddr::new(a.host, a.port),
+        addr,
         batching: Batching {
             max_batch: a.max_batch_size,
             timeout: Duration::from_micros(a.batch_timeout_micros),

@@ -225,7 +225,9 @@ fn only(method: &Method, allowed: Method, path: &str) -> std::result::Result<(),
 }
 
 async fn route(app: &App, req: Request) -> std::result::Result<(&'static str, String), Problem> {
-    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let (method, raw) = (req.method().clone(), req.uri().path().to_string());
+    let path = percent_decode(&raw)
+        .ok_or_else(|| problem(400, format!("the path {raw} has a broken %-escape")))?;
     if path == "/" {
         only(&method, Method::GET, &path)?;
         return Ok(("text/html; charset=utf-8", app.page.clone()));
@@ -269,17 +271,42 @@ async fn route(app: &App, req: Request) -> std::result::Result<(&'static str, St
     match (verb, meta) {
         (Some("predict"), false) => {
             only(&method, Method::POST, &path)?;
+            let over = || {
+                problem(
+                    413,
+                    format!(
+                        "the request body is over the limit of {} bytes (--max-body)",
+                        app.max_body
+                    ),
+                )
+            };
+            // A client that waits for `100 Continue` before sending a body declared over the
+            // limit gets the 413 instead. (One that sends at once is read up to the limit
+            // first: closing on it mid-upload would show it a broken pipe, not the 413.)
+            let headers = req.headers();
+            let declared = headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let waits = headers
+                .get(header::EXPECT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+            if waits && declared.is_some_and(|n| n > app.max_body as u64) {
+                return Err(over());
+            }
             let ticket = entry.batcher.ticket();
             let body = axum::body::to_bytes(req.into_body(), app.max_body)
                 .await
-                .map_err(|_| {
-                    problem(
-                        413,
-                        format!(
-                            "the request body is over the limit of {} bytes (--max-body)",
-                            app.max_body
-                        ),
-                    )
+                .map_err(|e| {
+                    if is_length_limit(&e) {
+                        over()
+                    } else {
+                        problem(
+                            400,
+                            format!("the request body ended early or is malformed: {e}"),
+                        )
+                    }
                 })?;
             let parsed = request::parse(&body, &entry.schema)?;
             let values = entry
@@ -287,8 +314,23 @@ async fn route(app: &App, req: Request) -> std::result::Result<(&'static str, St
                 .predict(ticket, parsed.x, parsed.n)
                 .await
                 .map_err(|e| problem(500, format!("prediction failed: {e}")))?;
+            // A NaN would go out as null and a class be picked from it: refuse instead.
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                let what = if parsed.columnar {
+                    "inputs"
+                } else {
+                    "instances"
+                };
+                return Err(problem(
+                    400,
+                    format!(
+                        "{what}[{}]: the model's output is not finite (NaN or infinite); its values are far outside what the model was trained on",
+                        i / entry.batcher.k.max(1)
+                    ),
+                ));
+            }
             let answer = request::answer(&values, entry.batcher.k, &entry.schema, parsed.columnar);
-            Ok(("application/json", answer.to_string()))
+            Ok(("application/json", answer))
         }
         (Some(v), _) => Err(problem(
             404,
@@ -307,6 +349,37 @@ async fn route(app: &App, req: Request) -> std::result::Result<(&'static str, St
             Ok(("application/json", status.to_string()))
         }
     }
+}
+
+/// Whether reading a body failed on `--max-body` (rather than on a body that ended early).
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        if s.to_string().contains("length limit") {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// `%XX` escapes decoded (a path as a browser or curl encodes it); None when the result is
+/// not UTF-8 or an escape is broken.
+fn percent_decode(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Common Log Format time, `[01/Dec/2026:19:45:00 +0000]`, from an RFC 3339 UTC stamp.

@@ -49,6 +49,8 @@ for (const m of models) {{
   sec.append(el("h2", {{}}, m.name));
   sec.append(el("p", {{}}, m.task + (m.classes ? " into " + m.classes.join(", ") : " of " + m.target) + " — run " + m.run));
   const form = el("form", {{"data-model": m.name}});
+  // By column name; form.elements[name] would take "0" as a position and "length" as its size.
+  const fields = new Map();
   if (m.image) {{
     const l = el("label", {{}}, "image (" + m.image.width + "×" + m.image.height + ")");
     form.append(l, el("input", {{type: "file", name: "image", accept: "image/*"}}), el("br"));
@@ -59,6 +61,7 @@ for (const m of models) {{
       if (c.type === "number") {{ attrs.type = "number"; attrs.step = "any"; }}
       if (c.values) attrs.list = m.name + "-" + c.name + "-values";
       const input = el("input", attrs);
+      fields.set(c.name, input);
       form.append(l, input, el("br"));
       if (c.values) {{
         const dl = el("datalist", {{id: attrs.list}});
@@ -75,13 +78,13 @@ for (const m of models) {{
     ev.preventDefault();
     let instance;
     if (m.image) {{
-      const f = form.elements.image.files[0];
+      const f = form.querySelector("input[type=file]").files[0];
       if (!f) {{ out.textContent = "choose an image file"; return; }}
       instance = {{b64: await fileToBase64(f)}};
     }} else {{
       instance = {{}};
       for (const c of m.inputs) {{
-        const v = form.elements[c.name].value;
+        const v = fields.get(c.name).value;
         instance[c.name] = c.type === "number" ? (v.trim() === "" ? null : Number(v)) : v;
       }}
     }}
@@ -97,7 +100,7 @@ for (const m of models) {{
     out.dataset.done = "1";
   }});
   if (params.get("model") === m.name && !m.image) {{
-    for (const c of m.inputs) if (params.has(c.name)) form.elements[c.name].value = params.get(c.name);
+    for (const c of m.inputs) if (params.has(c.name)) fields.get(c.name).value = params.get(c.name);
     if (params.get("submit") === "1") form.requestSubmit();
   }}
 }}

@@ -295,17 +295,20 @@ impl CsvReader {
                 let value = if is_missing(cell) {
                     f32::NAN
                 } else {
-                    cell.parse::<f32>()
+                    let parsed = cell.parse::<f32>();
+                    parsed
+                        .clone()
                         .ok()
                         .filter(|v| v.is_finite())
                         .ok_or_else(|| {
+                            let why = if parsed.is_ok() {
+                                "is outside float32's finite range (±3.4e38)"
+                            } else {
+                                "is not a number"
+                            };
                             Error::data(
                                 place(),
-                                format!(
-                                    "column \"{}\": {} is not a number",
-                                    header[c],
-                                    quoted(cell)
-                                ),
+                                format!("column \"{}\": {} {why}", header[c], quoted(cell)),
                             )
                         })?
                 };
