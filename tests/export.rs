@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::bin::{first_error_line, kiln, stderr, train_shipped, ROOT};
+use common::bin::{first_error_line, kiln, predict_jsonl, stderr, train_shipped, ROOT};
 
 /// The Python that has onnxruntime, or None (the test then skips, loudly).
 fn onnx_python() -> Option<String> {
@@ -42,20 +42,7 @@ fn export_and_check(python: &str, dir: &Path, run: &Path, input: &str) -> serde_
     );
     assert!(out.status.success(), "export: {}", stderr(&out));
     let preds = dir.join("preds.jsonl");
-    let out = Command::new(common::bin::KILN)
-        .args([
-            "predict",
-            run.to_str().unwrap(),
-            input,
-            "--proba",
-            "--format",
-            "jsonl",
-        ])
-        .arg("--output")
-        .arg(&preds)
-        .current_dir(ROOT)
-        .output()
-        .unwrap();
+    let out = predict_jsonl(run, input, &["--output", preds.to_str().unwrap()]);
     assert!(out.status.success(), "predict: {}", stderr(&out));
     let check = Command::new(python)
         .arg(PathBuf::from(ROOT).join("tests/onnx/check.py"))

@@ -14,7 +14,7 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use common::bin::{kiln, stderr, stdout, train_shipped, KILN, ROOT};
+use common::bin::{kiln, predict_jsonl, stderr, stdout, train_shipped, KILN, ROOT};
 
 /// A running `kiln serve`, stopped (SIGTERM) when dropped; stderr lines arrive on `log`.
 struct Server {
@@ -177,18 +177,7 @@ batch_size = 16
 
 /// `kiln predict --proba --format jsonl` of `input` (a path, relative to the repository).
 fn predict(run: &Path, input: &str) -> Vec<Value> {
-    let out = Command::new(KILN)
-        .args([
-            "predict",
-            run.to_str().unwrap(),
-            input,
-            "--proba",
-            "--format",
-            "jsonl",
-        ])
-        .current_dir(ROOT)
-        .output()
-        .unwrap();
+    let out = predict_jsonl(run, input, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     stdout(&out)
         .lines()

@@ -66,20 +66,10 @@ impl Layer for Conv2d {
     }
 
     fn export(&self, g: &mut Graph, prefix: &str, inputs: &[String]) -> Result<String, String> {
-        let w = g.tensor(
-            &format!("{prefix}.weight"),
-            &self.weight,
-            self.weight.dims(),
-        );
         let d = self.weight.dims();
-        let mut args = vec![inputs[0].as_str(), w.as_str()];
-        let b = self
-            .bias
-            .as_ref()
-            .map(|b| g.tensor(&format!("{prefix}.bias"), b, b.dims()));
-        if let Some(b) = &b {
-            args.push(b);
-        }
+        let params = super::export_weight_and_bias(g, prefix, &self.weight, &self.bias);
+        let mut args = vec![inputs[0].as_str()];
+        args.extend(params.iter().map(String::as_str));
         let (s, p) = (self.stride, self.pad);
         let attrs = vec![
             Attr::Ints("kernel_shape", dims_i64(&d[2..])),

@@ -51,19 +51,9 @@ impl Layer for Dense {
 
     /// Gemm (x·Wᵀ + b) with the weight `[units, inputs]` as stored.
     fn export(&self, g: &mut Graph, prefix: &str, inputs: &[String]) -> Result<String, String> {
-        let w = g.tensor(
-            &format!("{prefix}.weight"),
-            &self.weight,
-            self.weight.dims(),
-        );
-        let mut args = vec![inputs[0].as_str(), w.as_str()];
-        let b = self
-            .bias
-            .as_ref()
-            .map(|b| g.tensor(&format!("{prefix}.bias"), b, b.dims()));
-        if let Some(b) = &b {
-            args.push(b);
-        }
+        let params = super::export_weight_and_bias(g, prefix, &self.weight, &self.bias);
+        let mut args = vec![inputs[0].as_str()];
+        args.extend(params.iter().map(String::as_str));
         let y = g.node("Gemm", &args, vec![Attr::Int("transB", 1)]);
         Ok(Activation::export_optional(self.activation, g, y))
     }

@@ -122,6 +122,21 @@ pub(crate) fn weight_and_bias<'a>(
     p
 }
 
+/// A dense or conv layer's `weight` and, when present, `bias` as ONNX initializers under
+/// their checkpoint names: the node's inputs after its data input.
+pub(crate) fn export_weight_and_bias(
+    g: &mut Graph,
+    prefix: &str,
+    weight: &Tensor,
+    bias: &Option<Tensor>,
+) -> Vec<String> {
+    let mut names = vec![g.tensor(&format!("{prefix}.weight"), weight, weight.dims())];
+    if let Some(b) = bias {
+        names.push(g.tensor(&format!("{prefix}.bias"), b, b.dims()));
+    }
+    names
+}
+
 /// Tensors with their local names (PyTorch's: `weight`, `self_attn.in_proj_weight`, ...).
 pub(crate) fn named<'a>(tensors: &[(&str, &'a Tensor)]) -> Vec<(String, &'a Tensor)> {
     tensors.iter().map(|(n, t)| (n.to_string(), *t)).collect()

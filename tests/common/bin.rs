@@ -31,6 +31,23 @@ pub fn kiln_with_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
     child.wait_with_output().expect("kiln runs")
 }
 
+/// `kiln predict RUN INPUT --proba --format jsonl [extra...]` run from the repository root.
+pub fn predict_jsonl(run: &Path, input: &str, extra: &[&str]) -> Output {
+    Command::new(KILN)
+        .args([
+            "predict",
+            run.to_str().unwrap(),
+            input,
+            "--proba",
+            "--format",
+            "jsonl",
+        ])
+        .args(extra)
+        .current_dir(ROOT)
+        .output()
+        .unwrap()
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
