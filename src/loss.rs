@@ -39,7 +39,7 @@ impl Loss {
         self,
         out: &Tensor,
     ) -> Result<(Vec<f32>, usize), crate::backend::DeviceError> {
-        let k = out.numel() / out.dims()[0].max(1);
+        let k = self.prediction_width(out.numel() / out.dims()[0].max(1));
         Ok(match self {
             Loss::CrossEntropy => (out.softmax(1).try_to_vec()?, k),
             Loss::Bce => (
@@ -48,10 +48,19 @@ impl Loss {
                     .iter()
                     .flat_map(|&p| [1.0 - p, p])
                     .collect(),
-                2,
+                k,
             ),
             _ => (out.try_to_vec()?, k),
         })
+    }
+
+    /// Values per row of `predictions` for a model with `outputs` values per row: two
+    /// probabilities from `bce`'s one logit, else as many as the model gives.
+    pub fn prediction_width(self, outputs: usize) -> usize {
+        match self {
+            Loss::Bce => 2,
+            _ => outputs,
+        }
     }
 
     pub fn is_classification(self) -> bool {

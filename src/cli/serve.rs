@@ -40,15 +40,15 @@ pub fn exec(a: Args) -> Result<()> {
     device.warn_if_fell_back();
     let mut served: Vec<Served> = Vec::new();
     for spec in &a.runs {
+        // A path that exists is a run even with '=' in it.
+        let named = !PathBuf::from(spec).exists();
         let (name, path) = match spec.split_once('=') {
-            Some(("", _)) if !PathBuf::from(spec).exists() => {
+            Some(("", _)) if named => {
                 return Err(Error::Usage(format!(
                     "{spec}: an empty model name; write NAME=RUN"
                 )))
             }
-            Some((n, p)) if !PathBuf::from(spec).exists() => {
-                (Some(n.to_string()), PathBuf::from(p))
-            }
+            Some((n, p)) if named => (Some(n.to_string()), PathBuf::from(p)),
             _ => (None, PathBuf::from(spec)),
         };
         let trained = super::open_trained(&path)?;

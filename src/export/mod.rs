@@ -169,28 +169,20 @@ fn preprocess(g: &mut Graph, schema: &DataSchema) -> (Vec<ValueInfoProto>, Strin
         let nan = g.node("IsNaN", &[&x], vec![]);
         x = g.node("Where", &[&nan, &fill, &x], vec![]);
     }
-    let nonzero = |v: f32| if v > 0.0 { v } else { 1.0 };
-    let shift_divide = |g: &mut Graph, x: &str, shift: &[f32], divisor: Vec<f32>| {
-        let (shift, divisor) = (
-            g.constant("feature_shift", &[f], shift),
-            g.constant("feature_divisor", &[f], &divisor),
-        );
-        let x = g.node("Sub", &[x, &shift], vec![]);
-        g.node("Div", &[&x, &divisor], vec![])
-    };
-    let x = match &pre.transform {
-        Transform::None => x,
-        Transform::Scale { factor } => {
+    let x = match (&pre.transform, pre.transform.shift_divisor()) {
+        (_, Some((shift, divisor))) => {
+            let (shift, divisor) = (
+                g.constant("feature_shift", &[f], shift),
+                g.constant("feature_divisor", &[f], &divisor),
+            );
+            let x = g.node("Sub", &[&x, &shift], vec![]);
+            g.node("Div", &[&x, &divisor], vec![])
+        }
+        (Transform::Scale { factor }, None) => {
             let k = g.scalar("feature_scale", *factor);
             g.node("Mul", &[&x, &k], vec![])
         }
-        Transform::Standard { mean, std } => {
-            shift_divide(g, &x, mean, std.iter().map(|&s| nonzero(s)).collect())
-        }
-        Transform::Minmax { min, max } => {
-            let range = min.iter().zip(max).map(|(a, b)| nonzero(b - a)).collect();
-            shift_divide(g, &x, min, range)
-        }
+        _ => x,
     };
     if schema.columns.is_empty() {
         return (vec![input], x);
@@ -244,8 +236,8 @@ fn columns(
 /// The graph's outputs from the model's: class probabilities and the class index for a
 /// classifier, the value in the target's units for a regressor.
 fn postprocess(g: &mut Graph, src: &Source, logits: &str) -> Vec<ValueInfoProto> {
-    let k = src.model.output_shape().numel();
-    let classes = |g: &mut Graph, probs: &str, k: usize| {
+    let k = src.loss.prediction_width(src.model.output_shape().numel());
+    let classes = |g: &mut Graph, probs: &str| {
         g.node_into(
             "ArgMax",
             &[probs],
@@ -275,7 +267,7 @@ fn postprocess(g: &mut Graph, src: &Source, logits: &str) -> Vec<ValueInfoProto>
                 vec![Attr::Int("axis", 1)],
                 "probabilities",
             );
-            classes(g, "probabilities", k)
+            classes(g, "probabilities")
         }
         Loss::Bce => {
             let p = g.node("Sigmoid", &[logits], vec![]);
@@ -287,7 +279,7 @@ fn postprocess(g: &mut Graph, src: &Source, logits: &str) -> Vec<ValueInfoProto>
                 vec![Attr::Int("axis", 1)],
                 "probabilities",
             );
-            classes(g, "probabilities", 2)
+            classes(g, "probabilities")
         }
         _ => {
             match src.schema.target_scale {
@@ -319,7 +311,7 @@ fn metadata(src: &Source) -> Vec<StringStringEntryProto> {
         ("kiln_version", env!("CARGO_PKG_VERSION").to_string()),
         ("run_name", src.run_name.to_string()),
         ("config_sha256", src.config_sha256.clone()),
-        ("task", format!("{:?}", s.task).to_lowercase()),
+        ("task", s.task.name().to_string()),
         ("target", s.target.clone()),
     ];
     match &s.image {

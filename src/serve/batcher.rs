@@ -57,10 +57,7 @@ impl Batcher {
     pub fn spawn(name: &str, model: Model, loss: Loss, schema: DataSchema, b: Batching) -> Batcher {
         let (tx, rx) = mpsc::channel::<Job>();
         let pending = Arc::new(AtomicUsize::new(0));
-        let k = match loss {
-            Loss::Bce => 2,
-            _ => model.output_shape().numel(),
-        };
+        let k = loss.prediction_width(model.output_shape().numel());
         let counter = pending.clone();
         std::thread::Builder::new()
             .name(format!("batcher-{name}"))

@@ -78,7 +78,7 @@ fn describe(s: &Served) -> Value {
     let mut v = json!({
         "name": s.name,
         "run": s.run,
-        "task": format!("{:?}", schema.task).to_lowercase(),
+        "task": schema.task.name(),
         "target": schema.target,
         "inputs": inputs,
     });

@@ -56,6 +56,24 @@ fn mean_of(v: &[f32]) -> f32 {
     (v.iter().map(|&a| a as f64).sum::<f64>() / v.len() as f64) as f32
 }
 
+impl Transform {
+    /// Standardization and min-max as per-feature `(x − shift) / divisor`, a zero spread
+    /// divided by 1; None for the other transforms.
+    pub fn shift_divisor(&self) -> Option<(&[f32], Vec<f32>)> {
+        let nonzero = |d: f32| if d > 0.0 { d } else { 1.0 };
+        match self {
+            Transform::Standard { mean, std } => {
+                Some((mean, std.iter().map(|&s| nonzero(s)).collect()))
+            }
+            Transform::Minmax { min, max } => Some((
+                min,
+                min.iter().zip(max).map(|(a, b)| nonzero(b - a)).collect(),
+            )),
+            Transform::None | Transform::Scale { .. } => None,
+        }
+    }
+}
+
 impl Preprocess {
     /// Fit on the training features (`x` row-major with `f` features; NaN = missing).
     pub fn fit(
@@ -113,6 +131,7 @@ impl Preprocess {
         if f == 0 {
             return; // no number columns
         }
+        let shift_divisor = self.transform.shift_divisor();
         for row in x.chunks_exact_mut(f) {
             for (c, v) in row.iter_mut().enumerate() {
                 if v.is_nan() {
@@ -120,16 +139,10 @@ impl Preprocess {
                         *v = fill[c];
                     }
                 }
-                *v = match &self.transform {
-                    Transform::None => *v,
-                    Transform::Scale { factor } => *v * factor,
-                    Transform::Standard { mean, std } => {
-                        (*v - mean[c]) / if std[c] > 0.0 { std[c] } else { 1.0 }
-                    }
-                    Transform::Minmax { min, max } => {
-                        let range = max[c] - min[c];
-                        (*v - min[c]) / if range > 0.0 { range } else { 1.0 }
-                    }
+                *v = match (&self.transform, &shift_divisor) {
+                    (_, Some((shift, divisor))) => (*v - shift[c]) / divisor[c],
+                    (Transform::Scale { factor }, None) => *v * factor,
+                    _ => *v,
                 };
             }
         }
