@@ -837,3 +837,25 @@ fn predict_quotes_class_names_in_its_header_and_names_numbers_beyond_float32() {
         stderr(&out)
     );
 }
+
+#[test]
+fn predict_stops_at_a_row_whose_output_is_not_finite_and_writes_nothing() {
+    let p = blobs_project();
+    train_blobs(&p, "run", &[]);
+    std::fs::write(
+        p.path().join("huge.csv"),
+        "a,b,c,d\n1,0,1,0\n3e38,-3e38,3e38,-3e38\n",
+    )
+    .unwrap();
+    let out = kiln(
+        p.path(),
+        &["predict", "run", "huge.csv", "--proba", "--output", "p.csv"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = first_error_line(&out);
+    assert!(
+        err.contains("huge.csv: row 2") && err.contains("the model's output is not finite"),
+        "{err}"
+    );
+    assert!(!p.path().join("p.csv").exists(), "no partial output file");
+}

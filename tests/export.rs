@@ -361,56 +361,219 @@ fn category_columns_become_string_inputs_that_match_onnxruntime() {
     assert_eq!(report["rows"], rows.len());
 }
 
-#[test]
-fn what_cannot_be_exported_yet_is_a_clear_error_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut csv = String::from("note,label\n");
-    for i in 0..40 {
-        let words = if i % 2 == 0 {
-            "good fine great day"
+/// Reviews (word tokens: mixed case, punctuation, accents, ligatures and full-width letters
+/// that NFKC folds, empty cells), codes (character tokens, case kept), a number with missing
+/// cells and a category: every kind of input an exported text model takes.
+fn reviews_csv(rows: usize, seed: u64) -> String {
+    let mut rng = kiln::Rng::new(seed);
+    let mut pick =
+        |items: &[&'static str]| items[(rng.uniform() * items.len() as f32) as usize % items.len()];
+    let good = ["Great", "fine", "LOVED", "superb", "nice", "café"];
+    let bad = ["awful", "Poor", "hated", "bad", "dull", "naïve"];
+    let filler = [
+        "the",
+        "a",
+        "movie",
+        "plot",
+        "it's",
+        "!",
+        "was",
+        "really",
+        "?",
+        "ﬁlm",
+        "Ｆｕｌｌ",
+    ];
+    let mut s = String::from("review,code,stars,genre,label\n");
+    for r in 0..rows {
+        let positive = r % 2 == 0;
+        let words = (r * 7 + 3) % 15; // 0 to 14 words
+        let review: Vec<&str> = (0..words)
+            .map(|w| match (w + r) % 3 {
+                0 => pick(if positive { &good } else { &bad }),
+                _ => pick(&filler),
+            })
+            .collect();
+        let letters = if positive {
+            ["A", "b", "X", "y"]
         } else {
-            "bad awful poor night"
+            ["a", "B", "x", "Y"]
         };
-        csv.push_str(&format!("{words} number {i},{}\n", i % 2));
+        let code: String = (0..(r % 9)).map(|_| pick(&letters)).collect();
+        let stars = match r % 17 {
+            0 => "NA".to_string(),
+            k => format!("{:.2}", 3.0 + f32::from(positive) + k as f32 / 17.0),
+        };
+        let genre = pick(&["drama", "comedy", "horror"]);
+        let label = if positive { "pos" } else { "neg" };
+        s.push_str(&format!(
+            "\"{}\",{code},{stars},{genre},{label}\n",
+            review.join(" ")
+        ));
     }
-    std::fs::write(dir.path().join("notes.csv"), csv).unwrap();
-    std::fs::write(
-        dir.path().join("notes.toml"),
-        r#"
+    s
+}
+
+/// Two text columns, each through its own embedding, into every sequence layer: a
+/// transformer encoder (norm first, GELU), self-attention, bidirectional LSTM, GRUs with and
+/// without `return_sequences`, and pooling by mean, max and last real step; one branch reads
+/// the padded steps too (flatten), where kiln carries the state over.
+const TEXT_CONFIG: &str = r#"seed = 3
 [data]
-train = "notes.csv"
+train = "train.csv"
 target = "label"
-valid_split = 0.0
-[data.columns.note]
+missing = "mean"
+[data.columns.review]
 type = "text"
+max_len = 12
+[data.columns.code]
+type = "text"
+tokenizer = "char"
+lowercase = false
+max_len = 7
+[data.columns.genre]
+type = "category"
+
+[[model.layers]]
+type = "embedding"
+dim = 8
+positional = true
+inputs = ["review"]
+name = "review_ids"
+
 [[model.layers]]
 type = "embedding"
 dim = 4
+inputs = ["code"]
+
+[[model.layers]]
+type = "lstm"
+units = 6
+bidirectional = true
+return_sequences = true
+
+[[model.layers]]
+type = "attention"
+heads = 2
+
+[[model.layers]]
+type = "sequence_pool"
+mode = "last"
+name = "code_last"
+
+[[model.layers]]
+type = "transformer_encoder"
+heads = 2
+ff_units = 16
+blocks = 2
+norm_first = true
+activation = "gelu"
+inputs = ["review_ids"]
+
 [[model.layers]]
 type = "sequence_pool"
 mode = "mean"
+name = "review_mean"
+
+[[model.layers]]
+type = "gru"
+units = 5
+inputs = ["review_ids"]
+name = "review_gru"
+
+[[model.layers]]
+type = "embedding"
+dim = 4
+inputs = ["code"]
+name = "code_vec"
+
+[[model.layers]]
+type = "lstm"
+units = 3
+return_sequences = true
+
+[[model.layers]]
+type = "sequence_pool"
+mode = "max"
+name = "code_max"
+
+[[model.layers]]
+type = "gru"
+units = 2
+return_sequences = true
+inputs = ["code_vec"]
+
+[[model.layers]]
+type = "flatten"
+name = "code_steps"
+
+[[model.layers]]
+type = "concat"
+inputs = ["review_mean", "code_last", "review_gru", "code_max", "code_steps", "numbers", "genre"]
+
 [[model.layers]]
 type = "dense"
 units = 2
+
 [train]
-epochs = 1
-"#,
-    )
-    .unwrap();
+epochs = 3
+batch_size = 32"#;
+
+#[test]
+fn text_columns_embeddings_attention_and_padded_sequences_match_onnxruntime() {
+    let Some(py) = onnx_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("train.csv"), reviews_csv(400, 1)).unwrap();
+    std::fs::write(dir.path().join("new.csv"), reviews_csv(300, 2)).unwrap();
+    std::fs::write(dir.path().join("text.toml"), TEXT_CONFIG).unwrap();
     let out = kiln(
         dir.path(),
-        &["train", "notes.toml", "--quiet", "--run-dir", "notes"],
+        &["train", "text.toml", "--quiet", "--run-dir", "run"],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = kiln(dir.path(), &["export", "notes", "-o", "n.onnx"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let err = first_error_line(&out);
-    assert!(
-        err.contains("text column (note)") && err.contains("not built yet"),
-        "{err}"
-    );
-    assert!(!dir.path().join("n.onnx").exists());
-    // An opset outside 13-21 is a usage error.
-    let out = kiln(dir.path(), &["export", "notes", "--opset", "9"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let input = dir.path().join("new.csv");
+    let run = dir.path().join("run");
+    let report = export_and_check(&py, dir.path(), &run, input.to_str().unwrap());
+    assert_eq!(report["rows"], 300);
+    // GELU and layernorm composed before opsets 20 and 17, reductions' axes inputs from 18.
+    for opset in ["13", "18", "21"] {
+        let model = format!("text{opset}.onnx");
+        let out = kiln(
+            dir.path(),
+            &["export", "run", "--opset", opset, "-o", &model],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let check = Command::new(&py)
+            .arg(PathBuf::from(ROOT).join("tests/onnx/check.py"))
+            .args([&model, "new.csv", "preds.jsonl"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "opset {opset}: {}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+}
+
+#[test]
+fn an_opset_kiln_does_not_write_is_a_usage_error_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = train_shipped("configs/linreg.toml", &run, &["--set", "train.epochs=1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for opset in ["9", "22"] {
+        let out = kiln(
+            dir.path(),
+            &["export", "run", "--opset", opset, "-o", "m.onnx"],
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let err = first_error_line(&out);
+        assert!(
+            err.contains("--opset") && err.contains(&format!("{opset} is not in 13..=21")),
+            "{err}"
+        );
+        assert!(!dir.path().join("m.onnx").exists());
+    }
 }

@@ -620,3 +620,54 @@ fn sequence_layers_pool_real_steps_and_differentiate() {
         });
     }
 }
+
+/// Two text columns, each read by its own embedding: every layer pools with the padding mask
+/// of the sequence it reads, not the mask of whichever embedding ran last.
+#[test]
+fn each_branch_pools_with_its_own_padding_mask() {
+    let part = |name: &str, start: usize| kiln::nn::InputPart {
+        name: name.into(),
+        start,
+        width: 4,
+    };
+    let named = |name: &str, inputs: &[&str], s: LayerSpec| LayerSpec {
+        name: Some(name.into()),
+        inputs: Some(inputs.iter().map(|s| s.to_string()).collect()),
+        ..s
+    };
+    let embedding = LayerSpec {
+        dim: Some(2),
+        vocab: Some(5),
+        ..spec("embedding")
+    };
+    let mean = LayerSpec {
+        mode: Some("mean".into()),
+        ..spec("sequence_pool")
+    };
+    let layers = [
+        named("ea", &["a"], embedding.clone()),
+        named("eb", &["b"], embedding),
+        named("pb", &["eb"], mean.clone()),
+        named("pa", &["ea"], mean),
+        named("both", &["pa", "pb"], spec("concat")),
+    ];
+    let parts = [part("a", 0), part("b", 4)];
+    let model =
+        Model::build_with_parts(&layers, &Shape::from([8]), &parts, &mut Rng::new(3)).unwrap();
+    // a: ids 2, 3 then padding; b: four real ids.
+    let ids = Tensor::from_vec(vec![2.0, 3.0, 0.0, 0.0, 1.0, 1.0, 1.0, 4.0], [1, 8]);
+    let y = model.infer(&ids).to_vec();
+    let params = model.named_params();
+    let (wa, wb) = (params[0].1.to_vec(), params[1].1.to_vec());
+    let row = |w: &[f32], id: usize, f: usize| w[id * 2 + f];
+    for f in 0..2 {
+        let want_a = (row(&wa, 2, f) + row(&wa, 3, f)) / 2.0;
+        let want_b = (3.0 * row(&wb, 1, f) + row(&wb, 4, f)) / 4.0;
+        assert!((y[f] - want_a).abs() < 1e-6, "a[{f}]: {} vs {want_a}", y[f]);
+        assert!(
+            (y[2 + f] - want_b).abs() < 1e-6,
+            "b[{f}]: {} vs {want_b}",
+            y[2 + f]
+        );
+    }
+}

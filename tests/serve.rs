@@ -394,17 +394,23 @@ fn endpoints_formats_and_errors_with_predictions_equal_to_kiln_predict() {
     assert_eq!(s, 200, "{v}");
     // A body that ends before its declared length is a 400 (not 413), and a declared length
     // over the limit is refused before the body is sent, without `100 Continue`.
-    let raw = |request: String| {
+    // `half_close`: end the upload (a body cut short); hyper then drops a complete request,
+    // so whole requests keep the connection open for writing.
+    let exchange = |request: String, half_close: bool| {
         use std::io::{Read, Write};
         let addr = server.base.trim_start_matches("http://").to_string();
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         s.write_all(request.as_bytes()).unwrap();
-        s.shutdown(std::net::Shutdown::Write).unwrap();
+        if half_close {
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+        }
         let mut answer = String::new();
         let _ = s.read_to_string(&mut answer);
         answer
     };
+    let raw = |request: String| exchange(request, true);
+    let whole = |request: &str| exchange(request.into(), false);
     let short = raw(
         "POST /v1/models/mlp:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"ins"
             .into(),
@@ -415,6 +421,26 @@ fn endpoints_formats_and_errors_with_predictions_equal_to_kiln_predict() {
     );
     let expect = raw("POST /v1/models/mlp:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\nExpect: 100-continue\r\n\r\n".into());
     assert!(expect.starts_with("HTTP/1.1 413"), "{expect}");
+    // HEAD answers where GET does, with GET's headers and no body; a 405 says what is allowed.
+    let head = whole("HEAD /v1/models/mlp HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let get = whole("GET /v1/models/mlp HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let length = |a: &str| {
+        a.lines().find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(String::from)
+        })
+    };
+    assert!(
+        head.starts_with("HTTP/1.1 200") && head.ends_with("\r\n\r\n"),
+        "{head}"
+    );
+    assert_eq!(length(&head), length(&get), "{head}\n{get}");
+    let wrong = whole("PUT /v1/models/mlp:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    assert!(
+        wrong.starts_with("HTTP/1.1 405") && wrong.to_ascii_lowercase().contains("allow: post\r\n"),
+        "{wrong}"
+    );
     let (s, _) = call("POST", &predict_url, Some(&good));
     assert_eq!(s, 200);
 

@@ -211,6 +211,16 @@ pub(crate) fn open_trained(path: &Path) -> Result<Trained> {
     let (run_path, weights) = if path.is_dir() {
         (path.to_path_buf(), None)
     } else if path.is_file() {
+        if path.extension().is_none_or(|e| e != "safetensors") {
+            return Err(Error::Usage(format!(
+                "{}: not a run directory or a checkpoint (.safetensors); give the run's folder{}",
+                path.display(),
+                path.parent()
+                    .filter(|p| p.join("run.json").is_file())
+                    .map(|p| format!(", {}", p.display()))
+                    .unwrap_or_default()
+            )));
+        }
         let run = path
             .ancestors()
             .skip(1)

@@ -168,12 +168,33 @@ pub fn exec(a: Args) -> Result<()> {
     // The header goes out with the first batch: input that fails in its first rows leaves
     // stdout empty (the writer's buffer would be flushed when it is dropped).
     let mut started = false;
+    let mut done = 0usize;
     while let Some(batch) = inputs.next_batch(a.batch_size)? {
         if stop.load(std::sync::atomic::Ordering::SeqCst) {
             // The --output file is never written (its temporary file goes with the writer).
             return Err(Error::Interrupted("predict interrupted".into()));
         }
         let (probs, k) = outputs(&model, loss, schema, &batch.x)?;
+        // A NaN would be written as a probability and a class picked from it: stop instead.
+        if let Some(i) = probs
+            .iter()
+            .position(|v| !v.is_finite())
+            .map(|i| i / k.max(1))
+        {
+            let place = match &batch.paths {
+                Some(p) => p[i].clone(),
+                None => format!(
+                    "{}: row {}",
+                    input.map_or("<stdin>".into(), |p| p.display().to_string()),
+                    done + i + 1
+                ),
+            };
+            return Err(Error::data(
+                place,
+                "the model's output is not finite (NaN or infinite): the values are far outside what the model was trained on",
+            ));
+        }
+        done += probs.len() / k.max(1);
         if !started {
             w.header().map_err(write_err)?;
             started = true;

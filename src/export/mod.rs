@@ -11,6 +11,7 @@ use crate::onnx::proto::{
     StringStringEntryProto, TensorShapeProto, TensorTypeProto, TypeProto, ValueInfoProto,
 };
 
+use crate::data::csv::columns::Encoder;
 use crate::data::{DataSchema, Transform};
 use crate::loss::Loss;
 use crate::nn::Model;
@@ -55,24 +56,6 @@ pub fn to_onnx(src: &Source, opset: i64) -> Result<Vec<u8>, String> {
         ));
     }
     let schema = src.schema;
-    let text: Vec<&str> = schema
-        .columns
-        .iter()
-        .filter(|c| c.is_text())
-        .map(|c| c.name.as_str())
-        .collect();
-    if !text.is_empty() {
-        return Err(format!(
-            "{} text column{} ({}), and ONNX export of text columns is not built yet",
-            if text.len() == 1 {
-                "the run reads a"
-            } else {
-                "the run reads"
-            },
-            if text.len() == 1 { "" } else { "s" },
-            text.join(", ")
-        ));
-    }
     let mut g = Graph::new(opset);
     let (input, x) = preprocess(&mut g, schema);
     let logits = src.model.export(&mut g, &x)?;
@@ -161,7 +144,7 @@ fn preprocess(g: &mut Graph, schema: &DataSchema) -> (Vec<ValueInfoProto>, Strin
     let pre = &schema.preprocess;
     let mut x = "features".to_string();
     if f == 0 {
-        // Category columns only: nothing to scale (and no `features` input).
+        // Category and text columns only: nothing to scale (and no `features` input).
         return columns(g, schema, Vec::new(), Vec::new());
     }
     if let Some(fill) = &pre.fill {
@@ -191,7 +174,9 @@ fn preprocess(g: &mut Graph, schema: &DataSchema) -> (Vec<ValueInfoProto>, Strin
 }
 
 /// The row as training saw it: the numbers (`inputs` and `parts` so far), then each category
-/// column one-hot from a string input named after it.
+/// column one-hot from a string input named after it, and each text column's token ids from
+/// an int64 input named after it (tokenized outside the graph: kiln's tokenizer, Unicode
+/// NFKC and word segmentation, has no ONNX op; its vocabulary is in the metadata).
 fn columns(
     g: &mut Graph,
     schema: &DataSchema,
@@ -199,8 +184,18 @@ fn columns(
     mut parts: Vec<String>,
 ) -> (Vec<ValueInfoProto>, String) {
     for c in &schema.columns {
-        let crate::data::csv::columns::Encoder::Category { values } = &c.encoder else {
-            unreachable!("text columns are refused before");
+        let values = match &c.encoder {
+            Encoder::Category { values } => values,
+            Encoder::Text { max_len, .. } => {
+                inputs.push(value_info(
+                    &c.name,
+                    data_type::INT64,
+                    &[None, Some(*max_len)],
+                    "token ids (the metadata's text_column.NAME: vocab index), real tokens first, then 0s",
+                ));
+                parts.push(g.cast(&c.name, data_type::FLOAT));
+                continue;
+            }
         };
         inputs.push(value_info(
             &c.name,
@@ -327,20 +322,33 @@ fn metadata(src: &Source) -> Vec<StringStringEntryProto> {
                 ("input", "features".to_string()),
                 ("feature_names", json(&s.features)),
             ]);
-            let categories: Vec<String> = s.columns.iter().map(|c| c.name.clone()).collect();
+            let named = |text: bool| -> Vec<String> {
+                s.columns
+                    .iter()
+                    .filter(|c| c.is_text() == text)
+                    .map(|c| c.name.clone())
+                    .collect()
+            };
+            let (categories, text) = (named(false), named(true));
             if !categories.is_empty() {
                 props.push(("category_inputs", json(&categories)));
             }
+            if !text.is_empty() {
+                props.push(("text_inputs", json(&text)));
+            }
         }
     }
+    let mut props: Vec<(String, String)> =
+        props.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    for c in s.columns.iter().filter(|c| c.is_text()) {
+        let encoder = serde_json::to_string(&c.encoder).expect("an encoder serializes");
+        props.push((format!("text_column.{}", c.name), encoder));
+    }
     if !s.classes.is_empty() {
-        props.push(("class_names", json(&s.classes)));
+        props.push(("class_names".into(), json(&s.classes)));
     }
     props
         .into_iter()
-        .map(|(k, v)| StringStringEntryProto {
-            key: k.into(),
-            value: v,
-        })
+        .map(|(key, value)| StringStringEntryProto { key, value })
         .collect()
 }

@@ -2,15 +2,31 @@
 //! its parameters named alike) and the transformer encoder built on it
 //! (`nn.TransformerEncoder` of `nn.TransformerEncoderLayer`s). Padded keys are ignored.
 
-use super::layernorm::layer_norm;
+use super::layernorm::{export_layer_norm, layer_norm};
 use super::sequence::step_mask;
 use super::{pytorch_uniform, Activation, Layer, Mode};
 use crate::backend::Storage;
+use crate::onnx::{Attr, Graph};
 use crate::tensor::{Rng, Shape, Tensor};
 
 /// `x · wᵀ + b`, a linear map over the last axis.
 fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
     x.matmul_t(w, false, true).add(b)
+}
+
+/// `linear` as ONNX nodes: the weight under its checkpoint name `{w_name}` in PyTorch's
+/// `[out, in]` layout, transposed in the graph (a constant onnxruntime folds at load).
+fn export_linear(
+    g: &mut Graph,
+    x: &str,
+    (w_name, w): (&str, &Tensor),
+    (b_name, b): (&str, &Tensor),
+) -> String {
+    let w = g.tensor(w_name, w, w.dims());
+    let wt = g.node("Transpose", &[&w], vec![Attr::Ints("perm", vec![1, 0])]);
+    let y = g.node("MatMul", &[x, &wt], vec![]);
+    let b = g.tensor(b_name, b, b.dims());
+    g.node("Add", &[&y, &b], vec![])
 }
 
 /// Inverted dropout in training (as the dropout layer).
@@ -85,6 +101,58 @@ impl SelfAttention {
         linear(&context, &self.out_w, &self.out_b)
     }
 
+    /// `forward` in evaluation mode as ONNX nodes over `x` `[n, len, d]`, with `g.mask`'s
+    /// padded keys pushed out of the softmax; tensors named `{prefix}in_proj_weight`, ...
+    pub fn export(&self, g: &mut Graph, prefix: &str, x: &str) -> String {
+        let d = self.out_w.dims()[0] as i64;
+        let (h, dh) = (self.heads as i64, d / self.heads as i64);
+        let name = |n: &str| format!("{prefix}{n}");
+        let qkv = export_linear(
+            g,
+            x,
+            (&name("in_proj_weight"), &self.in_w),
+            (&name("in_proj_bias"), &self.in_b),
+        );
+        // [n, len, d] → [n, heads, len, dh] (keys: [n, heads, dh, len]).
+        let split = |g: &mut Graph, i: i64, perm: Vec<i64>| {
+            let (start, end, axis) = (
+                g.constant_i64("qkv_start", &[i * d]),
+                g.constant_i64("qkv_end", &[(i + 1) * d]),
+                g.constant_i64("qkv_axis", &[2]),
+            );
+            let part = g.node("Slice", &[&qkv, &start, &end, &axis], vec![]);
+            let heads = g.reshape(&part, &[0, 0, h, dh]);
+            g.node("Transpose", &[&heads], vec![Attr::Ints("perm", perm)])
+        };
+        let q = split(g, 0, vec![0, 2, 1, 3]);
+        let k = split(g, 1, vec![0, 2, 3, 1]);
+        let v = split(g, 2, vec![0, 2, 1, 3]);
+        let scores = g.node("MatMul", &[&q, &k], vec![]);
+        let scale = g.scalar(&name("scale"), 1.0 / (dh as f32).sqrt());
+        let mut scores = g.node("Mul", &[&scores, &scale], vec![]);
+        if let Some(m) = g.mask.clone() {
+            let (one, big) = (g.scalar("one", 1.0), g.scalar("key_mask_scale", 1e9));
+            let keys = g.reshape(&m, &[0, 1, 1, -1]);
+            let off = g.node("Sub", &[&keys, &one], vec![]);
+            let off = g.node("Mul", &[&off, &big], vec![]);
+            scores = g.node("Add", &[&scores, &off], vec![]);
+        }
+        let weights = g.node("Softmax", &[&scores], vec![Attr::Int("axis", -1)]);
+        let context = g.node("MatMul", &[&weights, &v], vec![]);
+        let context = g.node(
+            "Transpose",
+            &[&context],
+            vec![Attr::Ints("perm", vec![0, 2, 1, 3])],
+        );
+        let context = g.reshape(&context, &[0, 0, d]);
+        export_linear(
+            g,
+            &context,
+            (&name("out_proj.weight"), &self.out_w),
+            (&name("out_proj.bias"), &self.out_b),
+        )
+    }
+
     pub fn params(&self, prefix: &str) -> Vec<(String, &Tensor)> {
         vec![
             (format!("{prefix}in_proj_weight"), &self.in_w),
@@ -135,6 +203,10 @@ impl Layer for Attention {
 
     fn params(&self) -> Vec<(String, &Tensor)> {
         self.attn.params("")
+    }
+
+    fn export(&self, g: &mut Graph, prefix: &str, inputs: &[String]) -> Result<String, String> {
+        Ok(self.attn.export(g, &format!("{prefix}."), &inputs[0]))
     }
 }
 
@@ -266,6 +338,41 @@ impl Layer for TransformerEncoder {
             };
         }
         x
+    }
+
+    /// `forward` in evaluation mode (dropout gone), block by block.
+    fn export(&self, g: &mut Graph, prefix: &str, inputs: &[String]) -> Result<String, String> {
+        let mut x = inputs[0].clone();
+        for (i, b) in self.blocks.iter().enumerate() {
+            let at = |n: &str| format!("{prefix}.layers.{i}.{n}");
+            let norm = |g: &mut Graph, x: &str, n: &str, t: &(Tensor, Tensor)| {
+                export_layer_norm(g, &at(n), x, (&t.0, &t.1), 1e-5)
+            };
+            let feed_forward = |g: &mut Graph, x: &str| {
+                let (w1, b1) = (at("linear1.weight"), at("linear1.bias"));
+                let hidden = export_linear(g, x, (&w1, &b.linear1.0), (&b1, &b.linear1.1));
+                let hidden = self.activation.export(g, &hidden);
+                let (w2, b2) = (at("linear2.weight"), at("linear2.bias"));
+                export_linear(g, &hidden, (&w2, &b.linear2.0), (&b2, &b.linear2.1))
+            };
+            let attn = at("self_attn.");
+            x = if self.norm_first {
+                let normed = norm(g, &x, "norm1", &b.norm1);
+                let a = b.attn.export(g, &attn, &normed);
+                let x1 = g.node("Add", &[&x, &a], vec![]);
+                let normed = norm(g, &x1, "norm2", &b.norm2);
+                let f = feed_forward(g, &normed);
+                g.node("Add", &[&x1, &f], vec![])
+            } else {
+                let a = b.attn.export(g, &attn, &x);
+                let sum = g.node("Add", &[&x, &a], vec![]);
+                let x1 = norm(g, &sum, "norm1", &b.norm1);
+                let f = feed_forward(g, &x1);
+                let sum = g.node("Add", &[&x1, &f], vec![]);
+                norm(g, &sum, "norm2", &b.norm2)
+            };
+        }
+        Ok(x)
     }
 
     fn params(&self) -> Vec<(String, &Tensor)> {

@@ -4,6 +4,8 @@
 //! GPT-2 do). The layer marks the sequences' real steps for the layers after it.
 
 use super::{named, Layer, Mode};
+use crate::onnx::proto::data_type;
+use crate::onnx::Graph;
 use crate::tensor::{Rng, Shape, Tensor};
 
 pub struct Embedding {
@@ -69,6 +71,34 @@ impl Layer for Embedding {
         let y = y.mul(&mask.reshape([n, len, 1]));
         mode.mask = Some(mask);
         y
+    }
+
+    /// Gather by token id (clipped into the vocabulary as in `forward`), positions added,
+    /// padding steps zeroed; the mask `id ≠ 0` goes to the layers after, as in `forward`.
+    fn export(&self, g: &mut Graph, prefix: &str, inputs: &[String]) -> Result<String, String> {
+        let ids = g.cast(&inputs[0], data_type::INT64);
+        let (low, high) = (
+            g.scalar_i64(&format!("{prefix}.first_id"), 0),
+            g.scalar_i64(&format!("{prefix}.last_id"), self.vocab as i64 - 1),
+        );
+        let ids = g.node("Clip", &[&ids, &low, &high], vec![]);
+        let table = g.tensor(
+            &format!("{prefix}.weight"),
+            &self.weight,
+            self.weight.dims(),
+        );
+        let mut y = g.node("Gather", &[&table, &ids], vec![]);
+        if let Some(p) = &self.position {
+            let p = g.tensor(&format!("{prefix}.position"), p, p.dims());
+            y = g.node("Add", &[&y, &p], vec![]);
+        }
+        let pad = g.scalar_i64(&format!("{prefix}.pad_id"), 0);
+        let is_pad = g.node("Equal", &[&ids, &pad], vec![]);
+        let real = g.node("Not", &[&is_pad], vec![]);
+        let mask = g.cast(&real, data_type::FLOAT);
+        let mask3 = g.reshape(&mask, &[0, 0, 1]);
+        g.mask = Some(mask);
+        Ok(g.node("Mul", &[&y, &mask3], vec![]))
     }
 
     fn params(&self) -> Vec<(String, &Tensor)> {

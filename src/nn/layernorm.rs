@@ -52,25 +52,40 @@ impl Layer for LayerNorm {
         named(&[("weight", &self.weight), ("bias", &self.bias)])
     }
 
-    /// LayerNormalization from opset 17; before it, the same steps as `layer_norm`.
     fn export(&self, g: &mut Graph, prefix: &str, inputs: &[String]) -> Result<String, String> {
-        let d = [self.shape.dim(self.shape.rank() - 1)];
-        let w = g.tensor(&format!("{prefix}.weight"), &self.weight, &d);
-        let b = g.tensor(&format!("{prefix}.bias"), &self.bias, &d);
-        let x = inputs[0].as_str();
-        if g.opset >= 17 {
-            let attrs = vec![Attr::Int("axis", -1), Attr::Float("epsilon", self.eps)];
-            return Ok(g.node("LayerNormalization", &[x, &w, &b], attrs));
-        }
-        let mean = g.reduce("ReduceMean", x, &[-1], true);
-        let centered = g.node("Sub", &[x, &mean], vec![]);
-        let square = g.node("Mul", &[&centered, &centered], vec![]);
-        let var = g.reduce("ReduceMean", &square, &[-1], true);
-        let eps = g.scalar(&format!("{prefix}.eps"), self.eps);
-        let var = g.node("Add", &[&var, &eps], vec![]);
-        let std = g.node("Sqrt", &[&var], vec![]);
-        let y = g.node("Div", &[&centered, &std], vec![]);
-        let y = g.node("Mul", &[&y, &w], vec![]);
-        Ok(g.node("Add", &[&y, &b], vec![]))
+        Ok(export_layer_norm(
+            g,
+            prefix,
+            &inputs[0],
+            (&self.weight, &self.bias),
+            self.eps,
+        ))
     }
+}
+
+/// `layer_norm` as ONNX nodes, its weight and bias named `{prefix}.weight` / `.bias`:
+/// LayerNormalization from opset 17; before it, the same steps as `layer_norm`.
+pub fn export_layer_norm(
+    g: &mut Graph,
+    prefix: &str,
+    x: &str,
+    (weight, bias): (&Tensor, &Tensor),
+    eps: f32,
+) -> String {
+    let w = g.tensor(&format!("{prefix}.weight"), weight, weight.dims());
+    let b = g.tensor(&format!("{prefix}.bias"), bias, bias.dims());
+    if g.opset >= 17 {
+        let attrs = vec![Attr::Int("axis", -1), Attr::Float("epsilon", eps)];
+        return g.node("LayerNormalization", &[x, &w, &b], attrs);
+    }
+    let mean = g.reduce("ReduceMean", x, &[-1], true);
+    let centered = g.node("Sub", &[x, &mean], vec![]);
+    let square = g.node("Mul", &[&centered, &centered], vec![]);
+    let var = g.reduce("ReduceMean", &square, &[-1], true);
+    let eps = g.scalar(&format!("{prefix}.eps"), eps);
+    let var = g.node("Add", &[&var, &eps], vec![]);
+    let std = g.node("Sqrt", &[&var], vec![]);
+    let y = g.node("Div", &[&centered, &std], vec![]);
+    let y = g.node("Mul", &[&y, &w], vec![]);
+    g.node("Add", &[&y, &b], vec![])
 }

@@ -76,13 +76,7 @@ pub trait Layer: Send + Sync {
     /// The layer in evaluation mode as ONNX nodes reading `inputs` (value names, batch axis
     /// first); returns the output's name. `prefix` names its tensors as the checkpoint does
     /// (`layers.3`).
-    fn export(&self, g: &mut Graph, prefix: &str, inputs: &[String]) -> Result<String, String> {
-        let _ = (g, prefix, inputs);
-        Err(format!(
-            "ONNX export of `{}` layers is not built yet",
-            self.kind()
-        ))
-    }
+    fn export(&self, g: &mut Graph, prefix: &str, inputs: &[String]) -> Result<String, String>;
 }
 
 /// `activation(y + bias)` with the bias along `axis` of `y` (a dense layer's last axis, a

@@ -286,7 +286,9 @@ impl Model {
     /// named by its place.
     pub fn export(&self, g: &mut Graph, input: &str) -> std::result::Result<String, String> {
         let mut names: Vec<String> = Vec::new();
+        let mut masks: Vec<Option<String>> = Vec::new();
         for (i, node) in self.nodes.iter().enumerate() {
+            g.mask = first_mask(&node.inputs, &masks, &None).cloned();
             let inputs = node
                 .inputs
                 .iter()
@@ -310,15 +312,22 @@ impl Model {
                 .and_then(|ins| node.layer.export(g, &format!("layers.{i}"), &ins))
                 .map_err(|e| format!("model.layers.{i} ({}): {e}", node.layer.kind()))?;
             names.push(out);
+            masks.push(g.mask.take());
         }
         Ok(names.pop().expect("a model has layers"))
     }
 
     /// `x` is `[batch, ...input_shape]`. Layers run in config order (so dropout draws in the
     /// same order every time), each output kept only until its last reader has run.
+    /// A padding mask follows the values it describes: each layer sees the mask of its first
+    /// input that has one (an embedding makes a new one; `mode.mask` on entry is the input's),
+    /// so two text columns' branches keep their own. On return `mode.mask` is the output's.
     pub fn forward(&self, x: &Tensor, mode: &mut Mode) -> Tensor {
         let mut outputs: Vec<Option<Tensor>> = vec![None; self.nodes.len()];
+        let mut masks: Vec<Option<Tensor>> = vec![None; self.nodes.len()];
+        let input_mask = mode.mask.take();
         for (i, node) in self.nodes.iter().enumerate() {
+            mode.mask = first_mask(&node.inputs, &masks, &input_mask).cloned();
             let inputs: Vec<Tensor> = node
                 .inputs
                 .iter()
@@ -329,6 +338,7 @@ impl Model {
                 })
                 .collect();
             outputs[i] = Some(node.layer.forward_many(&inputs, mode));
+            masks[i] = mode.mask.take();
             for s in &node.inputs {
                 if let Source::Layer(j) = s {
                     if self.last_use[*j] == i {
@@ -337,6 +347,7 @@ impl Model {
                 }
             }
         }
+        mode.mask = masks.pop().flatten();
         outputs.pop().flatten().expect("a model has layers")
     }
 
@@ -457,4 +468,17 @@ impl Model {
             })
             .collect()
     }
+}
+
+/// The padding mask of the first of `inputs` that has one (`masks` per earlier layer,
+/// `input` the model input's).
+fn first_mask<'a, M>(
+    inputs: &[Source],
+    masks: &'a [Option<M>],
+    input: &'a Option<M>,
+) -> Option<&'a M> {
+    inputs.iter().find_map(|s| match s {
+        Source::Layer(j) => masks[*j].as_ref(),
+        Source::Input | Source::Part(_) => input.as_ref(),
+    })
 }

@@ -6,6 +6,7 @@
 
 use super::sequence::step_mask;
 use super::{pytorch_uniform, Layer, Mode};
+use crate::onnx::proto::data_type;
 use crate::onnx::{Attr, Graph};
 use crate::tensor::{Rng, Shape, Tensor};
 
@@ -174,8 +175,10 @@ impl Layer for Recurrent {
 
     /// ONNX's LSTM / GRU op: its gate order (LSTM i, o, f, c; GRU z, r, h) from PyTorch's
     /// (i, f, g, o; r, z, n), the directions stacked, the input time-major; the GRU's
-    /// `linear_before_reset` is PyTorch's r·(h·W + b). Whole sequences only: a padding mask
-    /// comes from an embedding, and the model's export stops there first.
+    /// `linear_before_reset` is PyTorch's r·(h·W + b). A padded sequence (padding after its
+    /// real steps, as kiln's text columns are) runs to its length (`sequence_lens`); where
+    /// ONNX then outputs 0, the forward direction's output is the state carried over, as in
+    /// `forward`.
     fn export(&self, g: &mut Graph, prefix: &str, inputs: &[String]) -> Result<String, String> {
         let u = self.units;
         let gates = self.cell.gates();
@@ -220,12 +223,42 @@ impl Layer for Recurrent {
                 "GRU"
             }
         };
+        let mask = g.mask.clone();
+        let mut op_inputs = vec![x, w, r, b];
+        if let Some(m) = &mask {
+            let real = g.reduce("ReduceSum", m, &[1], false);
+            op_inputs.push(g.cast(&real, data_type::INT32));
+        }
+        let refs: Vec<&str> = op_inputs.iter().map(String::as_str).collect();
         // Y [len, dirs, n, units] and Y_h [dirs, n, units].
-        let outs = g.node_multi(op, &[&x, &w, &r, &b], attrs, 2);
+        let outs = g.node_multi(op, &refs, attrs, 2);
         if self.return_sequences {
+            let mut y = outs[0].clone();
+            if let Some(m) = &mask {
+                // Y + (1 − m)·Y_h on the forward direction: [len, 1, n, 1] · [1, dirs, 1, 1]
+                // · [dirs, n, units].
+                let one = g.scalar(&format!("{prefix}.one"), 1.0);
+                let padded = g.node("Sub", &[&one, m], vec![]);
+                let padded = g.node(
+                    "Transpose",
+                    &[&padded],
+                    vec![Attr::Ints("perm", vec![1, 0])],
+                );
+                let padded = g.reshape(&padded, &[0, 1, -1, 1]);
+                let mut forward_only = vec![0.0; nd];
+                forward_only[0] = 1.0;
+                let forward_only = g.constant(
+                    &format!("{prefix}.forward_only"),
+                    &[1, nd, 1, 1],
+                    &forward_only,
+                );
+                let carry = g.node("Mul", &[&padded, &forward_only], vec![]);
+                let carry = g.node("Mul", &[&carry, &outs[1]], vec![]);
+                y = g.node("Add", &[&y, &carry], vec![]);
+            }
             let y = g.node(
                 "Transpose",
-                &[&outs[0]],
+                &[&y],
                 vec![Attr::Ints("perm", vec![2, 0, 1, 3])],
             );
             Ok(g.reshape(&y, &[0, 0, -1]))

@@ -3,6 +3,7 @@
 //! real step, skipping padding).
 
 use super::{Layer, Mode};
+use crate::onnx::proto::data_type;
 use crate::onnx::{dims_i64, Attr, Graph};
 use crate::tensor::{Shape, Tensor};
 
@@ -146,15 +147,50 @@ impl Layer for SequencePool {
         }
     }
 
-    /// Over every step (a padding mask comes from an embedding, whose export is not built).
-    fn export(&self, g: &mut Graph, _prefix: &str, inputs: &[String]) -> Result<String, String> {
+    /// As `forward`: over the real steps when the sequence has a padding mask (from an
+    /// embedding), else over every step.
+    fn export(&self, g: &mut Graph, prefix: &str, inputs: &[String]) -> Result<String, String> {
         let x = inputs[0].as_str();
+        let Some(m) = g.mask.clone() else {
+            return Ok(match self.mode {
+                PoolMode::Mean => g.reduce("ReduceMean", x, &[1], false),
+                PoolMode::Max => g.reduce("ReduceMax", x, &[1], false),
+                PoolMode::Last => {
+                    let last = g.constant_i64("last_step", &[-1]);
+                    let step = g.node("Gather", &[x, &last], vec![Attr::Int("axis", 1)]);
+                    g.reshape(&step, &[0, -1])
+                }
+            });
+        };
+        let m3 = g.reshape(&m, &[0, 0, 1]);
+        let one = g.scalar(&format!("{prefix}.one"), 1.0);
         Ok(match self.mode {
-            PoolMode::Mean => g.reduce("ReduceMean", x, &[1], false),
-            PoolMode::Max => g.reduce("ReduceMax", x, &[1], false),
+            PoolMode::Mean => {
+                let count = g.reduce("ReduceSum", &m, &[1], true);
+                let count = g.node("Max", &[&count, &one], vec![]);
+                let kept = g.node("Mul", &[x, &m3], vec![]);
+                let sum = g.reduce("ReduceSum", &kept, &[1], false);
+                g.node("Div", &[&sum, &count], vec![])
+            }
+            PoolMode::Max => {
+                let big = g.scalar(&format!("{prefix}.big"), 1e30);
+                let off = g.node("Sub", &[&m3, &one], vec![]);
+                let off = g.node("Mul", &[&off, &big], vec![]);
+                let pushed = g.node("Add", &[x, &off], vec![]);
+                g.reduce("ReduceMax", &pushed, &[1], false)
+            }
             PoolMode::Last => {
-                let last = g.constant_i64("last_step", &[-1]);
-                let step = g.node("Gather", &[x, &last], vec![Attr::Int("axis", 1)]);
+                // Row i's step (real steps − 1, at least 0), broadcast over the features.
+                let count = g.reduce("ReduceSum", &m, &[1], true);
+                let last = g.node("Sub", &[&count, &one], vec![]);
+                let zero = g.scalar(&format!("{prefix}.zero"), 0.0);
+                let last = g.node("Max", &[&last, &zero], vec![]);
+                let last = g.cast(&last, data_type::INT64);
+                let last = g.reshape(&last, &[0, 1, 1]);
+                let width = self.shape.dim(0) as i64;
+                let across = g.constant_i64(&format!("{prefix}.across"), &[1, 1, width]);
+                let index = g.node("Expand", &[&last, &across], vec![]);
+                let step = g.node("GatherElements", &[x, &index], vec![Attr::Int("axis", 1)]);
                 g.reshape(&step, &[0, -1])
             }
         })

@@ -11,6 +11,9 @@ pub struct Graph {
     pub uses_ml: bool,
     pub nodes: Vec<NodeProto>,
     pub initializers: Vec<TensorProto>,
+    /// The padding mask `[batch, len]` (f32, 1 at a real step) of the sequence the layer
+    /// being exported reads, as `Mode::mask` in a forward pass.
+    pub mask: Option<String>,
     made: usize,
 }
 
@@ -59,6 +62,7 @@ impl Graph {
             uses_ml: false,
             nodes: Vec::new(),
             initializers: Vec::new(),
+            mask: None,
             made: 0,
         }
     }
@@ -73,6 +77,16 @@ impl Graph {
     pub fn constant_i64(&mut self, name: &str, values: &[i64]) -> String {
         let raw = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.initializer(name, vec![values.len() as i64], data_type::INT64, raw)
+    }
+
+    /// A scalar i64 constant (Clip's bounds on ids).
+    pub fn scalar_i64(&mut self, name: &str, value: i64) -> String {
+        self.initializer(name, vec![], data_type::INT64, value.to_le_bytes().to_vec())
+    }
+
+    /// `x` converted to the element type `to` (`data_type::*`).
+    pub fn cast(&mut self, x: &str, to: i32) -> String {
+        self.node("Cast", &[x], vec![Attr::Int("to", to as i64)])
     }
 
     /// A scalar f32 constant, broadcast by the ops that read it.
@@ -150,10 +164,11 @@ impl Graph {
         out
     }
 
-    /// `ReduceMean` / `ReduceMax` over `axes`: an attribute before opset 18, an input from it.
+    /// `ReduceMean` / `ReduceMax` / `ReduceSum` over `axes`: an attribute before opset 18
+    /// (ReduceSum: 13), an input from it.
     pub fn reduce(&mut self, op: &str, x: &str, axes: &[i64], keepdims: bool) -> String {
         let keep = Attr::Int("keepdims", keepdims as i64);
-        if self.opset >= 18 {
+        if self.opset >= 18 || op == "ReduceSum" {
             let axes = self.constant_i64("axes", axes);
             self.node(op, &[x, &axes], vec![keep])
         } else {

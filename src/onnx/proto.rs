@@ -97,6 +97,7 @@ pub struct AttributeProto {
 pub mod data_type {
     pub const FLOAT: i32 = 1;
     pub const STRING: i32 = 8;
+    pub const INT32: i32 = 6;
     pub const INT64: i32 = 7;
 }
 

@@ -186,13 +186,17 @@ async fn handle(
 ) -> Response {
     let start = Instant::now();
     let line = format!("{} {} {:?}", req.method(), req.uri(), req.version());
+    let mut allow = None;
     let (status, content_type, body) = match route(&app, req).await {
         Ok((content_type, body)) => (StatusCode::OK, content_type, body),
-        Err(p) => (
-            StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            "application/json",
-            json!({ "error": p.message }).to_string(),
-        ),
+        Err(p) => {
+            allow = p.allow;
+            (
+                StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                "application/json",
+                json!({ "error": p.message }).to_string(),
+            )
+        }
     };
     eprintln!(
         "{} - - [{}] \"{line}\" {} {} {:.3}",
@@ -202,26 +206,36 @@ async fn handle(
         body.len(),
         start.elapsed().as_secs_f64() * 1e3
     );
-    Response::builder()
+    let mut response = Response::builder()
         .status(status)
-        .header(header::CONTENT_TYPE, content_type)
-        .body(Body::from(body))
-        .expect("a valid response")
+        .header(header::CONTENT_TYPE, content_type);
+    if let Some(methods) = allow {
+        response = response.header(header::ALLOW, methods);
+    }
+    response.body(Body::from(body)).expect("a valid response")
 }
 
 fn problem(status: u16, message: impl Into<String>) -> Problem {
     Problem {
         status,
         message: message.into(),
+        allow: None,
     }
 }
 
+/// Refuse any method but `allowed` (GET also answers HEAD: hyper sends its headers only).
 fn only(method: &Method, allowed: Method, path: &str) -> std::result::Result<(), Problem> {
-    if *method == allowed {
-        Ok(())
-    } else {
-        Err(problem(405, format!("{method} {path}: use {allowed}")))
+    let head = allowed == Method::GET && *method == Method::HEAD;
+    if *method == allowed || head {
+        return Ok(());
     }
+    let mut p = problem(405, format!("{method} {path}: use {allowed}"));
+    p.allow = Some(if allowed == Method::GET {
+        "GET, HEAD"
+    } else {
+        "POST"
+    });
+    Err(p)
 }
 
 async fn route(app: &App, req: Request) -> std::result::Result<(&'static str, String), Problem> {

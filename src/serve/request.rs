@@ -13,12 +13,15 @@ use crate::data::DataSchema;
 pub struct Problem {
     pub status: u16,
     pub message: String,
+    /// For a 405: the methods the path answers (the `Allow` header).
+    pub allow: Option<&'static str>,
 }
 
 pub fn bad(message: impl Into<String>) -> Problem {
     Problem {
         status: 400,
         message: message.into(),
+        allow: None,
     }
 }
 
@@ -166,6 +169,7 @@ fn too_many(n: usize) -> Problem {
         message: format!(
             "{n} instances in one request; at most {MAX_INSTANCES}: split it into several requests"
         ),
+        allow: None,
     }
 }
 

@@ -10,24 +10,67 @@ exits 1 when an output differs by more than the tolerance.
 """
 import csv
 import json
+import re
 import sys
+import unicodedata
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 
 
-def table(path, names, categories):
-    """The model's inputs from a CSV: `features` (numbers, NaN for a missing cell) and one
-    string input per category column."""
-    with open(path, newline="") as f:
+MISSING = ("", "NA", "N/A", "NaN", "nan", "null", "?")
+
+
+def invisible(c):
+    """Characters kiln drops before tokenizing: zero-width and direction marks, the soft
+    hyphen, word joiners, the byte-order mark, control characters other than whitespace."""
+    o = ord(c)
+    if o == 0xAD or 0x200B <= o <= 0x200F or 0x202A <= o <= 0x202E or 0x2060 <= o <= 0x2064 or o == 0xFEFF:
+        return True
+    return unicodedata.category(c) == "Cc" and not c.isspace()
+
+
+def tokenize(text, tokenizer, lowercase):
+    """kiln's tokenizer as the README states it: NFKC, invisible characters dropped,
+    lower-cased when asked; `word`: runs of letters and digits, every other visible character
+    a token of its own; `char`: every character."""
+    text = "".join(c for c in unicodedata.normalize("NFKC", text) if not invisible(c))
+    if lowercase:
+        text = text.lower()
+    if tokenizer == "char":
+        return list(text)
+    return re.findall(r"[^\W_]+|[^\w\s]|_", text)
+
+
+def token_ids(cells, column):
+    """A text column's cells as the model's int64 input: ids by vocabulary index (1 for a
+    token not in it), real tokens first, then 0s, `max_len` per row."""
+    index = {t: i for i, t in enumerate(column["vocab"])}
+    out = np.zeros((len(cells), column["max_len"]), dtype=np.int64)
+    for r, cell in enumerate(cells):
+        if cell.strip() in MISSING:
+            continue
+        ids = [index.get(t, 1) for t in tokenize(cell, column["tokenizer"], column["lowercase"])]
+        ids = ids[:column["max_len"]]
+        out[r, :len(ids)] = ids
+    return out
+
+
+def table(path, meta):
+    """The model's inputs from a CSV: `features` (numbers, NaN for a missing cell), one
+    string input per category column and one int64 input of token ids per text column."""
+    with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    cell = lambda s: float(s) if s.strip() not in ("", "NA", "NaN", "nan", "?") else np.nan
+    cell = lambda s: float(s) if s.strip() not in MISSING else np.nan
+    names = json.loads(meta["feature_names"])
     inputs = {}
     if names:
         inputs["features"] = np.array([[cell(r[n]) for n in names] for r in rows], dtype=np.float32)
-    for c in categories:
+    for c in json.loads(meta.get("category_inputs", "[]")):
         inputs[c] = np.array([r[c] for r in rows], dtype=object)
+    for c in json.loads(meta.get("text_inputs", "[]")):
+        inputs[c] = token_ids([r[c] for r in rows], json.loads(meta[f"text_column.{c}"]))
     return inputs
 
 
@@ -54,7 +97,7 @@ def main():
         x = {"image": images([p["path"] for p in preds], int(meta["image_channels"]), int(meta["image_height"]),
                              int(meta["image_width"]))}
     else:
-        x = table(input_path, json.loads(meta["feature_names"]), json.loads(meta.get("category_inputs", "[]")))
+        x = table(input_path, meta)
     n = len(next(iter(x.values())))
     assert n == len(preds), f"{n} inputs, {len(preds)} predictions"
     classes = json.loads(meta.get("class_names", "[]"))
