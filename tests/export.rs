@@ -558,7 +558,7 @@ fn text_columns_embeddings_attention_and_padded_sequences_match_onnxruntime() {
 }
 
 #[test]
-fn an_opset_kiln_does_not_write_is_a_usage_error_and_writes_nothing() {
+fn an_opset_kiln_does_not_write_or_a_file_that_is_no_checkpoint_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let out = train_shipped("configs/linreg.toml", &run, &["--set", "train.epochs=1"]);
@@ -576,4 +576,12 @@ fn an_opset_kiln_does_not_write_is_a_usage_error_and_writes_nothing() {
         );
         assert!(!dir.path().join("m.onnx").exists());
     }
+    // A file of the run that is not a checkpoint names the way out.
+    let out = kiln(dir.path(), &["export", "run/config.toml", "-o", "m.onnx"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = first_error_line(&out);
+    assert!(
+        err.contains("run/config.toml: not a run directory or a checkpoint (.safetensors); give the run's folder, run"),
+        "{err}"
+    );
 }
