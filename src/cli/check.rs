@@ -37,7 +37,12 @@ pub fn exec(a: Args) -> Result<()> {
             metrics::resolve(&kept, schema.task, schema.classes.len())?
         }
     };
-    if let Err(e) = Watch::new(&config.train, &metrics, prepared.valid.is_some()) {
+    if let Err(e) = Watch::new(
+        &config.train,
+        &config.optimizer,
+        &metrics,
+        prepared.valid.is_some(),
+    ) {
         problems.push(config.place(e));
     }
     if let Err(e) = crate::train::criterion(&config, &prepared) {

@@ -96,6 +96,7 @@ pub fn exec(a: Args) -> Result<()> {
         schema,
         metrics: &trained.info.metrics,
         batch_size: a.batch_size,
+        limit_batches: None,
     };
     let acc = evaluate(&setup, &data)?;
     if let Some(path) = &a.plot {

@@ -43,6 +43,13 @@ pub struct Args {
     /// No progress or per-epoch lines on stderr.
     #[arg(long)]
     quiet: bool,
+    /// Train, validate and test on one batch each, in a temporary run that is removed: a
+    /// quick check that the config runs end to end.
+    #[arg(long, conflicts_with_all = ["resume", "run_dir"])]
+    fast_dev_run: bool,
+    /// At most N batches per epoch of training and of each evaluation (train.limit_batches).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    limit_batches: Option<u64>,
 }
 
 /// A resumed run continues the run: what it trained on (data, split, seed), its model and its
@@ -84,6 +91,12 @@ pub fn exec(a: Args) -> Result<()> {
     if let Some(s) = a.seed {
         set.push(format!("seed={s}"));
     }
+    if let Some(n) = a.limit_batches {
+        set.push(format!("train.limit_batches={n}"));
+    }
+    if a.fast_dev_run {
+        set.extend(["train.epochs=1".into(), "train.limit_batches=1".into()]);
+    }
     let config = match (&a.config, &a.resume) {
         (Some(path), Some(_)) => {
             return Err(Error::Usage(format!(
@@ -105,15 +118,42 @@ pub fn exec(a: Args) -> Result<()> {
     };
     // First Ctrl-C / SIGTERM: finish the step and checkpoint. A second one: leave now.
     let stop = super::stop_flag()?;
+    let scratch = a.fast_dev_run.then(scratch_dir).transpose()?;
     let opts = Options {
         runs: a.runs,
-        run_dir: a.run_dir,
+        run_dir: scratch.as_ref().map(|d| d.join("run")).or(a.run_dir),
         resume: a.resume,
         quiet: a.quiet,
         device: device.device,
         device_note: device.fallback,
     };
-    let outcome = fit(config, &opts, &stop)?;
+    let outcome = fit(config, &opts, &stop);
+    if let Some(dir) = &scratch {
+        // Nothing of a fast dev run is kept, whatever its outcome.
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let outcome = outcome?;
+    if a.fast_dev_run && !a.json {
+        let losses: Vec<String> = outcome
+            .last
+            .iter()
+            .filter(|(k, _)| k.ends_with("_loss"))
+            .map(|(k, v)| format!("{k} {v:.4}"))
+            .chain(
+                outcome
+                    .info
+                    .test
+                    .iter()
+                    .flat_map(|t| t.get("loss"))
+                    .map(|v| format!("test_loss {:.4}", v.as_f64().unwrap_or(f64::NAN))),
+            )
+            .collect();
+        outln!(
+            "fast-dev-run passed: one batch of each split ran ({}); nothing kept",
+            losses.join(", ")
+        );
+        return Ok(());
+    }
     if a.json {
         let final_: serde_json::Map<String, serde_json::Value> = outcome
             .last
@@ -134,4 +174,15 @@ pub fn exec(a: Args) -> Result<()> {
         outln!("{}", outcome.run_dir.display());
     }
     Ok(())
+}
+
+/// A fresh folder for a fast dev run's temporary run directory.
+fn scratch_dir() -> Result<PathBuf> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let dir =
+        std::env::temp_dir().join(format!("kiln-fast-dev-run-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    Ok(dir)
 }

@@ -655,6 +655,78 @@ pub struct TrainConfig {
     pub checkpoint: CheckpointConfig,
     /// TensorBoard: the training loss every this many steps (0: never).
     pub log_every_steps: u64,
+    /// At most this many batches per epoch, of training and of each evaluation (a quick look
+    /// at a large dataset; Lightning's `limit_*_batches`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_batches: Option<usize>,
+    /// A wall-clock budget for this process's training: at the first step boundary past it
+    /// the run checkpoints and ends with status `timeout` (resumable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_time: Option<Seconds>,
+}
+
+/// A duration in seconds, written as a number of seconds or as `"90s"`, `"45m"`, `"1h30m"`,
+/// `"2d"` or `"HH:MM:SS"`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "DurationText", into = "f64")]
+pub struct Seconds(pub f64);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum DurationText {
+    Number(f64),
+    Text(String),
+}
+
+impl From<Seconds> for f64 {
+    fn from(s: Seconds) -> f64 {
+        s.0
+    }
+}
+
+impl TryFrom<DurationText> for Seconds {
+    type Error = String;
+    fn try_from(d: DurationText) -> Result<Seconds, String> {
+        let seconds = match &d {
+            DurationText::Number(n) => Some(*n),
+            DurationText::Text(t) => parse_duration(t.trim()),
+        };
+        match seconds {
+            Some(s) if s.is_finite() && s > 0.0 => Ok(Seconds(s)),
+            _ => Err(format!(
+                "{}: a positive number of seconds, or a duration such as \"90s\", \"45m\", \"1h30m\", \"2d\" or \"01:30:00\"",
+                match d {
+                    DurationText::Number(n) => n.to_string(),
+                    DurationText::Text(t) => format!("{t:?}"),
+                }
+            )),
+        }
+    }
+}
+
+/// `"1h30m"`-style (units d, h, m, s, each at most once, in that order) or `"HH:MM:SS"`.
+fn parse_duration(t: &str) -> Option<f64> {
+    if t.contains(':') {
+        let parts: Vec<f64> = t
+            .split(':')
+            .map(|p| p.parse::<u32>().ok().map(f64::from))
+            .collect::<Option<_>>()?;
+        return match parts[..] {
+            [h, m, s] if m < 60.0 && s < 60.0 => Some(h * 3600.0 + m * 60.0 + s),
+            _ => None,
+        };
+    }
+    let units = [('d', 86400.0), ('h', 3600.0), ('m', 60.0), ('s', 1.0)];
+    let (mut total, mut rest, mut next_unit) = (0.0, t, 0);
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+        let value: f64 = rest[..digits].parse().ok()?;
+        let unit = rest[digits..].chars().next()?;
+        let k = units[next_unit..].iter().position(|(u, _)| *u == unit)? + next_unit;
+        total += value * units[k].1;
+        (rest, next_unit) = (&rest[digits + 1..], k + 1);
+    }
+    (!t.is_empty()).then_some(total)
 }
 
 impl Default for TrainConfig {
@@ -668,6 +740,8 @@ impl Default for TrainConfig {
             early_stopping: None,
             checkpoint: CheckpointConfig::default(),
             log_every_steps: 50,
+            limit_batches: None,
+            max_time: None,
         }
     }
 }

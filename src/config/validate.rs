@@ -283,23 +283,41 @@ fn optimizer(p: &mut Problems, c: &Config) {
             p.at_least("optimizer.eps", eps as f64, 0.0, true);
         }
     }
-    let warmup = match o.schedule {
-        Schedule::Constant { warmup_epochs } => warmup_epochs,
+    let warmup = match &o.schedule {
+        Schedule::Constant { warmup_epochs } => *warmup_epochs,
         Schedule::Step {
             step_epochs,
             gamma,
             warmup_epochs,
         } => {
-            if step_epochs == 0 {
+            if *step_epochs == 0 {
                 p.bad("optimizer.schedule.step_epochs", "must be at least 1");
             }
-            p.at_least("optimizer.schedule.gamma", gamma as f64, 0.0, true);
-            warmup_epochs
+            p.at_least("optimizer.schedule.gamma", *gamma as f64, 0.0, true);
+            *warmup_epochs
+        }
+        Schedule::ReduceOnPlateau {
+            factor,
+            min_delta,
+            min_lr,
+            warmup_epochs,
+            ..
+        } => {
+            if !(*factor > 0.0 && *factor < 1.0) {
+                p.bad(
+                    "optimizer.schedule.factor",
+                    format!("{factor}: the rate is multiplied by it, so it lies between 0 and 1 (exclusive)"),
+                );
+            }
+            p.at_least("optimizer.schedule.min_delta", *min_delta, 0.0, false);
+            p.at_least("optimizer.schedule.min_lr", *min_lr as f64, 0.0, false);
+            *warmup_epochs
         }
         Schedule::Cosine {
             warmup_epochs,
             min_lr,
         } => {
+            let (warmup_epochs, min_lr) = (*warmup_epochs, *min_lr);
             p.at_least("optimizer.schedule.min_lr", min_lr as f64, 0.0, false);
             if min_lr > o.lr {
                 p.bad(
@@ -343,5 +361,8 @@ fn train(p: &mut Problems, c: &Config) {
     );
     if t.checkpoint.keep_last == 0 {
         p.bad("train.checkpoint.keep_last", "must be at least 1");
+    }
+    if t.limit_batches == Some(0) {
+        p.bad("train.limit_batches", "must be at least 1");
     }
 }

@@ -1,8 +1,9 @@
-//! Learning-rate schedules as pure functions of training progress.
+//! Learning-rate schedules as pure functions of training progress; `reduce_on_plateau` also
+//! scales the rate by what the watched metric did (the training loop keeps that state).
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Schedule {
     Constant {
@@ -25,6 +26,38 @@ pub enum Schedule {
         #[serde(default)]
         min_lr: f32,
     },
+    /// Keras's ReduceLROnPlateau: multiply the rate by `factor` once `monitor` has not
+    /// improved by more than `min_delta` for `patience` epochs, never below `min_lr`, then
+    /// wait `cooldown` epochs before counting again.
+    ReduceOnPlateau {
+        #[serde(default = "default_plateau_monitor")]
+        monitor: String,
+        #[serde(default = "default_gamma")]
+        factor: f32,
+        #[serde(default = "default_plateau_patience")]
+        patience: usize,
+        #[serde(default = "default_plateau_min_delta")]
+        min_delta: f64,
+        #[serde(default)]
+        cooldown: usize,
+        #[serde(default)]
+        min_lr: f32,
+        #[serde(default)]
+        warmup_epochs: f32,
+    },
+}
+
+/// Keras's defaults.
+fn default_plateau_monitor() -> String {
+    "valid.loss".into()
+}
+
+fn default_plateau_patience() -> usize {
+    10
+}
+
+fn default_plateau_min_delta() -> f64 {
+    1e-4
 }
 
 fn default_gamma() -> f32 {
@@ -44,18 +77,15 @@ impl Schedule {
         let spe = steps_per_epoch.max(1) as f64;
         let start = step as f64 / spe; // epochs done before this step
         let end = (step + 1) as f64 / spe;
-        let warmup = match *self {
-            Schedule::Constant { warmup_epochs }
-            | Schedule::Step { warmup_epochs, .. }
-            | Schedule::Cosine { warmup_epochs, .. } => warmup_epochs as f64,
-        };
+        let warmup = self.warmup_epochs() as f64;
         let warm = if warmup > 0.0 {
             (end / warmup).min(1.0)
         } else {
             1.0
         };
         let lr = match *self {
-            Schedule::Constant { .. } => base as f64,
+            // The plateau's factor is applied by the caller, which watches the metric.
+            Schedule::Constant { .. } | Schedule::ReduceOnPlateau { .. } => base as f64,
             Schedule::Step {
                 step_epochs, gamma, ..
             } => base as f64 * (gamma as f64).powi((start / step_epochs.max(1) as f64) as i32),
@@ -67,6 +97,15 @@ impl Schedule {
             }
         };
         (lr * warm) as f32
+    }
+
+    pub fn warmup_epochs(&self) -> f32 {
+        match *self {
+            Schedule::Constant { warmup_epochs }
+            | Schedule::Step { warmup_epochs, .. }
+            | Schedule::Cosine { warmup_epochs, .. }
+            | Schedule::ReduceOnPlateau { warmup_epochs, .. } => warmup_epochs,
+        }
     }
 }
 

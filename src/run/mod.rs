@@ -39,6 +39,8 @@ pub enum Status {
     Finished,
     Failed,
     Interrupted,
+    /// Stopped at `train.max_time`, checkpointed and evaluated; resumable.
+    Timeout,
     /// Shown for a run marked running that no process holds (killed): never written.
     Stopped,
 }

@@ -16,6 +16,8 @@ pub struct EvalSetup<'a> {
     pub schema: &'a DataSchema,
     pub metrics: &'a [String],
     pub batch_size: usize,
+    /// Evaluate only the first this many batches (`train.limit_batches`).
+    pub limit_batches: Option<usize>,
 }
 
 /// Add a batch's outputs and targets to the statistics, regression values in the target's own
@@ -40,7 +42,10 @@ pub fn record(
 pub fn evaluate(s: &EvalSetup, split: &Split) -> Result<Accumulator> {
     let _guard = no_grad();
     let mut acc = Accumulator::new(s.schema.task, s.schema.classes.len(), s.metrics);
-    let (y, n) = (&split.y, split.len());
+    let (y, mut n) = (&split.y, split.len());
+    if let Some(limit) = s.limit_batches {
+        n = n.min(limit.saturating_mul(s.batch_size.max(1)));
+    }
     for start in (0..n).step_by(s.batch_size.max(1)) {
         let len = s.batch_size.min(n - start);
         let (xb, yb) = (split.rows(start, len), y.narrow(0, start, len));

@@ -107,6 +107,10 @@ struct Session {
     /// The best model's state and metadata when it improved too soon after the last write:
     /// written at the next chance (a write due, a checkpoint, the end).
     pending_best: Option<(NamedTensors, HashMap<String, String>)>,
+    /// When `train.max_time` runs out (counted from this process's start of training).
+    deadline: Option<Instant>,
+    /// Training stopped at the deadline.
+    timed_out: bool,
 }
 
 /// The shortest time between rewrites of run.json or of the best model between checkpoints:
@@ -117,6 +121,11 @@ const REWRITE_SECONDS: f64 = 1.0;
 /// interrupted (then with `Error::Interrupted` after writing a checkpoint).
 pub fn fit(config: Config, opts: &Options, stop: &AtomicBool) -> Result<Outcome> {
     let mut s = setup::start(config, opts)?;
+    // A budget too large for the clock is no budget.
+    s.deadline = s.config.train.max_time.and_then(|t| {
+        let budget = std::time::Duration::try_from_secs_f64(t.0).ok()?;
+        Instant::now().checked_add(budget)
+    });
     let trained = s.train(stop);
     s.conclude(trained)
 }
@@ -126,7 +135,12 @@ impl Session {
     /// device error surfaces), backward, clip, optimizer step.
     fn train(&mut self, stop: &AtomicBool) -> Result<()> {
         let (n, bs) = (self.data.train.len(), self.config.train.batch_size);
-        let (steps, epochs, seed) = (n.div_ceil(bs), self.config.train.epochs, self.config.seed);
+        let limit = self.config.train.limit_batches.unwrap_or(usize::MAX);
+        let (steps, epochs, seed) = (
+            n.div_ceil(bs).min(limit),
+            self.config.train.epochs,
+            self.config.seed,
+        );
         while self.progress.epoch < epochs {
             let order = epoch_order(n, seed, self.progress.epoch, self.config.train.shuffle);
             let started = self.begin_epoch(steps);
@@ -151,6 +165,9 @@ impl Session {
                 self.optim.step(self.lr);
                 self.optim.zero_grad();
                 self.end_step(&out, &y, value, started)?;
+                if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                    return self.time_up(started);
+                }
             }
             if self.end_epoch(started)? {
                 break;
@@ -203,11 +220,13 @@ impl Session {
         )))
     }
 
-    /// The schedule's learning rate for the next step.
+    /// The schedule's learning rate for the next step (reduce_on_plateau: the rate it has
+    /// reached, as the base).
     fn lr_at(&self, steps_per_epoch: usize) -> f32 {
         let o = &self.config.optimizer;
+        let base = self.progress.watch.plateau_lr.unwrap_or(o.lr);
         o.schedule.lr(
-            o.lr,
+            base,
             self.progress.step,
             steps_per_epoch,
             self.config.train.epochs,
@@ -232,6 +251,22 @@ impl Session {
         let rate = rows as f64 / started.elapsed().as_secs_f64().max(1e-9);
         self.report.step(loss, rate);
         Ok(())
+    }
+
+    /// `train.max_time` has passed: checkpoint at this step and end the run as `timeout`
+    /// (its test evaluation and plots still come, from the best model so far).
+    fn time_up(&mut self, started: Instant) -> Result<()> {
+        self.progress.seconds += started.elapsed().as_secs_f64();
+        self.report.finish_epoch();
+        let path = self.save_checkpoint()?;
+        self.timed_out = true;
+        let line = format!(
+            "train.max_time reached at epoch {}, step {}; checkpoint {path}; continue with: kiln train --resume {} --set train.max_time=...",
+            self.progress.epoch + 1,
+            self.progress.step,
+            self.run.path.display()
+        );
+        self.report.line(&self.run, &line)
     }
 
     /// Stop at a step boundary: checkpoint, then the error that says how to continue.
@@ -264,6 +299,10 @@ impl Session {
             self.keep_best()?;
         }
         self.info.best = self.progress.watch.best.clone();
+        if let Some((from, to)) = verdict.lr_reduced {
+            let line = format!("reduce_on_plateau: learning rate {from:e} -> {to:e}");
+            self.report.line(&self.run, &line)?;
+        }
         if verdict.stop {
             self.report.line(&self.run, &self.watch.stop_reason())?;
         }
@@ -369,6 +408,7 @@ impl Session {
             schema: &self.data.schema,
             metrics: &self.metrics,
             batch_size: self.model.eval_batch(self.config.train.batch_size),
+            limit_batches: self.config.train.limit_batches,
         }
     }
 
@@ -460,7 +500,11 @@ impl Session {
             self.report
                 .line(&self.run, &format!("warning: plots not drawn: {e}"))?;
         }
-        self.info.status = Status::Finished;
+        self.info.status = if self.timed_out {
+            Status::Timeout
+        } else {
+            Status::Finished
+        };
         self.info.ended = Some(crate::run::now());
         self.make_durable()?;
         Ok(Outcome {

@@ -250,7 +250,13 @@ pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
     )
     .map_err(place)?;
     let criterion = criterion(&config, &data)?;
-    let watch = Watch::new(&config.train, &metrics, data.valid.is_some()).map_err(place)?;
+    let watch = Watch::new(
+        &config.train,
+        &config.optimizer,
+        &metrics,
+        data.valid.is_some(),
+    )
+    .map_err(place)?;
     let mut optim = optimizer(&config, &model);
     let (run, mut info, progress) = match &opts.resume {
         Some(dir) => {
@@ -315,6 +321,8 @@ pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
         info_written: std::time::Instant::now(),
         best_written: std::time::Instant::now(),
         pending_best: None,
+        deadline: None,
+        timed_out: false,
     };
     announce(&s, opts)?;
     Ok(s)
