@@ -3,7 +3,8 @@
 //!
 //! Layers of the crate, each depending only on those after it (checked by
 //! `tests/architecture.rs`):
-//! `cli` (one file per command) → `train` (the loop) → `run` (the run directory) → `data`
+//! `cli` (one file per command) → `train` (the loop), `sweep` (many runs as child processes)
+//! → `run` (the run directory) → `data`
 //! (datasets and their schema), `metrics` → `config` (the typed TOML) → `nn`, `loss`, `optim`
 //! (models and training pieces) → `ops` (the math and its gradients) → `tensor` ⇄ `autograd`
 //! (shaped data and the tape) → `backend` (where data lives, the op descriptors in
@@ -29,6 +30,7 @@ pub mod optim;
 pub mod run;
 pub mod serve;
 pub mod suggest;
+pub mod sweep;
 pub mod tensor;
 pub mod train;
 

@@ -10,6 +10,12 @@ use crate::error::{Error, Result};
 pub const CLASSIFICATION: &[&str] = &["accuracy", "top5", "f1"];
 pub const REGRESSION: &[&str] = &["rmse", "mae", "r2"];
 
+/// Metric names where smaller is better (`valid.loss`, `rmse`, `train_mae`): the one rule
+/// for a metric's direction, used by monitors, gates, sweeps and listings.
+pub fn lower_is_better(metric: &str) -> bool {
+    ["loss", "rmse", "mae"].iter().any(|m| metric.ends_with(m))
+}
+
 /// Check metric names against the task (and `topK` against the number of classes); returns
 /// them with the task's default when empty.
 pub fn resolve(names: &[String], task: Task, classes: usize) -> Result<Vec<String>> {

@@ -27,6 +27,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("export", 8),
     ("train", 9),
     ("serve", 9),
+    ("sweep", 9), // runs `kiln train` children; reads run directories
     ("cli", 10),
 ];
 

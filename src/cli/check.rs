@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::{self, Task};
+use crate::config::{self, Config, Task};
 use crate::data;
 use crate::error::{Error, Result};
 use crate::metrics;
@@ -15,6 +15,34 @@ pub struct Args {
     /// Override a config key: KEY=VALUE (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+}
+
+/// The first problem `check` would report for a config: its data, metrics, monitors, loss
+/// and model (for `sweep` and `train --folds` before they start runs, and `init` before it
+/// writes a config). `prepared` reuses data already read for an equal `data` table.
+pub(super) fn trainable(config: &Config, prepared: Option<&data::Prepared>) -> Result<()> {
+    let owned;
+    let prepared = match prepared {
+        Some(p) => p,
+        None => {
+            owned = data::prepare(&config.data, config.loss_kind(), config.seed)
+                .map_err(|e| config.place(e))?;
+            &owned
+        }
+    };
+    let schema = &prepared.schema;
+    let metrics = metrics::resolve(&config.train.metrics, schema.task, schema.classes.len())
+        .map_err(|e| config.place(e))?;
+    Watch::new(
+        &config.train,
+        &config.optimizer,
+        &metrics,
+        prepared.valid.is_some(),
+    )
+    .map_err(|e| config.place(e))?;
+    crate::train::criterion(config, prepared).map_err(|e| config.place(e))?;
+    build_model(config, schema)?;
+    Ok(())
 }
 
 pub fn exec(a: Args) -> Result<()> {

@@ -24,10 +24,11 @@ mod export;
 mod predict;
 mod runs;
 mod serve;
+mod sweep;
 mod train;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
@@ -53,6 +54,7 @@ enum Command {
     Export(export::Args),
     Serve(serve::Args),
     Check(check::Args),
+    Sweep(sweep::Args),
     Runs(runs::Args),
     Bench(bench::Args),
 }
@@ -79,6 +81,7 @@ impl Cli {
             Command::Export(a) => export::exec(a),
             Command::Serve(_) => unreachable!("served above"),
             Command::Check(a) => check::exec(a),
+            Command::Sweep(a) => sweep::exec(a),
             Command::Runs(a) => runs::exec(a),
             Command::Bench(a) => bench::exec(a),
         })
@@ -127,6 +130,18 @@ pub(crate) fn stop_flag() -> Result<Arc<AtomicBool>> {
     })
     .map_err(|e| Error::Runtime(format!("cannot install the signal handler: {e}")))?;
     Ok(stop)
+}
+
+/// The count of Ctrl-C and SIGTERM signals, for a command that passes them on to child
+/// processes (a sweep): it never exits on its own, so its children are never orphaned.
+pub(crate) fn stop_counter() -> Result<Arc<AtomicUsize>> {
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    ctrlc::set_handler(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+    })
+    .map_err(|e| Error::Runtime(format!("cannot install the signal handler: {e}")))?;
+    Ok(count)
 }
 
 /// The device a command runs on, and what `--device auto` fell back from, if it did.

@@ -50,6 +50,12 @@ pub struct Args {
     /// At most N batches per epoch of training and of each evaluation (train.limit_batches).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     limit_batches: Option<u64>,
+    /// Cross-validate: K runs, each validating on one of K folds of the training rows
+    /// (stratified for classification, seeded), in `<runs>/<name>-cv-<time>/fold-N`; prints each
+    /// fold's validation metrics and their mean ± std.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(2..=1000),
+          conflicts_with_all = ["resume", "run_dir", "fast_dev_run"])]
+    folds: Option<u64>,
 }
 
 /// A resumed run continues the run: what it trained on (data, split, seed), its model and its
@@ -116,6 +122,9 @@ pub fn exec(a: Args) -> Result<()> {
             ))
         }
     };
+    if let Some(k) = a.folds {
+        return cross_validate(&config, k as usize, &a);
+    }
     // First Ctrl-C / SIGTERM: finish the step and checkpoint. A second one: leave now.
     let stop = super::stop_flag()?;
     let scratch = a.fast_dev_run.then(scratch_dir).transpose()?;
@@ -174,6 +183,28 @@ pub fn exec(a: Args) -> Result<()> {
         outln!("{}", outcome.run_dir.display());
     }
     Ok(())
+}
+
+/// `--folds K`: the sweep machinery with one setting and K folds, one run at a time.
+fn cross_validate(config: &config::Config, folds: usize, a: &Args) -> Result<()> {
+    use crate::sweep::{Kind, Plan};
+    let plan = Plan {
+        kind: Kind::CrossValidation,
+        kiln_version: env!("CARGO_PKG_VERSION").into(),
+        created: crate::run::now(),
+        metric: config
+            .train
+            .checkpoint
+            .best
+            .clone()
+            .unwrap_or_else(|| "valid.loss".into()),
+        keys: Vec::new(),
+        settings: vec![Vec::new()],
+        folds: Some(folds),
+    };
+    let folder = super::sweep::start(&plan, config, &a.runs, "cv")?;
+    let opts = super::sweep::options(&a.device, a.threads, 1, a.quiet)?;
+    super::sweep::finish(&plan, &folder, &opts, a.json)
 }
 
 /// A fresh folder for a fast dev run's temporary run directory.

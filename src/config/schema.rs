@@ -454,6 +454,11 @@ pub struct DataConfig {
     /// (seeded; stratified for classification). Default 0.1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_split: Option<f64>,
+    /// Cross-validation: validate on fold `fold` of `folds` (seeded, stratified for
+    /// classification) and train on the others, instead of `valid` / `valid_split`. Set by
+    /// `train --folds` and `sweep --folds` on each fold's run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kfold: Option<KFold>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<PathBuf>,
     /// Target column; default: the last column.
@@ -788,6 +793,16 @@ impl Default for CheckpointConfig {
             best: None,
         }
     }
+}
+
+/// One fold of a k-fold cross-validation: `data.kfold = { folds = 5, fold = 2 }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KFold {
+    /// How many parts the training rows are dealt into (2 or more).
+    pub folds: usize,
+    /// The part validated on, 1 to `folds`.
+    pub fold: usize,
 }
 
 /// Training-only augmentation, drawn from the step's random stream.

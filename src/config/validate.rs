@@ -169,6 +169,21 @@ fn data(p: &mut Problems, c: &Config) {
             );
         }
     }
+    if let Some(k) = d.kfold {
+        p.in_range("data.kfold.folds", k.folds as f64, 2.0, 1000.0);
+        if k.fold < 1 || k.fold > k.folds {
+            p.bad(
+                "data.kfold.fold",
+                format!("must be 1 to folds ({}), got {}", k.folds, k.fold),
+            );
+        }
+        if d.valid.is_some() || d.valid_split.is_some() {
+            p.bad(
+                "data.kfold",
+                "validates on a fold of the training rows; give it without data.valid or data.valid_split",
+            );
+        }
+    }
     if d.scale.is_some() && d.normalize.is_some() {
         p.bad(
             "data.scale",

@@ -22,11 +22,28 @@ pub fn holdout_rows(
     task: Task,
     seed: u64,
 ) -> Result<Option<Holdout>> {
+    let stratify = task == Task::Classification;
+    if let Some(k) = cfg.kfold {
+        let mut rng = Rng::stream(seed, Stream::Holdout);
+        let (keep, held) = kfold(targets, k.folds, k.fold, stratify, &mut rng);
+        if keep.is_empty() || held.is_empty() {
+            return Err(Error::config(
+                "data.kfold",
+                format!(
+                    "{} folds of {} rows leave fold {} or its training rows empty; use fewer folds",
+                    k.folds,
+                    targets.len(),
+                    k.fold
+                ),
+            ));
+        }
+        let source = format!("{} (fold {} of {})", cfg.train.display(), k.fold, k.folds);
+        return Ok(Some(Holdout { keep, held, source }));
+    }
     let fraction = cfg.valid_split.unwrap_or(0.1);
     if cfg.valid.is_some() || fraction <= 0.0 {
         return Ok(None);
     }
-    let stratify = task == Task::Classification;
     let mut rng = Rng::stream(seed, Stream::Holdout);
     let (keep, held) = holdout(targets, fraction, stratify, &mut rng);
     if held.is_empty() && cfg.valid_split.is_some() {
@@ -45,16 +62,9 @@ pub fn holdout_rows(
     Ok(Some(Holdout { keep, held, source }))
 }
 
-/// Split row indices into (kept, held out) with `fraction` held out, shuffled by `rng`. With
-/// `stratify`, each class (target value) is split on its own, so the held-out rows keep the
-/// class proportions. Both lists come back in ascending row order.
-pub fn holdout(
-    targets: &[f32],
-    fraction: f64,
-    stratify: bool,
-    rng: &mut Rng,
-) -> (Vec<usize>, Vec<usize>) {
-    let groups: Vec<Vec<usize>> = if stratify {
+/// The rows of each group (each class when `stratify`, else all rows), shuffled by `rng`.
+fn shuffled_groups(targets: &[f32], stratify: bool, rng: &mut Rng) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = if stratify {
         let classes = targets
             .iter()
             .map(|&t| t as usize)
@@ -68,9 +78,50 @@ pub fn holdout(
     } else {
         vec![(0..targets.len()).collect()]
     };
+    for rows in &mut groups {
+        rng.shuffle(rows);
+    }
+    groups
+}
+
+/// Split row indices into (kept, held out) for fold `fold` (1-based) of `folds`: the groups'
+/// shuffled rows, one group after another, are dealt to the folds in turn, so every fold
+/// gets each class's share (within one row) and the folds' sizes differ by at most one. Every
+/// row is held out by exactly one fold. Both lists come back in ascending row order.
+pub fn kfold(
+    targets: &[f32],
+    folds: usize,
+    fold: usize,
+    stratify: bool,
+    rng: &mut Rng,
+) -> (Vec<usize>, Vec<usize>) {
     let (mut keep, mut held) = (Vec::new(), Vec::new());
-    for mut rows in groups {
-        rng.shuffle(&mut rows);
+    let dealt = shuffled_groups(targets, stratify, rng)
+        .into_iter()
+        .flatten();
+    for (position, row) in dealt.enumerate() {
+        if position % folds == fold - 1 {
+            held.push(row);
+        } else {
+            keep.push(row);
+        }
+    }
+    keep.sort_unstable();
+    held.sort_unstable();
+    (keep, held)
+}
+
+/// Split row indices into (kept, held out) with `fraction` held out, shuffled by `rng`. With
+/// `stratify`, each class (target value) is split on its own, so the held-out rows keep the
+/// class proportions. Both lists come back in ascending row order.
+pub fn holdout(
+    targets: &[f32],
+    fraction: f64,
+    stratify: bool,
+    rng: &mut Rng,
+) -> (Vec<usize>, Vec<usize>) {
+    let (mut keep, mut held) = (Vec::new(), Vec::new());
+    for rows in shuffled_groups(targets, stratify, rng) {
         // Each group keeps a row for training: a class must not vanish from it.
         let n_held =
             ((rows.len() as f64 * fraction).round() as usize).min(rows.len().saturating_sub(1));
@@ -96,5 +147,38 @@ mod tests {
         all.sort_unstable();
         assert_eq!(all, (0..100).collect::<Vec<_>>());
         assert_eq!(holdout(&targets, 0.1, true, &mut Rng::new(1)), (keep, held));
+    }
+
+    #[test]
+    fn each_row_is_validated_by_exactly_one_fold_and_classes_keep_their_shares() {
+        // 83 rows: classes of 50, 30 and 3 rows; 4 folds of 20 or 21 rows.
+        let targets: Vec<f32> = (0..83)
+            .map(|i| match i {
+                0..50 => 0.0,
+                50..80 => 1.0,
+                _ => 2.0,
+            })
+            .collect();
+        let mut seen = vec![0; 83];
+        for fold in 1..=4 {
+            let (keep, held) = kfold(&targets, 4, fold, true, &mut Rng::new(7));
+            assert_eq!(keep.len() + held.len(), 83);
+            assert!((20..=21).contains(&held.len()), "{}", held.len());
+            let class = |c: f32| held.iter().filter(|&&i| targets[i] == c).count();
+            assert!((12..=13).contains(&class(0.0)), "{}", class(0.0));
+            assert!((7..=8).contains(&class(1.0)), "{}", class(1.0));
+            assert!(keep.iter().all(|i| !held.contains(i)));
+            for &i in &held {
+                seen[i] += 1;
+            }
+        }
+        assert!(seen.iter().all(|&n| n == 1), "{seen:?}");
+        // The same seed deals the same folds; another seed others.
+        let a = kfold(&targets, 4, 2, true, &mut Rng::new(7));
+        assert_eq!(a, kfold(&targets, 4, 2, true, &mut Rng::new(7)));
+        assert_ne!(a, kfold(&targets, 4, 2, true, &mut Rng::new(8)));
+        // Not stratified: sizes still within one row.
+        let (_, held) = kfold(&targets, 5, 5, false, &mut Rng::new(7));
+        assert_eq!(held.len(), 16);
     }
 }

@@ -154,6 +154,27 @@ impl MetricsTable {
             .collect()
     }
 
+    /// The row of `epoch` (1-based, as the `epoch` column) as (column, value) pairs, skipping
+    /// empty cells; empty when there is no such row.
+    pub fn row_at_epoch(&self, epoch: usize) -> Vec<(String, f64)> {
+        let Some(e) = self.header.iter().position(|h| h == "epoch") else {
+            return Vec::new();
+        };
+        let row = self
+            .rows
+            .iter()
+            .rev()
+            .find(|r| r.get(e).copied().flatten() == Some(epoch as f64));
+        let Some(row) = row else {
+            return Vec::new();
+        };
+        self.header
+            .iter()
+            .zip(row)
+            .filter_map(|(k, v)| v.map(|v| (k.clone(), v)))
+            .collect()
+    }
+
     /// (epoch, value) of column `name` over the rows that have both.
     pub fn by_epoch(&self, name: &str) -> Vec<(f64, f64)> {
         let position = |n: &str| self.header.iter().position(|h| h == n);

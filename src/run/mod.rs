@@ -142,6 +142,30 @@ fn point_latest(runs: &Path, run: &Path) {
     }
 }
 
+/// A new folder `<parent>/<prefix>-<YYYYMMDD-HHMMSS>` (with `-2`, `-3`... if that exists):
+/// never an existing one, even for two made in the same second.
+pub fn create_stamped_dir(parent: &Path, prefix: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    let stamp: String = now()
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .take(14)
+        .collect();
+    let base = format!("{prefix}-{}-{}", &stamp[..8], &stamp[8..]);
+    let mut n = 1;
+    loop {
+        let candidate = match n {
+            1 => parent.join(&base),
+            _ => parent.join(format!("{base}-{n}")),
+        };
+        match std::fs::create_dir(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            Err(e) => return Err(Error::io(&candidate, e)),
+        }
+    }
+}
+
 pub struct RunDir {
     pub path: PathBuf,
     /// train.log, opened at the first line and kept open.
@@ -176,27 +200,7 @@ impl RunDir {
                     Err(e) => return Err(Error::io(p, e)),
                 }
             }
-            None => {
-                std::fs::create_dir_all(runs).map_err(|e| Error::io(runs, e))?;
-                let stamp: String = now()
-                    .chars()
-                    .filter(|c| c.is_ascii_digit())
-                    .take(14)
-                    .collect();
-                let base = format!("{name}-{}-{}", &stamp[..8], &stamp[8..]);
-                let mut n = 1;
-                loop {
-                    let candidate = match n {
-                        1 => runs.join(&base),
-                        _ => runs.join(format!("{base}-{n}")),
-                    };
-                    match std::fs::create_dir(&candidate) {
-                        Ok(()) => break candidate,
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
-                        Err(e) => return Err(Error::io(&candidate, e)),
-                    }
-                }
-            }
+            None => create_stamped_dir(runs, name)?,
         };
         std::fs::create_dir_all(path.join("checkpoints")).map_err(|e| Error::io(&path, e))?;
         if exact.is_none() {

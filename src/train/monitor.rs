@@ -9,10 +9,7 @@ use crate::error::{Error, Result};
 use crate::optim::schedule::Schedule;
 use crate::run::Best;
 
-/// Metric names where smaller is better.
-pub fn lower_is_better(metric: &str) -> bool {
-    ["loss", "rmse", "mae"].iter().any(|m| metric.ends_with(m))
-}
+pub use crate::metrics::lower_is_better;
 
 /// One watched metric: its name as the config writes it (`valid.loss`) and its column in the
 /// epoch row (`valid_loss`).
