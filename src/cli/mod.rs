@@ -21,7 +21,9 @@ mod bench;
 mod check;
 mod eval;
 mod export;
+mod init;
 mod predict;
+mod print_config;
 mod runs;
 mod serve;
 mod train;
@@ -53,6 +55,8 @@ enum Command {
     Export(export::Args),
     Serve(serve::Args),
     Check(check::Args),
+    Init(init::Args),
+    PrintConfig(print_config::Args),
     Runs(runs::Args),
     Bench(bench::Args),
 }
@@ -79,6 +83,8 @@ impl Cli {
             Command::Export(a) => export::exec(a),
             Command::Serve(_) => unreachable!("served above"),
             Command::Check(a) => check::exec(a),
+            Command::Init(a) => init::exec(a),
+            Command::PrintConfig(a) => print_config::exec(a),
             Command::Runs(a) => runs::exec(a),
             Command::Bench(a) => bench::exec(a),
         })
