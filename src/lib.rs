@@ -4,7 +4,7 @@
 //! Layers of the crate, each depending only on those after it (checked by
 //! `tests/architecture.rs`):
 //! `cli` (one file per command) → `train` (the loop), `sweep` (many runs as child processes)
-//! → `run` (the run directory) → `data`
+//! → `run` (the run directory), `starter` (`kiln init`'s configs) → `data`
 //! (datasets and their schema), `metrics` → `config` (the typed TOML) → `nn`, `loss`, `optim`
 //! (models and training pieces) → `ops` (the math and its gradients) → `tensor` ⇄ `autograd`
 //! (shaped data and the tape) → `backend` (where data lives, the op descriptors in
@@ -29,6 +29,7 @@ pub mod ops;
 pub mod optim;
 pub mod run;
 pub mod serve;
+pub mod starter;
 pub mod suggest;
 pub mod sweep;
 pub mod tensor;

@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("metrics", 7),
     ("run", 8),
     ("export", 8),
+    ("starter", 8), // kiln init's configs: reads data, writes config
     ("train", 9),
     ("serve", 9),
     ("sweep", 9), // runs `kiln train` children; reads run directories

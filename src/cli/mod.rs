@@ -21,7 +21,9 @@ mod bench;
 mod check;
 mod eval;
 mod export;
+mod init;
 mod predict;
+mod print_config;
 mod runs;
 mod serve;
 mod sweep;
@@ -55,6 +57,8 @@ enum Command {
     Serve(serve::Args),
     Check(check::Args),
     Sweep(sweep::Args),
+    Init(init::Args),
+    PrintConfig(print_config::Args),
     Runs(runs::Args),
     Bench(bench::Args),
 }
@@ -82,6 +86,8 @@ impl Cli {
             Command::Serve(_) => unreachable!("served above"),
             Command::Check(a) => check::exec(a),
             Command::Sweep(a) => sweep::exec(a),
+            Command::Init(a) => init::exec(a),
+            Command::PrintConfig(a) => print_config::exec(a),
             Command::Runs(a) => runs::exec(a),
             Command::Bench(a) => bench::exec(a),
         })

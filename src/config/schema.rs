@@ -244,6 +244,14 @@ impl Task {
             Task::Regression => "regression",
         }
     }
+
+    /// The loss a run trains with when the config names none.
+    pub fn default_loss(self) -> Loss {
+        match self {
+            Task::Classification => Loss::CrossEntropy,
+            Task::Regression => Loss::Mse,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use csv::{ByteTable, Column, FeatureValues, Preprocess, Transform};
+pub use split::rows_held_out;
 
 use crate::backend::Device;
 use crate::config::{Augment, DataConfig, DataFormat, Task};

@@ -122,15 +122,25 @@ pub fn holdout(
 ) -> (Vec<usize>, Vec<usize>) {
     let (mut keep, mut held) = (Vec::new(), Vec::new());
     for rows in shuffled_groups(targets, stratify, rng) {
-        // Each group keeps a row for training: a class must not vanish from it.
-        let n_held =
-            ((rows.len() as f64 * fraction).round() as usize).min(rows.len().saturating_sub(1));
+        let n_held = held_of_group(rows.len(), fraction);
         held.extend_from_slice(&rows[..n_held]);
         keep.extend_from_slice(&rows[n_held..]);
     }
     keep.sort_unstable();
     held.sort_unstable();
     (keep, held)
+}
+
+/// Rows a group (a class, or every row when not stratified) of `len` rows gives up; each
+/// group keeps a row for training: a class must not vanish from it.
+fn held_of_group(len: usize, fraction: f64) -> usize {
+    ((len as f64 * fraction).round() as usize).min(len.saturating_sub(1))
+}
+
+/// How many rows `holdout` holds out of groups of these sizes (the classes' row counts when
+/// stratified, else the row count alone).
+pub fn rows_held_out(groups: &[usize], fraction: f64) -> usize {
+    groups.iter().map(|&g| held_of_group(g, fraction)).sum()
 }
 
 #[cfg(test)]

@@ -20,10 +20,7 @@ use super::visuals;
 
 /// The loss the config names, or the task's default (cross-entropy / mse).
 pub fn loss_for(config: &Config, task: Task) -> Loss {
-    config.loss_kind().unwrap_or(match task {
-        Task::Classification => Loss::CrossEntropy,
-        Task::Regression => Loss::Mse,
-    })
+    config.loss_kind().unwrap_or(task.default_loss())
 }
 
 /// Build the model on the data's feature count, initialised from the run's seed, and check

@@ -5,15 +5,17 @@
 pub mod columns;
 mod preprocess;
 mod reader;
+mod survey;
 mod values;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::Path;
 
 pub use columns::{Column, Unseen};
 pub use preprocess::{Preprocess, Transform};
 pub use reader::{column_positions, is_missing, open, reader, CsvReader, MAX_LINE};
+pub use survey::{survey, ColumnSurvey, Survey};
 pub use values::{ByteTable, FeatureValues};
 
 use super::split::holdout_rows;
@@ -97,6 +99,12 @@ fn infer_task(cfg: &DataConfig, loss: Option<Loss>, targets: &[String]) -> (Task
         };
         return (t, format!("from loss {}", l.name()));
     }
+    task_of_targets(targets)
+}
+
+/// The task a target column's values suggest: classification for text, or for whole numbers
+/// with at most `MAX_INFERRED_CLASSES` distinct values; regression otherwise.
+fn task_of_targets(targets: &[String]) -> (Task, String) {
     let present: Vec<&String> = targets.iter().filter(|t| !is_missing(t)).collect();
     let numbers: Option<Vec<f64>> = present.iter().map(|t| t.parse::<f64>().ok()).collect();
     match numbers {
@@ -335,7 +343,8 @@ fn to_split(name: &'static str, e: Encoded, schema: &DataSchema) -> (Split, Unse
 struct Layout {
     numbers: Vec<String>,
     cells: Vec<(String, ColumnSpec)>,
-    /// Why a column's type was inferred (a column not listed was typed in the config).
+    /// Why a column's type was inferred, as `columns::infer` says it (a column not listed was
+    /// typed in the config).
     reasons: Vec<(String, String)>,
 }
 
@@ -347,9 +356,13 @@ impl Layout {
 
 /// The type of each feature column: `[data.columns.NAME]`'s, or inferred from the first rows
 /// of the training file (`columns::SNIFF_ROWS`).
-fn layout(cfg: &DataConfig, features: &[String]) -> Result<Layout> {
-    let source = cfg.train.display().to_string();
-    for name in cfg.columns.keys() {
+fn layout(
+    train: &Path,
+    given: &BTreeMap<String, ColumnSpec>,
+    features: &[String],
+) -> Result<Layout> {
+    let source = train.display().to_string();
+    for name in given.keys() {
         if !features.contains(name) {
             let known: Vec<&str> = features.iter().map(String::as_str).collect();
             return Err(Error::config(
@@ -363,12 +376,12 @@ fn layout(cfg: &DataConfig, features: &[String]) -> Result<Layout> {
     }
     let untyped: Vec<String> = features
         .iter()
-        .filter(|f| cfg.columns.get(*f).is_none_or(|c| c.kind.is_none()))
+        .filter(|f| given.get(*f).is_none_or(|c| c.kind.is_none()))
         .cloned()
         .collect();
     // Count numbers first without keeping cells (a 784-pixel table would otherwise hold 784
     // thousand strings); only columns that are not mostly numbers are read again as cells.
-    let mut sniffed = reader(open(&cfg.train)?, &source);
+    let mut sniffed = reader(open(train)?, &source);
     let head = sniffed.header()?;
     let cols = column_positions(&head, &untyped, &source)?;
     let mut counts = vec![(0usize, 0usize); untyped.len()]; // (present, numbers)
@@ -387,7 +400,7 @@ fn layout(cfg: &DataConfig, features: &[String]) -> Result<Layout> {
     let sample = if wordy.is_empty() {
         None
     } else {
-        let mut rdr = reader(open(&cfg.train)?, &source);
+        let mut rdr = reader(open(train)?, &source);
         let head = rdr.header()?;
         let cols = column_positions(&head, &wordy, &source)?;
         Some(rdr.read_rows_with(&head, &[], &cols, None, columns::SNIFF_ROWS)?)
@@ -398,7 +411,7 @@ fn layout(cfg: &DataConfig, features: &[String]) -> Result<Layout> {
         reasons: Vec::new(),
     };
     for name in features {
-        let given = cfg.columns.get(name).cloned().unwrap_or_default();
+        let given = given.get(name).cloned().unwrap_or_default();
         let kind = match given.kind {
             Some(k) => k,
             None => {
@@ -410,9 +423,7 @@ fn layout(cfg: &DataConfig, features: &[String]) -> Result<Layout> {
                     }
                     _ => (ColumnType::Number, "numbers".to_string()),
                 };
-                layout
-                    .reasons
-                    .push((name.clone(), format!("inferred: {why}")));
+                layout.reasons.push((name.clone(), why));
                 k
             }
         };
@@ -461,7 +472,7 @@ fn columns(cfg: &DataConfig) -> Result<(Layout, String)> {
             format!("the target column \"{target}\" cannot be a feature"),
         ));
     }
-    Ok((layout(cfg, &features)?, target))
+    Ok((layout(&cfg.train, &cfg.columns, &features)?, target))
 }
 
 /// Read and prepare the CSV splits a config names.
@@ -566,7 +577,9 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
                 .reasons
                 .iter()
                 .find(|(n, _)| *n == c.name)
-                .map_or("from data.columns", |(_, w)| w.as_str());
+                .map_or("from data.columns".into(), |(_, w)| {
+                    format!("inferred: {w}")
+                });
             format!("column \"{}\": {} ({why})", c.name, c.describe())
         })
         .collect();

@@ -85,13 +85,74 @@ fn image_size(cfg: &DataConfig, classes: &[String]) -> Result<(usize, usize)> {
     }
     // read_folder lists the files again; this walk happens only when the size is inferred.
     let first = labelled_files(&cfg.train, classes)?.remove(0).0;
-    let (w, h) = image::image_dimensions(&first).map_err(|e| {
+    size_of(&first)
+}
+
+/// An image file's (height, width), read from its header.
+fn size_of(path: &Path) -> Result<(usize, usize)> {
+    let (w, h) = image::image_dimensions(path).map_err(|e| {
         Error::data(
-            first.display().to_string(),
+            path.display().to_string(),
             format!("cannot read the image size: {e}"),
         )
     })?;
     Ok((h as usize, w as usize))
+}
+
+/// The class folders of a training folder: at least two.
+fn training_classes(dir: &Path) -> Result<Vec<String>> {
+    let classes = class_folders(dir)?;
+    if classes.len() < 2 {
+        return Err(Error::data(
+            dir.display().to_string(),
+            format!(
+                "one class folder ({}): classification needs at least two",
+                classes.join(", ")
+            ),
+        ));
+    }
+    Ok(classes)
+}
+
+/// What a training folder holds, for `kiln init`: its classes (in kiln's order) with their
+/// image counts, the size `train` would take (the first image's), and whether the images are
+/// grey.
+pub struct FolderSurvey {
+    pub classes: Vec<(String, usize)>,
+    pub height: usize,
+    pub width: usize,
+    /// Every image looked at (the first of each class) has no colour.
+    pub grey: bool,
+}
+
+pub fn survey(dir: &Path) -> Result<FolderSurvey> {
+    let classes = training_classes(dir)?;
+    let files = labelled_files(dir, &classes)?;
+    let mut counts = vec![0; classes.len()];
+    for (_, c) in &files {
+        counts[*c] += 1;
+    }
+    let (height, width) = size_of(&files[0].0)?;
+    let mut grey = true;
+    for c in 0..classes.len() {
+        let (path, _) = files
+            .iter()
+            .find(|(_, k)| *k == c)
+            .expect("no class is empty");
+        let image = image::open(path).map_err(|e| {
+            Error::data(
+                path.display().to_string(),
+                format!("cannot decode the image: {e}"),
+            )
+        })?;
+        grey &= !image.color().has_color();
+    }
+    Ok(FolderSurvey {
+        classes: classes.into_iter().zip(counts).collect(),
+        height,
+        width,
+        grey,
+    })
 }
 
 /// Per-channel mean and std: given, fitted on the training images, or none (0 and 1).
@@ -127,16 +188,7 @@ pub fn prepare(cfg: &DataConfig, seed: u64) -> Result<Prepared> {
             "applies to regression targets; image folders are classification",
         ));
     }
-    let classes = class_folders(&cfg.train)?;
-    if classes.len() < 2 {
-        return Err(Error::data(
-            cfg.train.display().to_string(),
-            format!(
-                "one class folder ({}): classification needs at least two",
-                classes.join(", ")
-            ),
-        ));
-    }
+    let classes = training_classes(&cfg.train)?;
     let (height, width) = image_size(cfg, &classes)?;
     let channels = cfg.channels.unwrap_or(3);
     if let Some(crop) = cfg.augment.as_ref().map(|a| a.random_crop) {
