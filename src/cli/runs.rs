@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::run::{RunDir, Status};
+use crate::run::{Best, RunDir, Status};
+use crate::train::lower_is_better;
 
 /// List the runs under a folder (default `runs/`), oldest first.
 #[derive(clap::Args)]
@@ -41,13 +42,13 @@ pub fn exec(a: Args) -> Result<()> {
     if a.json {
         let rows: Vec<_> = runs
             .iter()
-            .map(|(p, i)| json!({"run_dir": p, "name": i.name, "status": i.status, "epochs": i.epochs_done, "best": i.best, "test": i.test, "started": i.started, "ended": i.ended, "device": i.device}))
+            .map(|(p, i)| json!({"run_dir": p, "name": i.name, "status": i.status, "epochs": i.epochs_done, "best": i.best.as_ref().map(best_json), "test": i.test, "started": i.started, "ended": i.ended, "device": i.device}))
             .collect();
         outln!("{}", serde_json::Value::Array(rows));
         return Ok(());
     }
     outln!(
-        "{:<40} {:<12} {:>6} {:>24} {:>16} {:>9} {:<6}",
+        "{:<40} {:<12} {:>6} {:>30} {:>16} {:>9} {:<6}",
         "run",
         "status",
         "epochs",
@@ -57,10 +58,7 @@ pub fn exec(a: Args) -> Result<()> {
         "device"
     );
     for (_, i) in &runs {
-        let best = i
-            .best
-            .as_ref()
-            .map_or("-".into(), |b| format!("{} {:.4}", b.monitor, b.value));
+        let best = i.best.as_ref().map_or("-".into(), best_cell);
         // The run's first metric (the one its config lists first), as training reports it.
         let test = i.test.as_ref().and_then(|t| {
             let k = i.metrics.first()?;
@@ -74,7 +72,7 @@ pub fn exec(a: Args) -> Result<()> {
             .map_or("-".into(), |s| s.to_string());
         let status = format!("{:?}", i.status).to_lowercase();
         outln!(
-            "{:<40} {:<12} {:>6} {:>24} {:>16} {:>9} {:<6}",
+            "{:<40} {:<12} {:>6} {:>30} {:>16} {:>9} {:<6}",
             i.name,
             status,
             i.epochs_done,
@@ -85,6 +83,26 @@ pub fn exec(a: Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Which way a monitored metric improves, by training's own rule: "min" for a loss, rmse or
+/// mae, "max" for the rest.
+fn direction(metric: &str) -> &'static str {
+    if lower_is_better(metric) {
+        "min"
+    } else {
+        "max"
+    }
+}
+
+/// The best value with its metric and direction: `valid.accuracy 0.9620 (max)`.
+fn best_cell(b: &Best) -> String {
+    format!("{} {:.4} ({})", b.monitor, b.value, direction(&b.monitor))
+}
+
+/// run.json's best {monitor, value, epoch} with its `direction` added.
+fn best_json(b: &Best) -> serde_json::Value {
+    json!({"monitor": b.monitor, "value": b.value, "epoch": b.epoch, "direction": direction(&b.monitor)})
 }
 
 fn seconds_between(start: &str, end: &str) -> Option<u64> {
