@@ -1,4 +1,6 @@
-//! `kiln runs`
+//! `kiln runs`: the runs under a folder, or (`--compare`) a few of them side by side.
+
+mod compare;
 
 use std::path::PathBuf;
 
@@ -8,17 +10,28 @@ use crate::error::{Error, Result};
 use crate::run::{Best, RunDir, Status};
 use crate::train::lower_is_better;
 
-/// List the runs under a folder (default `runs/`), oldest first.
+/// List the runs under a folder (default `runs/`), oldest first; or compare runs.
 #[derive(clap::Args)]
 pub struct Args {
     #[arg(default_value = "runs")]
     dir: PathBuf,
-    /// One JSON array on stdout.
+    /// One JSON array on stdout (with --compare, one object).
     #[arg(long)]
     json: bool,
+    /// Compare two or more run directories: the config keys whose values differ, each run's
+    /// final metrics, and their learning curves overlaid in one PNG.
+    #[arg(long, value_name = "RUN", num_args = 1.., conflicts_with = "dir")]
+    compare: Option<Vec<PathBuf>>,
+    /// The PNG --compare draws [default: compare.png].
+    #[arg(long, value_name = "FILE", requires = "compare")]
+    output: Option<PathBuf>,
 }
 
 pub fn exec(a: Args) -> Result<()> {
+    if let Some(runs) = &a.compare {
+        let plot = a.output.unwrap_or_else(|| PathBuf::from("compare.png"));
+        return compare::exec(runs, &plot, a.json);
+    }
     let entries = std::fs::read_dir(&a.dir).map_err(|e| Error::input(&a.dir, e))?;
     let dirs: Vec<RunDir> = entries
         .filter_map(|e| e.ok())
