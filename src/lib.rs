@@ -32,6 +32,7 @@ pub mod serve;
 pub mod starter;
 pub mod suggest;
 pub mod sweep;
+pub mod table;
 pub mod tensor;
 pub mod train;
 

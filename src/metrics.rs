@@ -16,6 +16,15 @@ pub fn lower_is_better(metric: &str) -> bool {
     ["loss", "rmse", "mae"].iter().any(|m| metric.ends_with(m))
 }
 
+/// Which way a metric improves, as tables and JSON name it: "min" or "max".
+pub fn direction(metric: &str) -> &'static str {
+    if lower_is_better(metric) {
+        "min"
+    } else {
+        "max"
+    }
+}
+
 /// Check metric names against the task (and `topK` against the number of classes); returns
 /// them with the task's default when empty.
 pub fn resolve(names: &[String], task: Task, classes: usize) -> Result<Vec<String>> {

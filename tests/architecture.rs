@@ -12,6 +12,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("error", 1), // converts backend::DeviceError
     ("suggest", 1),
     ("limits", 1),
+    ("table", 1),
     ("files", 2),
     ("tensor", 3),
     ("autograd", 3),

@@ -129,6 +129,14 @@ fn a_two_by_two_grid_on_three_folds_is_twelve_runs_summed_up_from_their_run_json
         trials[0]["setting"]["optimizer.lr"].as_f64().unwrap()
     );
     assert!(best["data"].get("kfold").is_none());
+    // `kiln runs` names the sweep folder, whose runs `kiln runs FOLDER` lists.
+    let listed = stdout(&p.kiln(&["runs"]));
+    assert!(
+        listed.contains("sweep, 4 settings × 3 folds, 12 of 12 runs done, by valid.accuracy (max)"),
+        "{listed}"
+    );
+    let inside = stdout(&p.kiln(&["runs", &folder.display().to_string()]));
+    assert_eq!(inside.lines().count(), 1 + 12, "{inside}");
     let check = p.kiln(&["check", &folder.join("best.toml").display().to_string()]);
     assert!(check.status.success(), "{}", stderr(&check));
 }

@@ -1,28 +1,47 @@
-//! `kiln runs`
+//! `kiln runs`: the runs under a folder, or (`--compare`) a few of them side by side.
+
+mod compare;
 
 use std::path::PathBuf;
 
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::run::{RunDir, Status};
+use crate::metrics::direction;
+use crate::run::{Best, RunDir, Status};
+use crate::sweep::{Kind, Plan};
 
-/// List the runs under a folder (default `runs/`), oldest first.
+/// List the runs under a folder (default `runs/`), oldest first; or compare runs.
 #[derive(clap::Args)]
 pub struct Args {
     #[arg(default_value = "runs")]
     dir: PathBuf,
-    /// One JSON array on stdout.
+    /// One JSON array on stdout (with --compare, one object).
     #[arg(long)]
     json: bool,
+    /// Compare two or more run directories: the config keys whose values differ, each run's
+    /// final metrics, and their learning curves overlaid in one PNG.
+    #[arg(long, value_name = "RUN", num_args = 1.., conflicts_with = "dir")]
+    compare: Option<Vec<PathBuf>>,
+    /// The PNG --compare draws [default: compare.png].
+    #[arg(long, value_name = "FILE", requires = "compare")]
+    output: Option<PathBuf>,
 }
 
 pub fn exec(a: Args) -> Result<()> {
+    if let Some(runs) = &a.compare {
+        let plot = a.output.unwrap_or_else(|| PathBuf::from("compare.png"));
+        return compare::exec(runs, &plot, a.json);
+    }
     let entries = std::fs::read_dir(&a.dir).map_err(|e| Error::input(&a.dir, e))?;
-    let dirs: Vec<RunDir> = entries
+    let folders: Vec<PathBuf> = entries
         .filter_map(|e| e.ok())
         .filter(|e| !e.path().is_symlink()) // runs/latest
-        .filter_map(|e| RunDir::open(&e.path()).ok())
+        .map(|e| e.path())
+        .collect();
+    let dirs: Vec<RunDir> = folders
+        .iter()
+        .filter_map(|p| RunDir::open(p).ok())
         .collect();
     let mut runs = Vec::new();
     for r in &dirs {
@@ -41,13 +60,13 @@ pub fn exec(a: Args) -> Result<()> {
     if a.json {
         let rows: Vec<_> = runs
             .iter()
-            .map(|(p, i)| json!({"run_dir": p, "name": i.name, "status": i.status, "epochs": i.epochs_done, "best": i.best, "test": i.test, "started": i.started, "ended": i.ended, "device": i.device}))
+            .map(|(p, i)| json!({"run_dir": p, "name": i.name, "status": i.status, "epochs": i.epochs_done, "best": i.best.as_ref().map(best_json), "test": i.test, "started": i.started, "ended": i.ended, "device": i.device}))
             .collect();
         outln!("{}", serde_json::Value::Array(rows));
         return Ok(());
     }
     outln!(
-        "{:<40} {:<12} {:>6} {:>24} {:>16} {:>9} {:<6}",
+        "{:<40} {:<12} {:>6} {:>30} {:>16} {:>9} {:<6}",
         "run",
         "status",
         "epochs",
@@ -57,10 +76,7 @@ pub fn exec(a: Args) -> Result<()> {
         "device"
     );
     for (_, i) in &runs {
-        let best = i
-            .best
-            .as_ref()
-            .map_or("-".into(), |b| format!("{} {:.4}", b.monitor, b.value));
+        let best = i.best.as_ref().map_or("-".into(), best_cell);
         // The run's first metric (the one its config lists first), as training reports it.
         let test = i.test.as_ref().and_then(|t| {
             let k = i.metrics.first()?;
@@ -74,7 +90,7 @@ pub fn exec(a: Args) -> Result<()> {
             .map_or("-".into(), |s| s.to_string());
         let status = format!("{:?}", i.status).to_lowercase();
         outln!(
-            "{:<40} {:<12} {:>6} {:>24} {:>16} {:>9} {:<6}",
+            "{:<40} {:<12} {:>6} {:>30} {:>16} {:>9} {:<6}",
             i.name,
             status,
             i.epochs_done,
@@ -84,7 +100,49 @@ pub fn exec(a: Args) -> Result<()> {
             i.device
         );
     }
+    list_sweeps(&folders)
+}
+
+/// The sweep and cross-validation folders among `folders`, a line each: their runs are listed
+/// by `kiln runs FOLDER`.
+fn list_sweeps(folders: &[PathBuf]) -> Result<()> {
+    let mut sweeps: Vec<(PathBuf, Plan)> = folders
+        .iter()
+        .filter_map(|f| Some((f.clone(), Plan::read(f).ok()?)))
+        .collect();
+    if sweeps.is_empty() {
+        return Ok(());
+    }
+    sweeps.sort_by(|a, b| a.1.created.cmp(&b.1.created));
+    outln!();
+    outln!("sweeps and cross-validations (kiln runs FOLDER lists their runs):");
+    for (folder, plan) in &sweeps {
+        let results = crate::sweep::summary::collect(plan, folder);
+        let done = results.iter().filter(|r| r.done()).count();
+        let shape = match (plan.kind, plan.folds) {
+            (Kind::CrossValidation, Some(k)) => format!("cross-validation, {k} folds"),
+            (_, Some(k)) => format!("sweep, {} settings × {k} folds", plan.settings.len()),
+            (_, None) => format!("sweep, {} settings", plan.settings.len()),
+        };
+        outln!(
+            "  {}  {shape}, {done} of {} runs done, by {} ({})",
+            folder.display(),
+            results.len(),
+            plan.metric,
+            direction(&plan.metric)
+        );
+    }
     Ok(())
+}
+
+/// The best value with its metric and direction: `valid.accuracy 0.9620 (max)`.
+fn best_cell(b: &Best) -> String {
+    format!("{} {:.4} ({})", b.monitor, b.value, direction(&b.monitor))
+}
+
+/// run.json's best {monitor, value, epoch} with its `direction` added.
+fn best_json(b: &Best) -> serde_json::Value {
+    json!({"monitor": b.monitor, "value": b.value, "epoch": b.epoch, "direction": direction(&b.monitor)})
 }
 
 fn seconds_between(start: &str, end: &str) -> Option<u64> {

@@ -5,6 +5,7 @@
 //! the offending key (or the `--set` that introduced it), the key path, and for a misspelt key
 //! the closest known one.
 
+mod differences;
 mod places;
 mod schema;
 mod validate;
@@ -14,6 +15,7 @@ use std::path::Path;
 use toml::Value;
 
 use crate::suggest::did_you_mean;
+pub use differences::differences;
 use places::line_col;
 pub use places::Places;
 pub use schema::*;

@@ -5,14 +5,13 @@
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
 use crate::error::{Error, Result};
 
 const FONT: &str = "sans-serif";
-const TRAIN_COLOR: RGBColor = RGBColor(31, 119, 180);
-const VALID_COLOR: RGBColor = RGBColor(255, 127, 14);
 
 fn register_fonts() {
     static ONCE: Once = Once::new();
@@ -24,10 +23,13 @@ fn register_fonts() {
 }
 
 /// Draw in memory, encode as PNG, and write to `path` atomically (a failed draw or write leaves
-/// the old file, and no temporary one).
+/// the old file, and no temporary one). `durable`: wait until the file is on disk before
+/// renaming it into place (`files::write_atomic`), for a file of its own such as a comparison;
+/// a run's plots are redrawn as it trains and are not waited for (`files::replace`).
 fn draw_png(
     path: &Path,
     size: (u32, u32),
+    durable: bool,
     draw: impl FnOnce(
         &DrawingArea<BitMapBackend, plotters::coord::Shift>,
     ) -> std::result::Result<(), String>,
@@ -64,7 +66,11 @@ fn draw_png(
     image
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(|e| Error::Runtime(format!("{}: cannot encode the plot: {e}", path.display())))?;
-    crate::files::replace(path, &png)
+    if durable {
+        crate::files::write_atomic(path, &png)
+    } else {
+        crate::files::replace(path, &png)
+    }
 }
 
 /// One panel of learning curves: a quantity per epoch, for train and (if any) valid.
@@ -76,6 +82,42 @@ pub struct Curve {
     /// (`valid` when it has points, else `train`).
     pub best: Option<f64>,
 }
+
+/// One line of a panel: a quantity per epoch.
+struct Series {
+    /// Its legend entry; `None` leaves it out of the legend.
+    label: Option<String>,
+    color: RGBColor,
+    /// Dashed (training curves beside validation ones in a comparison) or solid.
+    dashed: bool,
+    /// (epoch, value). None at all: a legend entry only, the key to a line style.
+    points: Vec<(f64, f64)>,
+}
+
+/// Curves of one quantity sharing a chart, the quantity named on its axis.
+struct Panel {
+    name: String,
+    series: Vec<Series>,
+    /// The best epoch by the monitored metric: (index into `series`, epoch), marked.
+    best: Option<(usize, f64)>,
+}
+
+/// Matplotlib's ten default colours (tab10), in its order: train and valid of one run take the
+/// first two; the runs of a comparison take one each, in turn.
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+const TRAIN_COLOR: RGBColor = PALETTE[0];
+const VALID_COLOR: RGBColor = PALETTE[1];
 
 fn padded_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     let (lo, hi) = values
@@ -122,96 +164,203 @@ fn tick(v: f64) -> String {
 /// axis in whole epochs, the quantity named on its axis, a log axis when a curve spans more
 /// than two decades, and the best epoch marked.
 pub fn learning_curves(path: &Path, curves: &[Curve]) -> Result<()> {
-    let panels = curves.len().max(1) as u32;
-    draw_png(path, (460 * panels, 340), |root| {
-        for (area, c) in root
-            .split_evenly((1, curves.len().max(1)))
-            .iter()
-            .zip(curves)
-        {
-            let values: Vec<f64> = c.train.iter().chain(&c.valid).map(|p| p.1).collect();
-            let log = wants_log_scale(&values);
-            // On a log axis the chart holds log10 of each value, labelled with the value.
-            let y = |v: f64| if log { v.log10() } else { v };
-            let series = |p: &[(f64, f64)]| -> Vec<(i32, f64)> {
-                p.iter().map(|&(e, v)| (e.round() as i32, y(v))).collect()
-            };
-            let (train, valid) = (series(&c.train), series(&c.valid));
-            let epochs = train.iter().chain(&valid).map(|p| p.0);
-            let (e0, e1) = epochs.fold((i32::MAX, i32::MIN), |(a, b), e| (a.min(e), b.max(e)));
-            let (e0, e1) = if e0 > e1 {
-                (0, 1)
-            } else {
-                (e0, e1.max(e0 + 1))
-            };
-            let ys = padded_range(train.iter().chain(&valid).map(|p| p.1));
-            let mut chart = ChartBuilder::on(area)
-                .caption(&c.name, (FONT, 20))
-                .margin(12)
-                .x_label_area_size(36)
-                .y_label_area_size(64)
-                .build_cartesian_2d(e0..e1, ys)
-                .map_err(|e| e.to_string())?;
-            let y_desc = if log {
-                format!("{} (log scale)", c.name)
-            } else {
-                c.name.clone()
-            };
-            let y_label = |v: &f64| tick(if log { 10f64.powf(*v) } else { *v });
-            chart
-                .configure_mesh()
-                .x_desc("epoch")
-                .y_desc(y_desc)
-                .x_labels(((e1 - e0) as usize + 1).min(10))
-                .x_label_formatter(&|e| e.to_string())
-                .y_label_formatter(&y_label)
-                .label_style((FONT, 12))
-                .axis_desc_style((FONT, 13))
-                .draw()
-                .map_err(|e| e.to_string())?;
-            for (points, color, label) in [
-                (&train, TRAIN_COLOR, "train"),
-                (&valid, VALID_COLOR, "valid"),
-            ] {
-                if points.is_empty() {
-                    continue;
-                }
-                chart
-                    .draw_series(LineSeries::new(
-                        points.iter().copied(),
-                        color.stroke_width(2),
-                    ))
-                    .map_err(|e| e.to_string())?
-                    .label(label)
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                    });
-                chart
-                    .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                    .map_err(|e| e.to_string())?;
-            }
-            let marked = if valid.is_empty() { &train } else { &valid };
-            if let Some(at) = c
+    let panels: Vec<Panel> = curves
+        .iter()
+        .map(|c| {
+            let series: Vec<Series> = [
+                ("train", TRAIN_COLOR, &c.train),
+                ("valid", VALID_COLOR, &c.valid),
+            ]
+            .into_iter()
+            .filter(|(_, _, points)| !points.is_empty())
+            .map(|(label, color, points)| Series {
+                label: Some(label.to_string()),
+                color,
+                dashed: false,
+                points: points.clone(),
+            })
+            .collect();
+            // The best epoch is marked on valid when there is one (the last series), else train.
+            let best = c
                 .best
-                .and_then(|b| marked.iter().find(|p| p.0 == b.round() as i32))
-            {
-                let best = RGBColor(44, 160, 44);
-                chart
-                    .draw_series([Circle::new(*at, 7, best.stroke_width(3))])
-                    .map_err(|e| e.to_string())?
-                    .label(format!("best (epoch {})", at.0))
-                    .legend(move |(x, y)| Circle::new((x + 9, y), 5, best.stroke_width(2)));
+                .filter(|_| !series.is_empty())
+                .map(|e| (series.len() - 1, e));
+            Panel {
+                name: c.name.clone(),
+                series,
+                best,
             }
-            chart
-                .configure_series_labels()
-                .label_font((FONT, 12))
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| e.to_string())?;
+        })
+        .collect();
+    draw_panels(path, (460, 340), false, &panels)
+}
+
+/// Size of each panel of a comparison, in pixels: the PNG is `COMPARISON_PANEL.0` wide per
+/// quantity.
+const COMPARISON_PANEL: (u32, u32) = (560, 420);
+
+/// Several runs' curves overlaid, one panel per quantity in `quantities` (a run without it is
+/// left out of that panel): one colour per run, named in the legend; train dashed, valid solid.
+/// Each run is (its name, its curves by quantity).
+pub fn comparison(path: &Path, quantities: &[String], runs: &[(String, Vec<Curve>)]) -> Result<()> {
+    let panels: Vec<Panel> = quantities
+        .iter()
+        .map(|q| {
+            let mut series = Vec::new();
+            for (i, (run, curves)) in runs.iter().enumerate() {
+                let Some(c) = curves.iter().find(|c| c.name == *q) else {
+                    continue;
+                };
+                let color = PALETTE[i % PALETTE.len()];
+                // The run is named once, on its valid curve when it has one.
+                for (dashed, points, named) in [
+                    (true, &c.train, c.valid.is_empty()),
+                    (false, &c.valid, true),
+                ] {
+                    if !points.is_empty() {
+                        series.push(Series {
+                            label: named.then(|| run.clone()),
+                            color,
+                            dashed,
+                            points: points.clone(),
+                        });
+                    }
+                }
+            }
+            // The key to the two line styles, when both are drawn.
+            let drawn = |dashed: bool| series.iter().any(|s| s.dashed == dashed);
+            if drawn(true) && drawn(false) {
+                for (label, dashed) in [("train", true), ("valid", false)] {
+                    series.push(Series {
+                        label: Some(label.to_string()),
+                        color: RGBColor(90, 90, 90),
+                        dashed,
+                        points: Vec::new(),
+                    });
+                }
+            }
+            Panel {
+                name: q.clone(),
+                series,
+                best: None,
+            }
+        })
+        .collect();
+    draw_panels(path, COMPARISON_PANEL, true, &panels)
+}
+
+/// Panels side by side, each `size` pixels: the epoch axis in whole epochs, the quantity named
+/// on its axis, a log axis when its curves span more than two decades.
+fn draw_panels(path: &Path, size: (u32, u32), durable: bool, panels: &[Panel]) -> Result<()> {
+    let count = panels.len().max(1);
+    draw_png(path, (size.0 * count as u32, size.1), durable, |root| {
+        for (area, panel) in root.split_evenly((1, count)).iter().zip(panels) {
+            draw_panel(area, panel)?;
         }
         Ok(())
     })
+}
+
+fn draw_panel(
+    area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
+    panel: &Panel,
+) -> std::result::Result<(), String> {
+    let values: Vec<f64> = panel
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .collect();
+    let log = wants_log_scale(&values);
+    // On a log axis the chart holds log10 of each value, labelled with the value.
+    let y = |v: f64| if log { v.log10() } else { v };
+    let lines: Vec<Vec<(i32, f64)>> = panel
+        .series
+        .iter()
+        .map(|s| {
+            s.points
+                .iter()
+                .map(|&(e, v)| (e.round() as i32, y(v)))
+                .collect()
+        })
+        .collect();
+    let epochs = lines.iter().flatten().map(|p| p.0);
+    let (e0, e1) = epochs.fold((i32::MAX, i32::MIN), |(a, b), e| (a.min(e), b.max(e)));
+    let (e0, e1) = if e0 > e1 {
+        (0, 1)
+    } else {
+        (e0, e1.max(e0 + 1))
+    };
+    let ys = padded_range(lines.iter().flatten().map(|p| p.1));
+    let mut chart = ChartBuilder::on(area)
+        .caption(&panel.name, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(e0..e1, ys)
+        .map_err(|e| e.to_string())?;
+    let y_desc = if log {
+        format!("{} (log scale)", panel.name)
+    } else {
+        panel.name.clone()
+    };
+    let y_label = |v: &f64| tick(if log { 10f64.powf(*v) } else { *v });
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc(y_desc)
+        .x_labels(((e1 - e0) as usize + 1).min(10))
+        .x_label_formatter(&|e| e.to_string())
+        .y_label_formatter(&y_label)
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 13))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (s, points) in panel.series.iter().zip(&lines) {
+        let style = s.color.stroke_width(2);
+        let drawn = if s.dashed {
+            chart.draw_series(DashedLineSeries::new(points.iter().copied(), 6, 4, style))
+        } else {
+            chart.draw_series(LineSeries::new(points.iter().copied(), style))
+        }
+        .map_err(|e| e.to_string())?;
+        if let Some(label) = &s.label {
+            let dashed = s.dashed;
+            drawn
+                .label(label)
+                .legend(move |(x, y)| -> DynElement<_, _> {
+                    let ends = vec![(x, y), (x + 18, y)];
+                    if dashed {
+                        DashedPathElement::new(ends, 5, 3, style).into_dyn()
+                    } else {
+                        PathElement::new(ends, style).into_dyn()
+                    }
+                });
+        }
+        chart
+            .draw_series(points.iter().map(|&p| Circle::new(p, 3, s.color.filled())))
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some(at) = panel.best.and_then(|(i, epoch)| {
+        lines[i]
+            .iter()
+            .find(|p| p.0 == epoch.round() as i32)
+            .copied()
+    }) {
+        let best = PALETTE[2];
+        chart
+            .draw_series([Circle::new(at, 7, best.stroke_width(3))])
+            .map_err(|e| e.to_string())?
+            .label(format!("best (epoch {})", at.0))
+            .legend(move |(x, y)| Circle::new((x + 9, y), 5, best.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 12))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// A name shortened to `max` characters (with "…").
@@ -253,7 +402,7 @@ pub fn confusion_matrix(
     let size = (width as u32, (top + cell * n + 60) as u32);
     // Column labels get their cell's width.
     let column_chars = ((cell - 4) / char_w(font)).max(2) as usize;
-    draw_png(path, size, |root| {
+    draw_png(path, size, false, |root| {
         let err = |e: DrawingAreaErrorKind<_>| e.to_string();
         root.draw_text(
             title,
@@ -314,7 +463,7 @@ pub fn regression_fit(
     points: &[(f64, f64)],
     line: &[(f64, f64)],
 ) -> Result<()> {
-    draw_png(path, (640, 480), |root| {
+    draw_png(path, (640, 480), false, |root| {
         let xs = padded_range(points.iter().chain(line).map(|p| p.0));
         let ys = padded_range(points.iter().chain(line).map(|p| p.1));
         let mut chart = ChartBuilder::on(root)

@@ -8,7 +8,7 @@ use super::runner::{self, Event, Launcher, Start};
 use super::summary::{self, RunResult};
 use super::{Kind, Plan, CONFIG_FILE};
 use crate::error::{Error, Result};
-use crate::metrics::lower_is_better;
+use crate::metrics::direction;
 
 /// How to train a folder's runs.
 pub struct Options {
@@ -121,11 +121,7 @@ fn headline(
     parallel: usize,
     threads: usize,
 ) -> String {
-    let direction = if lower_is_better(&plan.metric) {
-        "min"
-    } else {
-        "max"
-    };
+    let direction = direction(&plan.metric);
     let shape = match (plan.kind, plan.folds) {
         (Kind::CrossValidation, Some(k)) => format!("{k} folds"),
         (_, Some(k)) => format!(

@@ -10,9 +10,10 @@ use super::{Job, Kind, Plan, CONFIG_FILE};
 use crate::config;
 use crate::error::{Error, Result};
 use crate::files;
-use crate::metrics::lower_is_better;
+use crate::metrics::{direction, lower_is_better};
 use crate::run::MetricsTable;
 use crate::run::{RunDir, Status};
+use crate::table::aligned;
 
 /// One run of the plan as its directory has it.
 #[derive(Clone, Debug)]
@@ -166,31 +167,6 @@ pub fn mean_pm_std(mean: Option<f64>, std: Option<f64>, folds: bool) -> String {
     }
 }
 
-/// Rows of cells as columns padded to their widest cell, two spaces apart.
-pub fn aligned(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, &w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 /// A setting's value for a key, as its table shows it.
 fn value_of(plan: &Plan, trial: usize, key: &str) -> String {
     plan.settings[trial]
@@ -218,7 +194,7 @@ pub fn table(plan: &Plan, trials: &[Trial]) -> String {
         row.push(format!("{}/{}", t.done(), t.runs.len()));
         rows.push(row);
     }
-    aligned(&rows)
+    aligned(&rows, 2)
 }
 
 /// summary.csv: one row per trial in rank order, each fold's value in its own column.
@@ -314,7 +290,7 @@ pub fn folds_table(results: &[RunResult]) -> String {
     let mut last = vec!["mean ± std".into(), String::new(), String::new()];
     last.extend(stats.iter().map(|(_, m, s)| format!("{m:.4} ± {s:.4}")));
     rows.push(last);
-    aligned(&rows)
+    aligned(&rows, 2)
 }
 
 /// A setting's values as JSON (TOML text parsed back, so numbers stay numbers).
@@ -376,7 +352,7 @@ pub fn to_json(plan: &Plan, folder: &Path, trials: &[Trial], best: Option<&Path>
         "kind": plan.kind,
         "folder": folder,
         "metric": plan.metric,
-        "direction": if lower_is_better(&plan.metric) { "min" } else { "max" },
+        "direction": direction(&plan.metric),
         "keys": plan.keys,
         "folds": plan.folds,
         "trials": trials_json,
@@ -424,14 +400,5 @@ mod tests {
         assert!((s - (0.005f64 / 3.0).sqrt()).abs() < 1e-12, "{s}");
         assert_eq!(mean_std(&[2.0]), Some((2.0, 0.0)));
         assert_eq!(mean_std(&[]), None);
-    }
-
-    #[test]
-    fn columns_pad_to_their_widest_cell() {
-        let rows = vec![
-            vec!["a".to_string(), "bb".into(), "c".into()],
-            vec!["ddd".into(), "e".into(), "f".into()],
-        ];
-        assert_eq!(aligned(&rows), "a    bb  c\nddd  e   f\n");
     }
 }

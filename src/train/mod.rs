@@ -20,6 +20,7 @@ pub use evaluate::{evaluate, EvalSetup};
 pub use monitor::{lower_is_better, Watch};
 pub use profile::{profile, LayerTime};
 pub use setup::{build_model, criterion, loss_for, optimizer};
+pub use visuals::comparison as comparison_plot;
 pub use visuals::confusion as confusion_plot;
 
 use crate::backend::Device;

@@ -92,6 +92,23 @@ pub fn learning_curves(run: &RunDir, metrics: &[String], best: Option<&Best>) ->
     plots::learning_curves(&run.file("plots/learning_curves.png"), &c)
 }
 
+/// `kiln runs --compare`'s PNG at `path`: the loss and each run's first metric (the one its
+/// config lists first), every run's curves overlaid. Each run is (its name, its metrics.csv,
+/// the metrics its config lists).
+pub fn comparison(path: &Path, runs: &[(String, &MetricsTable, &[String])]) -> Result<()> {
+    let mut quantities = vec!["loss".to_string()];
+    for first in runs.iter().filter_map(|(_, _, names)| names.first()) {
+        if !quantities.contains(first) {
+            quantities.push(first.clone());
+        }
+    }
+    let curves: Vec<(String, Vec<Curve>)> = runs
+        .iter()
+        .map(|(name, table, names)| (name.clone(), curves(table, names, None)))
+        .collect();
+    plots::comparison(path, &quantities, &curves)
+}
+
 /// The confusion matrix of an evaluation of `what` (a split, or a file) as a PNG at `path`.
 pub fn confusion(path: &Path, what: &str, classes: &[String], acc: &Accumulator) -> Result<()> {
     plots::confusion_matrix(
