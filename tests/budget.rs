@@ -69,6 +69,21 @@ fn fast_dev_run_runs_one_batch_of_each_split_and_keeps_nothing() {
         0,
         "the temporary run is removed"
     );
+    // A loss that overflows fails the smoke test, rather than passing with a NaN in it.
+    let out = p.kiln(&[
+        "train",
+        "t.toml",
+        "--fast-dev-run",
+        "--quiet",
+        "--set",
+        "optimizer.lr=1e30",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        first_error_line(&out).contains("fast-dev-run failed: valid_loss is NaN"),
+        "{}",
+        stderr(&out)
+    );
     // It cannot be combined with a run directory of its own.
     let out = p.kiln(&["train", "t.toml", "--fast-dev-run", "--run-dir", "x"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -95,6 +110,15 @@ fn limit_batches_caps_the_steps_of_every_epoch_and_the_evaluations() {
     let config = std::fs::read_to_string(p.path().join("run/config.toml")).unwrap();
     assert!(config.contains("limit_batches = 3"), "{config}");
     let out = p.kiln(&["train", "t.toml", "--limit-batches", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = p.kiln(&[
+        "train",
+        "t.toml",
+        "--limit-batches",
+        "2",
+        "--set",
+        "train.limit_batches=5",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
@@ -185,6 +209,16 @@ fn reduce_on_plateau_lowers_the_rate_after_patience_epochs_without_improvement()
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         first_error_line(&out).contains("optimizer.schedule.monitor"),
+        "{}",
+        stderr(&out)
+    );
+    let p = project(
+        "[optimizer]\nlr = 0.001\nschedule = { type = \"reduce_on_plateau\", min_lr = 0.001 }\n",
+    );
+    let out = p.kiln(&["check", "t.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        first_error_line(&out).contains("the rate could never be reduced"),
         "{}",
         stderr(&out)
     );

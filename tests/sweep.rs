@@ -129,6 +129,11 @@ fn a_two_by_two_grid_on_three_folds_is_twelve_runs_summed_up_from_their_run_json
         trials[0]["setting"]["optimizer.lr"].as_f64().unwrap()
     );
     assert!(best["data"].get("kfold").is_none());
+    assert_eq!(
+        best["data"]["valid_split"].as_float(),
+        Some(0.2),
+        "the config's own validation share stays"
+    );
     // `kiln runs` names the sweep folder, whose runs `kiln runs FOLDER` lists.
     let listed = stdout(&p.kiln(&["runs"]));
     assert!(
@@ -266,6 +271,16 @@ fn train_with_folds_reports_each_fold_and_the_mean_and_std() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
+/// The runs of a 3-setting, 2-fold sweep, after `trial-`.
+const RUNS: [&str; 6] = [
+    "01-fold-1",
+    "01-fold-2",
+    "02-fold-1",
+    "02-fold-2",
+    "03-fold-1",
+    "03-fold-2",
+];
+
 #[test]
 fn an_interrupted_sweep_resumes_only_what_is_missing() {
     let p = project(40);
@@ -315,23 +330,15 @@ fn an_interrupted_sweep_resumes_only_what_is_missing() {
     let err = stderr(&out);
     assert!(err.contains("continue with: kiln sweep --resume"), "{err}");
     let statuses = || -> Vec<String> {
-        [
-            "01-fold-1",
-            "01-fold-2",
-            "02-fold-1",
-            "02-fold-2",
-            "03-fold-1",
-            "03-fold-2",
-        ]
-        .iter()
-        .map(|n| {
-            let path = first.join(format!("trial-{n}/run.json"));
-            std::fs::read_to_string(path)
-                .ok()
-                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-                .map_or("none".into(), |v| v["status"].as_str().unwrap().to_string())
-        })
-        .collect()
+        RUNS.iter()
+            .map(|n| {
+                let path = first.join(format!("trial-{n}/run.json"));
+                std::fs::read_to_string(path)
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                    .map_or("none".into(), |v| v["status"].as_str().unwrap().to_string())
+            })
+            .collect()
     };
     let before = statuses();
     let finished_before: Vec<usize> = (0..6).filter(|&i| before[i] == "finished").collect();
@@ -343,20 +350,18 @@ fn an_interrupted_sweep_resumes_only_what_is_missing() {
         "{before:?}"
     );
     let stamp = |i: usize| {
-        let names = [
-            "01-fold-1",
-            "01-fold-2",
-            "02-fold-1",
-            "02-fold-2",
-            "03-fold-1",
-            "03-fold-2",
-        ];
-        std::fs::read_to_string(first.join(format!("trial-{}/run.json", names[i]))).unwrap()
+        std::fs::read_to_string(first.join(format!("trial-{}/run.json", RUNS[i]))).unwrap()
     };
     let kept: Vec<String> = finished_before.iter().map(|&i| stamp(i)).collect();
     // --resume trains the rest; the finished runs are not touched.
     let folder_arg = first.display().to_string();
-    let out = p.kiln(&["sweep", "--resume", &folder_arg]);
+    // From another folder: the sweep's config names its data by absolute paths.
+    let elsewhere = p.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let out = common::bin::kiln(
+        &elsewhere,
+        &["sweep", "--resume", &first.display().to_string()],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
@@ -369,16 +374,8 @@ fn an_interrupted_sweep_resumes_only_what_is_missing() {
     }
     // An interrupted run was resumed, not restarted: its log says so.
     if let Some(i) = (0..6).find(|&i| before[i] == "interrupted") {
-        let names = [
-            "01-fold-1",
-            "01-fold-2",
-            "02-fold-1",
-            "02-fold-2",
-            "03-fold-1",
-            "03-fold-2",
-        ];
         let log =
-            std::fs::read_to_string(first.join(format!("trial-{}/train.log", names[i]))).unwrap();
+            std::fs::read_to_string(first.join(format!("trial-{}/train.log", RUNS[i]))).unwrap();
         assert!(log.to_lowercase().contains("resum"), "{log}");
     }
     // Resuming a finished sweep trains nothing and prints the same ranking.
@@ -405,6 +402,19 @@ fn bad_sweeps_fail_before_any_run_with_the_place() {
         (vec!["--random", "2"], "--random"),
         (vec![], "nothing to sweep"),
         (vec!["--grid", "a=1", "--grid", "a=2"], "a: swept twice"),
+        (
+            vec![
+                "--grid",
+                "optimizer.lr=0.1,0.2",
+                "--set",
+                "optimizer.lr=0.5",
+            ],
+            "optimizer.lr: both swept and given by --set",
+        ),
+        (
+            vec!["--grid", "optimizer.lr=0.1", "--folds", "301"],
+            "--folds: 301 folds of 300 rows",
+        ),
     ] {
         let mut all = vec!["sweep", "s.toml"];
         all.extend(args.iter());
@@ -419,5 +429,19 @@ fn bad_sweeps_fail_before_any_run_with_the_place() {
     }
     let out = p.kiln(&["sweep", "--resume", "nowhere"]);
     assert_eq!(out.status.code(), Some(2));
+    assert!(first_error_line(&out).contains("nowhere: no such folder"));
+    std::fs::create_dir(p.path().join("empty")).unwrap();
+    let out = p.kiln(&["sweep", "--resume", "empty"]);
+    assert_eq!(out.status.code(), Some(2));
     assert!(first_error_line(&out).contains("not a sweep folder"));
+    std::fs::remove_dir(p.path().join("empty")).unwrap();
+    // A setting may change a kind: sgd after adam (whose betas the config never wrote).
+    let out = p.kiln(&[
+        "sweep",
+        "s.toml",
+        "--grid",
+        "optimizer.type=adam,sgd",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }

@@ -60,6 +60,14 @@ fn refuse_to_replace(output: &Path, data: &Path, force: bool) -> Result<()> {
             output.display()
         )));
     }
+    let parent = output.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(dir) = parent.filter(|p| !p.is_dir()) {
+        return Err(Error::Usage(format!(
+            "{}: the folder {} does not exist; make it first, or give --output another file",
+            output.display(),
+            dir.display()
+        )));
+    }
     if output.is_dir() {
         return Err(Error::Usage(format!(
             "{}: a folder; give --output a file",

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::error::{Error, Result};
 use crate::metrics::direction;
 use crate::run::{Best, RunDir, Status};
-use crate::sweep::{Kind, Plan};
+use crate::sweep::{Kind, Plan, PLAN_FILE};
 
 /// List the runs under a folder (default `runs/`), oldest first; or compare runs.
 #[derive(clap::Args)]
@@ -56,7 +56,19 @@ pub fn exec(a: Args) -> Result<()> {
             Err(e) => eprintln!("warning: {e}"),
         }
     }
-    runs.sort_by(|a, b| a.1.started.cmp(&b.1.started));
+    // Started in the same second (a sweep's runs): by folder name, `x` before `x-2` before `x-10`.
+    let name_order = |p: &PathBuf| {
+        let n = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        (n.len(), n)
+    };
+    runs.sort_by(|a, b| {
+        a.1.started
+            .cmp(&b.1.started)
+            .then_with(|| name_order(&a.0).cmp(&name_order(&b.0)))
+    });
     if a.json {
         let rows: Vec<_> = runs
             .iter()
@@ -108,7 +120,14 @@ pub fn exec(a: Args) -> Result<()> {
 fn list_sweeps(folders: &[PathBuf]) -> Result<()> {
     let mut sweeps: Vec<(PathBuf, Plan)> = folders
         .iter()
-        .filter_map(|f| Some((f.clone(), Plan::read(f).ok()?)))
+        .filter(|f| f.join(PLAN_FILE).exists())
+        .filter_map(|f| match Plan::read(f) {
+            Ok(plan) => Some((f.clone(), plan)),
+            Err(e) => {
+                eprintln!("warning: {e}");
+                None
+            }
+        })
         .collect();
     if sweeps.is_empty() {
         return Ok(());

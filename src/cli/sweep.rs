@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{self, Config};
+use crate::config;
 use crate::data;
 use crate::error::{Error, Result};
 use crate::run::create_stamped_dir;
@@ -107,6 +107,16 @@ fn new_sweep(a: &Args, path: &Path) -> Result<(Plan, PathBuf)> {
             "{k}: swept twice; give each key once"
         )));
     }
+    let set_keys: Vec<&str> = a
+        .set
+        .iter()
+        .map(|s| s.split('=').next().unwrap_or(""))
+        .collect();
+    if let Some(k) = keys.iter().find(|k| set_keys.contains(&k.as_str())) {
+        return Err(Error::Usage(format!(
+            "{k}: both swept and given by --set; give it once"
+        )));
+    }
     if let Some(k) = keys
         .iter()
         .find(|k| k.starts_with("data.kfold") || *k == "name")
@@ -154,21 +164,29 @@ fn new_sweep(a: &Args, path: &Path) -> Result<(Plan, PathBuf)> {
         settings,
         folds: a.folds.map(|k| k as usize),
     };
-    let folder = start(&plan, &config, &a.runs, "sweep")?;
+    let folder = start(&plan, (path, &a.set), &a.runs, "sweep")?;
     Ok((plan, folder))
 }
 
 /// Check every setting's config (and the first one's data, model and metrics) before any run
 /// starts; then make `<runs>/<name>-<what>-<time>/` with its config.toml and sweep.json.
-pub(super) fn start(plan: &Plan, config: &Config, runs: &Path, what: &str) -> Result<PathBuf> {
-    let base = plans::base_config(config, plan.folds)?;
-    let source = "the sweep's config";
+pub(super) fn start(
+    plan: &Plan,
+    config: (&Path, &[String]),
+    runs: &Path,
+    what: &str,
+) -> Result<PathBuf> {
+    let base = plans::base_config(config.0, config.1, plan.folds)?;
+    let source = config.0.display().to_string();
+    let name = config::parse(&base, &source, &[])?.name;
     let mut prepared: Option<(config::DataConfig, data::Prepared)> = None;
     for job in plan.jobs(Path::new("")) {
-        if job.fold.is_some_and(|f| f > 1) {
-            continue; // folds of a setting differ only in the rows they validate on
+        if job.fold.is_some_and(|f| Some(f) != plan.folds) {
+            // Folds of a setting differ only in the rows they validate on; the last has the
+            // fewest, so it is the one that can be empty.
+            continue;
         }
-        let c = plans::job_config(plan, &base, source, &job)?;
+        let c = plans::job_config(plan, &base, &source, &job)?;
         let mut same_data = c.data.clone();
         same_data.kfold = None;
         let reuse = prepared
@@ -176,36 +194,18 @@ pub(super) fn start(plan: &Plan, config: &Config, runs: &Path, what: &str) -> Re
             .filter(|(d, _)| *d == same_data)
             .map(|(_, p)| p);
         if reuse.is_none() {
-            let p = data::prepare(&c.data, c.loss_kind(), c.seed).map_err(|e| c.place(e))?;
-            super::check::trainable(&c, Some(&p)).map_err(|e| in_trial(plan, &job, e))?;
+            let p = data::prepare(&c.data, c.loss_kind(), c.seed)
+                .map_err(|e| plans::in_trial(plan, &job, c.place(e)))?;
+            super::check::trainable(&c, Some(&p)).map_err(|e| plans::in_trial(plan, &job, e))?;
             prepared = Some((same_data, p));
         } else {
-            super::check::trainable(&c, reuse).map_err(|e| in_trial(plan, &job, e))?;
+            super::check::trainable(&c, reuse).map_err(|e| plans::in_trial(plan, &job, e))?;
         }
     }
-    let folder = create_stamped_dir(runs, &format!("{}-{what}", config.name))?;
+    let folder = create_stamped_dir(runs, &format!("{name}-{what}"))?;
     crate::files::write_atomic(&folder.join(CONFIG_FILE), base.as_bytes())?;
     plan.write(&folder)?;
     Ok(folder)
-}
-
-/// An error of one trial's run, naming the trial's setting.
-fn in_trial(plan: &Plan, job: &plans::Job, e: Error) -> Error {
-    if plan.settings[job.trial].is_empty() {
-        return e;
-    }
-    let which = format!("trial {} ({})", job.trial + 1, plan.describe(job.trial));
-    match e {
-        Error::Config { place, message } => Error::Config {
-            place: format!("{place}, {which}"),
-            message,
-        },
-        Error::Model { layer, message } => Error::Model {
-            layer: format!("{layer}, {which}"),
-            message,
-        },
-        e => e,
-    }
 }
 
 pub(super) fn options(
@@ -283,12 +283,12 @@ fn ending(folder: &Path, results: &[RunResult], interrupted: bool) -> Result<()>
     let failed: Vec<&RunResult> = results.iter().filter(|r| !r.done()).collect();
     if let Some(first) = failed.first() {
         return Err(Error::Runtime(format!(
-            "{} of {} runs did not finish; {}: {} {}; the summary lists the rest (kiln sweep --resume {} retries them)",
+            "{} of {} runs did not finish; {}: {}{}; the summary lists the rest (kiln sweep --resume {} retries them)",
             failed.len(),
             results.len(),
             first.job.dir.display(),
             first.status,
-            first.error.as_deref().unwrap_or(""),
+            first.error.as_deref().map_or(String::new(), |e| format!(": {e}")),
             folder.display()
         )));
     }

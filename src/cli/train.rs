@@ -98,6 +98,11 @@ pub fn exec(a: Args) -> Result<()> {
         set.push(format!("seed={s}"));
     }
     if let Some(n) = a.limit_batches {
+        if a.set.iter().any(|s| s.starts_with("train.limit_batches=")) {
+            return Err(Error::Usage(
+                "--limit-batches and --set train.limit_batches both set the limit; give one".into(),
+            ));
+        }
         set.push(format!("train.limit_batches={n}"));
     }
     if a.fast_dev_run {
@@ -123,7 +128,11 @@ pub fn exec(a: Args) -> Result<()> {
         }
     };
     if let Some(k) = a.folds {
-        return cross_validate(&config, k as usize, &a);
+        let path = a
+            .config
+            .as_deref()
+            .expect("--folds conflicts with --resume");
+        return cross_validate(&config, (path, &set), k as usize, &a);
     }
     // First Ctrl-C / SIGTERM: finish the step and checkpoint. A second one: leave now.
     let stop = super::stop_flag()?;
@@ -142,6 +151,20 @@ pub fn exec(a: Args) -> Result<()> {
         let _ = std::fs::remove_dir_all(dir);
     }
     let outcome = outcome?;
+    if a.fast_dev_run {
+        let test_loss = outcome.info.test.iter().flat_map(|t| t.get("loss"));
+        let losses = outcome
+            .last
+            .iter()
+            .filter(|(k, _)| k.ends_with("_loss"))
+            .map(|(k, v)| (k.clone(), *v))
+            .chain(test_loss.map(|v| ("test_loss".into(), v.as_f64().unwrap_or(f64::NAN))));
+        if let Some((k, v)) = losses.into_iter().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::Runtime(format!(
+                "fast-dev-run failed: {k} is {v}; the model's outputs overflow (a learning rate too high, unscaled features?)"
+            )));
+        }
+    }
     if a.fast_dev_run && !a.json {
         let losses: Vec<String> = outcome
             .last
@@ -186,7 +209,12 @@ pub fn exec(a: Args) -> Result<()> {
 }
 
 /// `--folds K`: the sweep machinery with one setting and K folds, one run at a time.
-fn cross_validate(config: &config::Config, folds: usize, a: &Args) -> Result<()> {
+fn cross_validate(
+    config: &config::Config,
+    file: (&std::path::Path, &[String]),
+    folds: usize,
+    a: &Args,
+) -> Result<()> {
     use crate::sweep::{Kind, Plan};
     let plan = Plan {
         kind: Kind::CrossValidation,
@@ -202,7 +230,7 @@ fn cross_validate(config: &config::Config, folds: usize, a: &Args) -> Result<()>
         settings: vec![Vec::new()],
         folds: Some(folds),
     };
-    let folder = super::sweep::start(&plan, config, &a.runs, "cv")?;
+    let folder = super::sweep::start(&plan, file, &a.runs, "cv")?;
     let opts = super::sweep::options(&a.device, a.threads, 1, a.quiet)?;
     super::sweep::finish(&plan, &folder, &opts, a.json)
 }

@@ -44,6 +44,40 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Config> {
     parse(&text, &source, overrides)
 }
 
+/// The config file as the user wrote it with the `--set`s applied, defaults not filled in,
+/// and its data and weight paths made absolute: a config that means the same from any
+/// directory and still lets a later `--set` change a kind (`optimizer.type`) without
+/// tripping over another kind's defaults. Checked as `load` checks it.
+pub fn written_with_overrides(path: &Path, overrides: &[String]) -> Result<toml::Table> {
+    load(path, overrides)?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut table: toml::Table = toml::from_str(&text)
+        .map_err(|e| Error::config(path.display().to_string(), e.message().to_string()))?;
+    for o in overrides {
+        apply_override(&mut table, o)?;
+    }
+    for (section, key) in PATH_KEYS {
+        let value = table
+            .get_mut(section)
+            .and_then(|t| t.as_table_mut())
+            .and_then(|t| t.get_mut(key));
+        if let Some(toml::Value::String(p)) = value {
+            if let Ok(abs) = std::path::absolute(&*p) {
+                *p = abs.display().to_string();
+            }
+        }
+    }
+    Ok(table)
+}
+
+/// The keys that hold a path to data or weights, relative to the folder kiln runs in.
+pub const PATH_KEYS: [(&str, &str); 4] = [
+    ("data", "train"),
+    ("data", "valid"),
+    ("data", "test"),
+    ("model", "init_from"),
+];
+
 /// `source` names the text in errors.
 pub fn parse(text: &str, source: &str, overrides: &[String]) -> Result<Config> {
     // A config is a page of settings: a huge one is a mistake (a data file named by accident),

@@ -170,17 +170,17 @@ fn data(p: &mut Problems, c: &Config) {
         }
     }
     if let Some(k) = d.kfold {
-        p.in_range("data.kfold.folds", k.folds as f64, 2.0, 1000.0);
+        p.in_range("data.kfold.folds", k.folds as f64, 2.0, 1001.0);
         if k.fold < 1 || k.fold > k.folds {
             p.bad(
                 "data.kfold.fold",
                 format!("must be 1 to folds ({}), got {}", k.folds, k.fold),
             );
         }
-        if d.valid.is_some() || d.valid_split.is_some() {
+        if d.valid.is_some() || d.valid_split.is_some_and(|v| v > 0.0) {
             p.bad(
                 "data.kfold",
-                "validates on a fold of the training rows; give it without data.valid or data.valid_split",
+                "validates on a fold of the training rows; give it without data.valid, and with data.valid_split = 0 or none",
             );
         }
     }
@@ -326,6 +326,15 @@ fn optimizer(p: &mut Problems, c: &Config) {
             }
             p.at_least("optimizer.schedule.min_delta", *min_delta, 0.0, false);
             p.at_least("optimizer.schedule.min_lr", *min_lr as f64, 0.0, false);
+            if *min_lr >= o.lr {
+                p.bad(
+                    "optimizer.schedule.min_lr",
+                    format!(
+                        "{min_lr} is not below optimizer.lr {}: the rate could never be reduced",
+                        o.lr
+                    ),
+                );
+            }
             *warmup_epochs
         }
         Schedule::Cosine {

@@ -144,12 +144,14 @@ impl MetricsTable {
 
     /// The last row as (column, value) pairs, skipping empty cells.
     pub fn last_row(&self) -> Vec<(String, f64)> {
-        let Some(last) = self.rows.last() else {
-            return Vec::new();
-        };
+        self.rows.last().map_or_else(Vec::new, |r| self.named(r))
+    }
+
+    /// A row's cells as (column, value) pairs, skipping empty cells.
+    fn named(&self, row: &[Option<f64>]) -> Vec<(String, f64)> {
         self.header
             .iter()
-            .zip(last)
+            .zip(row)
             .filter_map(|(k, v)| v.map(|v| (k.clone(), v)))
             .collect()
     }
@@ -160,19 +162,11 @@ impl MetricsTable {
         let Some(e) = self.header.iter().position(|h| h == "epoch") else {
             return Vec::new();
         };
-        let row = self
-            .rows
+        self.rows
             .iter()
             .rev()
-            .find(|r| r.get(e).copied().flatten() == Some(epoch as f64));
-        let Some(row) = row else {
-            return Vec::new();
-        };
-        self.header
-            .iter()
-            .zip(row)
-            .filter_map(|(k, v)| v.map(|v| (k.clone(), v)))
-            .collect()
+            .find(|r| r.get(e).copied().flatten() == Some(epoch as f64))
+            .map_or_else(Vec::new, |r| self.named(r))
     }
 
     /// (epoch, value) of column `name` over the rows that have both.

@@ -92,6 +92,7 @@ impl Plan {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         if let (Some(folds), Some(fold)) = (self.folds, job.fold) {
+            sets.push("data.valid_split=0".into());
             sets.push(format!("data.kfold={{ folds = {folds}, fold = {fold} }}"));
         }
         sets.push(format!(
@@ -117,6 +118,12 @@ impl Plan {
 
     /// The plan of an existing sweep folder.
     pub fn read(folder: &Path) -> Result<Plan> {
+        if !folder.is_dir() {
+            return Err(Error::Usage(format!(
+                "{}: no such folder; give the sweep folder `kiln sweep` printed",
+                folder.display()
+            )));
+        }
         let path = folder.join(PLAN_FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
@@ -143,36 +150,62 @@ pub const PLAN_FILE: &str = "sweep.json";
 /// The config every run of the folder starts from.
 pub const CONFIG_FILE: &str = "config.toml";
 
-/// A job's config from the folder's base config text (`source` names it in errors): a
-/// misspelt key or a value out of range is reported with the trial's setting.
+/// A job's config from the folder's base config text (`source` names it in errors); an error
+/// names the trial's setting, and the flag behind a key the sweep sets itself.
 pub fn job_config(plan: &Plan, base: &str, source: &str, job: &Job) -> Result<Config> {
-    config::parse(base, source, &plan.overrides(job)).map_err(|e| match e {
-        Error::Config { place, message } if !plan.settings[job.trial].is_empty() => Error::Config {
-            place: format!(
-                "{place} (trial {}: {})",
-                job.trial + 1,
-                plan.describe(job.trial)
-            ),
-            message,
-        },
-        e => e,
-    })
+    config::parse(base, source, &plan.overrides(job)).map_err(|e| in_trial(plan, job, e))
 }
 
-/// The config the runs start from, as written into the folder: the file with the user's
-/// `--set`s resolved; with folds, without the config's own validation share (folds replace
-/// it; a validation file cannot be folded and is an error).
-pub fn base_config(config: &Config, folds: Option<usize>) -> Result<String> {
-    let mut c = config.clone();
-    if folds.is_some() {
-        if let Some(v) = &c.data.valid {
-            return Err(Error::Usage(format!(
-                "--folds: the config validates on {} (data.valid); folds are dealt from the training rows, so remove data.valid",
-                v.display()
-            )));
+/// An error of one job's config or model: the flag that set a key the sweep sets (`--folds`,
+/// `--metric`) rather than a `--set` the user never typed, and the trial's setting.
+pub fn in_trial(plan: &Plan, job: &Job, e: Error) -> Error {
+    let flag = |place: &str| {
+        [
+            ("--set data.kfold", "--folds"),
+            ("--set data.valid_split", "--folds"),
+            ("--set train.checkpoint.best", "--metric"),
+        ]
+        .iter()
+        .find(|(set, _)| place.starts_with(set))
+        .map(|(_, flag)| flag.to_string())
+    };
+    let which = (!plan.settings[job.trial].is_empty())
+        .then(|| format!(" (trial {}: {})", job.trial + 1, plan.describe(job.trial)));
+    match e {
+        Error::Config { place, message } => match flag(&place) {
+            Some(f) => {
+                // The message names the key the flag set; the flag says it for the user.
+                let key = place.trim_start_matches("--set ");
+                let why = message.strip_prefix(&format!("{key}: ")).unwrap_or(&message);
+                Error::Usage(format!("{f}: {why}"))
+            }
+            None => Error::Config {
+                place: format!("{place}{}", which.unwrap_or_default()),
+                message,
+            },
+        },
+        Error::Model { layer, message } => Error::Model {
+            layer: format!("{layer}{}", which.unwrap_or_default()),
+            message,
+        },
+        Error::Many(errors) => {
+            Error::Many(errors.into_iter().map(|e| in_trial(plan, job, e)).collect())
         }
-        c.data.valid_split = None;
-        c.data.kfold = None;
+        e => e,
     }
-    Ok(config::to_toml(&c))
+}
+
+/// The config the runs start from, as written into the folder: the user's file with their
+/// `--set`s (`config::written_with_overrides`). Folds replace the config's validation share (each
+/// fold's run sets `data.valid_split = 0`); a validation file cannot be folded.
+pub fn base_config(path: &Path, overrides: &[String], folds: Option<usize>) -> Result<String> {
+    let config = config::load(path, overrides)?;
+    if let (Some(k), Some(v)) = (folds, &config.data.valid) {
+        return Err(Error::Usage(format!(
+            "--folds {k}: the config validates on {} (data.valid); folds are dealt from the training rows, so remove data.valid",
+            v.display()
+        )));
+    }
+    let table = config::written_with_overrides(path, overrides)?;
+    Ok(toml::to_string(&table).expect("a TOML table serializes"))
 }

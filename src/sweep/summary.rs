@@ -274,6 +274,7 @@ pub fn folds_table(results: &[RunResult]) -> String {
             r.job.fold.map_or("-".into(), |f| f.to_string()),
             r.status.clone(),
             r.best_epoch
+                .filter(|_| r.done())
                 .map_or("-".into(), |e| format!("{e} of {}", r.epochs)),
         ];
         for (name, _, _) in &stats {
@@ -287,7 +288,14 @@ pub fn folds_table(results: &[RunResult]) -> String {
         }
         rows.push(row);
     }
-    let mut last = vec!["mean ± std".into(), String::new(), String::new()];
+    // Fewer folds than planned (interrupted, failed): say how many the mean is over.
+    let done = results.iter().filter(|r| r.done()).count();
+    let label = if done == results.len() {
+        "mean ± std".to_string()
+    } else {
+        format!("mean ± std of {done} of {} folds", results.len())
+    };
+    let mut last = vec![label, String::new(), String::new()];
     last.extend(stats.iter().map(|(_, m, s)| format!("{m:.4} ± {s:.4}")));
     rows.push(last);
     aligned(&rows, 2)
