@@ -176,7 +176,9 @@ pub fn in_trial(plan: &Plan, job: &Job, e: Error) -> Error {
             Some(f) => {
                 // The message names the key the flag set; the flag says it for the user.
                 let key = place.trim_start_matches("--set ");
-                let why = message.strip_prefix(&format!("{key}: ")).unwrap_or(&message);
+                let why = message
+                    .strip_prefix(&format!("{key}: "))
+                    .unwrap_or(&message);
                 Error::Usage(format!("{f}: {why}"))
             }
             None => Error::Config {
