@@ -343,6 +343,30 @@ fn the_target_is_the_last_column_or_the_one_asked_for() {
 }
 
 #[test]
+fn row_identifiers_are_left_out_whether_numbers_or_names() {
+    let mut text = String::from("id,user,x,label\n");
+    for i in 0..60 {
+        let x = (i * 7 % 11) as f64 / 10.0;
+        let label = if x > 0.5 { "hi" } else { "lo" };
+        text.push_str(&format!("{},u{i:04},{x},{label}\n", 1000 + i));
+    }
+    let p = Project::new().file("ids.csv", text);
+    let (summary, c) = init(&p, &["ids.csv"], "ids.toml");
+    let features: Vec<&str> = get(&c, "data.features")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(features, ["x"], "{summary}");
+    assert!(
+        summary.contains("\"id\" left out") && summary.contains("\"user\" left out"),
+        "{summary}"
+    );
+    checks_and_trains(&p, "ids.toml", &[]);
+}
+
+#[test]
 fn bad_input_is_exit_2_naming_the_file_and_place() {
     let p = Project::new()
         .file("empty.csv", "")

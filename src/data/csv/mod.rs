@@ -613,8 +613,11 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
 /// Number columns that look like row identifiers: at least `ID_MIN_ROWS` training rows, each a
 /// different whole number, spanning at most twice as many values as there are rows (1..n, or
 /// 1000..1000+n). A model would learn from them, and nothing carries over to new rows.
+/// Rows a table needs before an all-distinct column is taken for a row identifier (fewer, and
+/// distinct values are as likely to be chance).
+pub(super) const ID_MIN_ROWS: usize = 50;
+
 fn identifier_columns(x: &[f32], f: usize, names: &[String]) -> Vec<String> {
-    const ID_MIN_ROWS: usize = 50;
     let rows = x.len().checked_div(f).unwrap_or(0);
     if rows < ID_MIN_ROWS {
         return Vec::new();

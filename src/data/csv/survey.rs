@@ -58,6 +58,17 @@ pub struct Survey {
 /// quantity, not a code).
 const MAX_WHOLE_VALUES: usize = 1000;
 
+/// A category column whose cells are all present and all different, in a table of
+/// `ID_MIN_ROWS` rows or more: a row identifier (a name, a key), which one-hot encoding would
+/// turn into one slot per row.
+fn all_distinct(cells: &[String]) -> bool {
+    if cells.len() < super::ID_MIN_ROWS || cells.iter().any(|c| is_missing(c)) {
+        return false;
+    }
+    let mut seen = std::collections::HashSet::new();
+    cells.iter().all(|c| seen.insert(c.trim()))
+}
+
 /// Read `path` as `train` would with `target` as its target and every other column a feature.
 pub fn survey(path: &Path, target: &str) -> Result<Survey> {
     regular_file(path)?;
@@ -109,7 +120,7 @@ pub fn survey(path: &Path, target: &str) -> Result<Survey> {
                 missing: cells.iter().filter(|c| is_missing(c)).count(),
                 width: Column::fit(name, spec, cells).width(),
                 whole_values: None,
-                identifier: false,
+                identifier: spec.kind == Some(ColumnType::Category) && all_distinct(cells),
             }
         };
         columns.push(column);
