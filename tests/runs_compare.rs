@@ -249,12 +249,12 @@ fn compare_errors_are_exit_2_naming_the_path() {
     }
     fails(
         &["runs", "--compare", "early", "early2"],
-        "early/metrics.csv, early2/metrics.csv: no rows",
+        "early/metrics.csv, early2/metrics.csv: no epoch rows",
     );
     let out = p.kiln(&["runs", "--compare", "runs/a", "early"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("note: early/metrics.csv: no rows"),
+        stderr(&out).contains("note: early/metrics.csv: no epoch rows"),
         "{}",
         stderr(&out)
     );

@@ -88,7 +88,11 @@ pub fn exec(paths: &[PathBuf], plot: &Path, json: bool) -> Result<()> {
         .collect::<Result<_>>()?;
     // A run with no epochs yet still has a config and a status to compare: its columns are
     // shown and its curves are not, with a note. With no epochs anywhere, nothing is drawn.
-    let empty: Vec<&Compared> = runs.iter().filter(|r| r.metrics.rows.is_empty()).collect();
+    // A file that is missing, empty or not kiln's (no epoch column) has no curve to draw.
+    let empty: Vec<&Compared> = runs
+        .iter()
+        .filter(|r| r.metrics.by_epoch("train_loss").is_empty())
+        .collect();
     let csv = |r: &Compared| {
         Path::new(&r.label)
             .join("metrics.csv")
@@ -98,13 +102,13 @@ pub fn exec(paths: &[PathBuf], plot: &Path, json: bool) -> Result<()> {
     if empty.len() == runs.len() {
         let files: Vec<String> = runs.iter().map(csv).collect();
         return Err(Error::Usage(format!(
-            "{}: no rows (no run finished an epoch): nothing to compare",
+            "{}: no epoch rows (missing, empty or unreadable, or no run finished an epoch): nothing to compare",
             files.join(", ")
         )));
     }
     for r in &empty {
         eprintln!(
-            "note: {}: no rows (no epoch finished): the run's curves are not drawn",
+            "note: {}: no epoch rows (missing, empty or unreadable, or no epoch finished): the run's curves are not drawn",
             csv(r)
         );
     }
