@@ -1,7 +1,8 @@
 //! Mistakes a user cannot see, made visible: a final sigmoid before bce is fused, not applied
 //! twice; `check` reports every problem; changed data is reported; results are in the target's
 //! own units; the newest run is linked; eval's JSON holds per-class figures; an existing output
-//! file keeps its permissions; an image folder with a link cycle is read once.
+//! file keeps its permissions; an image folder with a link cycle is read once; several MPI ranks
+//! are refused rather than each training a run of its own.
 
 mod common;
 
@@ -255,4 +256,41 @@ fn an_image_folder_with_a_link_cycle_is_read_once() {
     let out = p.kiln(&["check", "i.toml"]);
     assert!(out.status.success(), "{}", first_error_line(&out));
     assert!(stdout(&out).contains("a (3), b (3)"), "{}", stdout(&out));
+}
+
+#[test]
+fn several_mpi_ranks_are_refused_rather_than_each_training_a_run() {
+    let p = Project::new()
+        .file("train.csv", table(60))
+        .file("b.toml", BCE);
+    for (var, args) in [
+        ("OMPI_COMM_WORLD_SIZE", vec!["train", "b.toml", "--quiet"]),
+        ("PMI_SIZE", vec!["train", "b.toml", "--quiet"]),
+        (
+            "OMPI_COMM_WORLD_SIZE",
+            vec!["sweep", "b.toml", "--grid", "optimizer.lr=0.1,0.2"],
+        ),
+    ] {
+        let out = std::process::Command::new(common::bin::KILN)
+            .args(&args)
+            .env(var, "2")
+            .current_dir(p.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}: {}", stderr(&out));
+        let line = first_error_line(&out);
+        assert!(
+            line.contains(&format!("one of 2 MPI ranks ({var}=2)")),
+            "{line}"
+        );
+        assert!(!p.path().join("runs").exists(), "no run directory");
+    }
+    // One rank (mpirun -np 1) is a plain run.
+    let out = std::process::Command::new(common::bin::KILN)
+        .args(["train", "b.toml", "--quiet"])
+        .env("OMPI_COMM_WORLD_SIZE", "1")
+        .current_dir(p.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
 }

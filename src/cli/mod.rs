@@ -138,6 +138,24 @@ pub(crate) fn stop_flag() -> Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
+/// Refuse to train as one of several MPI ranks: this kiln has no MPI, so each rank would train
+/// a whole run of its own and write its own run directory, N copies where one was meant.
+/// The launchers say the world size in the environment (OpenMPI, MPICH/Hydra, MVAPICH).
+pub(crate) fn refuse_mpi_launch() -> Result<()> {
+    const WORLD_SIZE: [&str; 3] = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE"];
+    for var in WORLD_SIZE {
+        let size = std::env::var(var)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(n) = size.filter(|&n| n > 1) {
+            return Err(Error::Usage(format!(
+                "launched as one of {n} MPI ranks ({var}={n}), but this kiln cannot train across processes: each rank would train and write a run of its own; run it without mpirun (or with -np 1)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The count of Ctrl-C and SIGTERM signals, for a command that passes them on to child
 /// processes (a sweep): it never exits on its own, so its children are never orphaned.
 pub(crate) fn stop_counter() -> Result<Arc<AtomicUsize>> {

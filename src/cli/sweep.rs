@@ -67,6 +67,7 @@ pub struct Args {
 }
 
 pub fn exec(a: Args) -> Result<()> {
+    super::refuse_mpi_launch()?;
     let (plan, folder) = match &a.resume {
         Some(dir) => (Plan::read(dir)?, dir.clone()),
         None => {

@@ -89,6 +89,7 @@ fn refuse_changes_on_resume(a: &Args) -> Result<()> {
 }
 
 pub fn exec(a: Args) -> Result<()> {
+    super::refuse_mpi_launch()?;
     let device = super::select_device(&a.device)?;
     let mut set = a.set.clone();
     if let Some(n) = &a.name {
