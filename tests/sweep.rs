@@ -66,6 +66,10 @@ fn a_two_by_two_grid_on_three_folds_is_twelve_runs_summed_up_from_their_run_json
         "--json",
     ]);
     let summary = json_of(&out);
+    // The live table sums up each setting when its last fold ends.
+    let live = stderr(&out);
+    assert_eq!(live.matches(" over 3 folds").count(), 4, "{live}");
+    assert!(live.contains("(best so far)"), "{live}");
     let folder = folder(&p, "s-sweep-");
     let dirs = run_dirs(&folder);
     assert_eq!(dirs.len(), 12, "{dirs:?}");

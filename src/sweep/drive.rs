@@ -56,6 +56,8 @@ pub fn drive(plan: &Plan, folder: &Path, opts: &Options, stop: &AtomicUsize) -> 
     };
     let (indices, starts): (Vec<usize>, Vec<Start>) = todo.into_iter().unzip();
     let mut finished = total - indices.len();
+    // The runs as they stand, for a trial's line when its last fold ends.
+    let mut now = before.clone();
     runner::run_all(&launcher, starts, stop, |event| {
         if opts.quiet {
             return;
@@ -76,6 +78,11 @@ pub fn drive(plan: &Plan, folder: &Path, opts: &Options, stop: &AtomicUsize) -> 
                     ended_line(plan, &r, e.error.as_deref()),
                     w = total.to_string().len()
                 );
+                let trial = r.job.trial;
+                now[indices[e.index]] = r;
+                if let Some(line) = trial_line(plan, &now, trial) {
+                    eprintln!("{line}");
+                }
             }
         }
     });
@@ -83,6 +90,45 @@ pub fn drive(plan: &Plan, folder: &Path, opts: &Options, stop: &AtomicUsize) -> 
         results: summary::collect(plan, folder),
         interrupted: stop.load(Ordering::SeqCst) > 0,
     })
+}
+
+/// With folds, once every fold of `trial` is done: its mean ± std, and whether it leads the
+/// trials done so far.
+fn trial_line(plan: &Plan, now: &[RunResult], trial: usize) -> Option<String> {
+    plan.folds?;
+    let folds: Vec<&RunResult> = now.iter().filter(|r| r.job.trial == trial).collect();
+    if !folds.iter().all(|r| r.done()) {
+        return None;
+    }
+    let mut trial_done = vec![true; plan.settings.len()];
+    for r in now {
+        trial_done[r.job.trial] &= r.done();
+    }
+    let complete: Vec<RunResult> = now
+        .iter()
+        .filter(|r| trial_done[r.job.trial])
+        .cloned()
+        .collect();
+    let ranked = summary::rank(plan, &complete);
+    let this = ranked.iter().find(|t| t.trial == trial)?;
+    let leads = ranked
+        .first()
+        .is_some_and(|t| t.trial == trial && t.mean.is_some());
+    let what = match plan.kind {
+        Kind::CrossValidation => "folds".to_string(),
+        Kind::Sweep => format!("trial {}", trial + 1),
+    };
+    Some(format!(
+        "        {what}: {} {} over {} folds{}",
+        plan.metric,
+        summary::mean_pm_std(this.mean, this.std, true),
+        this.done(),
+        if leads && plan.kind == Kind::Sweep {
+            "  (best so far)"
+        } else {
+            ""
+        }
+    ))
 }
 
 /// A run not done: resumed from its checkpoint when it has one and was cut short, else
