@@ -44,20 +44,52 @@ fn export_and_check(python: &str, dir: &Path, run: &Path, input: &str) -> serde_
     let preds = dir.join("preds.jsonl");
     let out = predict_jsonl(run, input, &["--output", preds.to_str().unwrap()]);
     assert!(out.status.success(), "predict: {}", stderr(&out));
+    let report = onnxruntime_agrees(python, Path::new(ROOT), &model, Path::new(input), &preds);
+    eprintln!("{}: {report}", run.display());
+    serde_json::from_str(report.trim()).unwrap()
+}
+
+/// tests/onnx/check.py run in `cwd`: onnxruntime on `model` and `input` gives `preds` (kiln
+/// predict's JSON lines); its report.
+fn onnxruntime_agrees(
+    python: &str,
+    cwd: &Path,
+    model: &Path,
+    input: &Path,
+    preds: &Path,
+) -> String {
     let check = Command::new(python)
         .arg(PathBuf::from(ROOT).join("tests/onnx/check.py"))
-        .args([&model, Path::new(input), &preds])
-        .current_dir(ROOT)
+        .args([model, input, preds])
+        .current_dir(cwd)
         .output()
         .unwrap();
     let report = String::from_utf8_lossy(&check.stdout).to_string();
     assert!(
         check.status.success(),
-        "onnxruntime differs from kiln predict: {report}\n{}",
+        "{}: onnxruntime differs from kiln predict: {report}\n{}",
+        model.display(),
         String::from_utf8_lossy(&check.stderr)
     );
-    eprintln!("{}: {report}", run.display());
-    serde_json::from_str(report.trim()).unwrap()
+    report
+}
+
+/// `run` (a path in `dir`) exported at each opset and checked against the same predictions.
+fn agrees_at_opsets(
+    python: &str,
+    dir: &Path,
+    run: &str,
+    opsets: &[&str],
+    input: &str,
+    preds: &str,
+) {
+    for opset in opsets {
+        let model = format!("{run}{opset}.onnx");
+        let out = kiln(dir, &["export", run, "--opset", opset, "-o", &model]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let (input, preds) = (Path::new(input), Path::new(preds));
+        onnxruntime_agrees(python, dir, Path::new(&model), input, preds);
+    }
 }
 
 /// The first `rows` data rows of the MNIST test CSV, as a plain CSV file.
@@ -303,26 +335,15 @@ fn recurrent_layers_layernorm_and_sequence_pooling_match_onnxruntime() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     // Layernorm composed before opset 17, reductions' axes as inputs from 18.
-    for opset in ["13", "17", "18"] {
-        let model = format!("seq{opset}.onnx");
-        let out = kiln(
-            dir.path(),
-            &["export", "seq", "--opset", opset, "-o", &model],
-        );
-        assert!(out.status.success(), "{}", stderr(&out));
-        let check = Command::new(&py)
-            .arg(PathBuf::from(ROOT).join("tests/onnx/check.py"))
-            .args([&model, input.to_str().unwrap(), "seq.jsonl"])
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            check.status.success(),
-            "opset {opset}: {}{}",
-            String::from_utf8_lossy(&check.stdout),
-            String::from_utf8_lossy(&check.stderr)
-        );
-    }
+    let input = input.to_str().unwrap();
+    agrees_at_opsets(
+        &py,
+        dir.path(),
+        "seq",
+        &["13", "17", "18"],
+        input,
+        "seq.jsonl",
+    );
 }
 
 #[test]
@@ -535,26 +556,14 @@ fn text_columns_embeddings_attention_and_padded_sequences_match_onnxruntime() {
     let report = export_and_check(&py, dir.path(), &run, input.to_str().unwrap());
     assert_eq!(report["rows"], 300);
     // GELU and layernorm composed before opsets 20 and 17, reductions' axes inputs from 18.
-    for opset in ["13", "18", "21"] {
-        let model = format!("text{opset}.onnx");
-        let out = kiln(
-            dir.path(),
-            &["export", "run", "--opset", opset, "-o", &model],
-        );
-        assert!(out.status.success(), "{}", stderr(&out));
-        let check = Command::new(&py)
-            .arg(PathBuf::from(ROOT).join("tests/onnx/check.py"))
-            .args([&model, "new.csv", "preds.jsonl"])
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            check.status.success(),
-            "opset {opset}: {}{}",
-            String::from_utf8_lossy(&check.stdout),
-            String::from_utf8_lossy(&check.stderr)
-        );
-    }
+    agrees_at_opsets(
+        &py,
+        dir.path(),
+        "run",
+        &["13", "18", "21"],
+        "new.csv",
+        "preds.jsonl",
+    );
 }
 
 #[test]

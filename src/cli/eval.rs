@@ -7,8 +7,9 @@ use serde_json::json;
 use crate::config::Task;
 use crate::data;
 use crate::error::{Error, Result};
+use crate::metrics::lower_is_better;
 use crate::metrics::Accumulator;
-use crate::train::{confusion_plot, evaluate, lower_is_better, EvalSetup};
+use crate::train::{confusion_plot, evaluate, EvalSetup};
 
 /// Evaluate a trained model on a split or a labelled file.
 #[derive(clap::Args)]

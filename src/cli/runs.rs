@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::metrics::direction;
-use crate::run::{Best, RunDir, Status};
+use crate::run::{Best, RunDir};
 use crate::sweep::{Kind, Plan, PLAN_FILE};
 
 /// List the runs under a folder (default `runs/`), oldest first; or compare runs.
@@ -45,14 +45,8 @@ pub fn exec(a: Args) -> Result<()> {
         .collect();
     let mut runs = Vec::new();
     for r in &dirs {
-        match r.read_info() {
-            Ok(mut i) => {
-                // Marked running, but no process holds it: killed.
-                if i.status == Status::Running && !r.in_use() {
-                    i.status = Status::Stopped;
-                }
-                runs.push((r.path.clone(), i));
-            }
+        match r.read_info_now() {
+            Ok(i) => runs.push((r.path.clone(), i)),
             Err(e) => eprintln!("warning: {e}"),
         }
     }
@@ -100,7 +94,7 @@ pub fn exec(a: Args) -> Result<()> {
             .as_ref()
             .and_then(|e| seconds_between(&i.started, e))
             .map_or("-".into(), |s| s.to_string());
-        let status = format!("{:?}", i.status).to_lowercase();
+        let status = i.status.name();
         outln!(
             "{:<40} {:<12} {:>6} {:>30} {:>16} {:>9} {:<6}",
             i.name,

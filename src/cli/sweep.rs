@@ -288,7 +288,7 @@ fn ending(folder: &Path, results: &[RunResult], interrupted: bool) -> Result<()>
             failed.len(),
             results.len(),
             first.job.dir.display(),
-            first.status,
+            first.status_name(),
             first.error.as_deref().map_or(String::new(), |e| format!(": {e}")),
             folder.display()
         )));

@@ -179,16 +179,21 @@ fn explain(message: &str, path: &mut Vec<String>) -> String {
     message.to_string()
 }
 
+/// A `--set` VALUE: TOML (`0.01`, `"relu"`, `[16, 8]`), or else a bare string (`relu`).
+pub fn override_value(raw: &str) -> Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| Value::String(raw.to_string()))
+}
+
 /// Apply `a.b.c=VALUE` to the table. VALUE is TOML, or else a bare string. Numeric path
 /// segments index arrays (`model.layers.1.units`). Returns the key path.
 fn apply_override(table: &mut toml::Table, arg: &str) -> Result<String> {
     let (key, raw) = arg
         .split_once('=')
         .ok_or_else(|| Error::Usage(format!("--set {arg}: expected KEY=VALUE")))?;
-    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| Value::String(raw.to_string()));
+    let value = override_value(raw);
     let parts: Vec<&str> = key.split('.').collect();
     let bad = |why: String| Error::config(format!("--set {key}"), why);
     let mut node = table

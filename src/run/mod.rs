@@ -45,6 +45,20 @@ pub enum Status {
     Stopped,
 }
 
+impl Status {
+    /// As run.json and the tables write it: `finished`, `timeout`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Finished => "finished",
+            Status::Failed => "failed",
+            Status::Interrupted => "interrupted",
+            Status::Timeout => "timeout",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
 /// The best epoch by the monitored metric.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Best {
@@ -250,6 +264,16 @@ impl RunDir {
                 format!("not a run.json kiln can read: {e}"),
             )
         })
+    }
+
+    /// run.json as a listing shows it: a run marked running that no process holds was killed,
+    /// and is `Stopped`.
+    pub fn read_info_now(&self) -> Result<RunInfo> {
+        let mut info = self.read_info()?;
+        if info.status == Status::Running && !self.in_use() {
+            info.status = Status::Stopped;
+        }
+        Ok(info)
     }
 
     /// Hold the run for this process: a second process training or resuming the same run gets

@@ -9,6 +9,7 @@ use super::summary::{self, RunResult};
 use super::{Kind, Plan, CONFIG_FILE};
 use crate::error::{Error, Result};
 use crate::metrics::direction;
+use crate::run::Status;
 
 /// How to train a folder's runs.
 pub struct Options {
@@ -135,12 +136,9 @@ fn trial_line(plan: &Plan, now: &[RunResult], trial: usize) -> Option<String> {
 /// started afresh (a failed run or a skeleton is removed first).
 fn start_of(plan: &Plan, r: &RunResult, folder: &Path) -> Result<Start> {
     let dir = r.job.dir.clone();
-    let resumable = matches!(r.status.as_str(), "interrupted" | "stopped")
-        && crate::run::RunDir::open(&dir)
-            .ok()
-            .and_then(|d| d.read_info().ok())
-            .is_some_and(|i| i.last_checkpoint.is_some());
-    if r.status == "running" {
+    let resumable =
+        matches!(r.status, Some(Status::Interrupted | Status::Stopped)) && r.checkpointed;
+    if r.status == Some(Status::Running) {
         return Err(Error::Usage(format!(
             "{}: a run of this sweep is training now (another kiln sweep --resume?); wait for it or stop it",
             dir.display()
@@ -209,12 +207,12 @@ fn ended_line(plan: &Plan, r: &RunResult, error: Option<&str>) -> String {
         (true, Some(v), Some(e)) => {
             format!("{} {v:.4} at epoch {e} of {}", plan.metric, r.epochs)
         }
-        (true, _, _) => format!("{} (no {})", r.status, plan.metric),
+        (true, _, _) => format!("{} (no {})", r.status_name(), plan.metric),
         (false, _, _) => {
             let why = r.error.as_deref().or(error).unwrap_or("");
             format!(
                 "{}{}{why}",
-                r.status,
+                r.status_name(),
                 if why.is_empty() { "" } else { ": " }
             )
         }

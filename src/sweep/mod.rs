@@ -87,10 +87,7 @@ impl Plan {
     /// The `--set` arguments of a job's run: its setting, its fold, and the metric as the
     /// measure of its best model.
     pub fn overrides(&self, job: &Job) -> Vec<String> {
-        let mut sets: Vec<String> = self.settings[job.trial]
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+        let mut sets = self.sets(job.trial);
         if let (Some(folds), Some(fold)) = (self.folds, job.fold) {
             sets.push("data.valid_split=0".into());
             sets.push(format!("data.kfold={{ folds = {folds}, fold = {fold} }}"));
@@ -102,13 +99,17 @@ impl Plan {
         sets
     }
 
-    /// A setting as `key=value key=value`, for tables and logs.
-    pub fn describe(&self, trial: usize) -> String {
+    /// A trial's setting as `--set` arguments: `key=value`.
+    pub fn sets(&self, trial: usize) -> Vec<String> {
         self.settings[trial]
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+            .collect()
+    }
+
+    /// A setting as `key=value key=value`, for tables and logs.
+    pub fn describe(&self, trial: usize) -> String {
+        self.sets(trial).join(" ")
     }
 
     pub fn write(&self, folder: &Path) -> Result<()> {

@@ -129,12 +129,9 @@ fn split_top_level(list: &str) -> Vec<&str> {
     parts
 }
 
-/// A value as TOML text: itself when it parses as TOML, else a quoted string (a bare word).
+/// A value as TOML text, read as `--set` reads it (a bare word is a string).
 fn toml_value(raw: &str) -> String {
-    match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
-        Ok(mut t) => t.remove("v").map_or_else(String::new, |v| v.to_string()),
-        Err(_) => toml::Value::String(raw.to_string()).to_string(),
-    }
+    crate::config::override_value(raw).to_string()
 }
 
 /// Every combination of the grids, the first grid's values varying slowest.

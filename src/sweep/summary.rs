@@ -19,8 +19,11 @@ use crate::table::aligned;
 #[derive(Clone, Debug)]
 pub struct RunResult {
     pub job: Job,
-    /// finished, timeout, interrupted, failed, stopped, running; `not started` when absent.
-    pub status: String,
+    /// As `kiln runs` shows it (`Stopped`: marked running, held by no process); none when the
+    /// run has no run.json (not started).
+    pub status: Option<Status>,
+    /// Whether it has a checkpoint to resume from.
+    pub checkpointed: bool,
     /// The metric at the run's best epoch (run.json's `best.value`): the model it kept.
     pub value: Option<f64>,
     pub best_epoch: Option<usize>,
@@ -34,7 +37,12 @@ impl RunResult {
     /// A run that needs no more training: finished (early stopping included) or out of its
     /// time budget.
     pub fn done(&self) -> bool {
-        self.status == "finished" || self.status == "timeout"
+        matches!(self.status, Some(Status::Finished | Status::Timeout))
+    }
+
+    /// The status's name, or `not started`.
+    pub fn status_name(&self) -> &'static str {
+        self.status.map_or("not started", Status::name)
     }
 }
 
@@ -50,7 +58,8 @@ pub fn collect(plan: &Plan, folder: &Path) -> Vec<RunResult> {
 pub fn collect_one(plan: &Plan, job: Job) -> RunResult {
     let mut r = RunResult {
         job,
-        status: "not started".into(),
+        status: None,
+        checkpointed: false,
         value: None,
         best_epoch: None,
         epochs: 0,
@@ -59,15 +68,12 @@ pub fn collect_one(plan: &Plan, job: Job) -> RunResult {
     };
     let Some(info) = RunDir::open(&r.job.dir)
         .ok()
-        .and_then(|d| d.read_info().ok())
+        .and_then(|d| d.read_info_now().ok())
     else {
         return r;
     };
-    r.status = match info.status {
-        Status::Running if !RunDir::open(&r.job.dir).is_ok_and(|d| d.in_use()) => "stopped",
-        s => status_name(s),
-    }
-    .into();
+    r.status = Some(info.status);
+    r.checkpointed = info.last_checkpoint.is_some();
     r.epochs = info.epochs_done;
     r.error = info.error.clone();
     if let Some(best) = info.best.filter(|b| b.monitor == plan.metric) {
@@ -80,17 +86,6 @@ pub fn collect_one(plan: &Plan, job: Job) -> RunResult {
             .collect();
     }
     r
-}
-
-fn status_name(s: Status) -> &'static str {
-    match s {
-        Status::Running => "running",
-        Status::Finished => "finished",
-        Status::Failed => "failed",
-        Status::Interrupted => "interrupted",
-        Status::Timeout => "timeout",
-        Status::Stopped => "stopped",
-    }
 }
 
 /// One setting's results over its folds.
@@ -272,7 +267,7 @@ pub fn folds_table(results: &[RunResult]) -> String {
     for r in results {
         let mut row = vec![
             r.job.fold.map_or("-".into(), |f| f.to_string()),
-            r.status.clone(),
+            r.status_name().to_string(),
             r.best_epoch
                 .filter(|_| r.done())
                 .map_or("-".into(), |e| format!("{e} of {}", r.epochs)),
@@ -306,11 +301,8 @@ fn setting_json(plan: &Plan, trial: usize) -> Value {
     let map: serde_json::Map<String, Value> = plan.settings[trial]
         .iter()
         .map(|(k, v)| {
-            let value = toml::from_str::<toml::Table>(&format!("v = {v}"))
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-                .and_then(|v| serde_json::to_value(v).ok())
-                .unwrap_or(Value::String(v.clone()));
+            let value =
+                serde_json::to_value(config::override_value(v)).unwrap_or(Value::String(v.clone()));
             (k.clone(), value)
         })
         .collect();
@@ -326,7 +318,7 @@ fn run_json(r: &RunResult) -> Value {
     json!({
         "run_dir": r.job.dir,
         "fold": r.job.fold,
-        "status": r.status,
+        "status": r.status_name(),
         "value": r.value,
         "best_epoch": r.best_epoch,
         "epochs": r.epochs,
@@ -371,11 +363,7 @@ pub fn to_json(plan: &Plan, folder: &Path, trials: &[Trial], best: Option<&Path>
 /// best.toml: the best trial's resolved config (the folder's config with its setting), without
 /// the fold, so `kiln train best.toml` trains it on the config's own validation split.
 pub fn write_best(plan: &Plan, folder: &Path, best: &Trial) -> Result<std::path::PathBuf> {
-    let sets: Vec<String> = plan.settings[best.trial]
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    let config = config::load(&folder.join(CONFIG_FILE), &sets)?;
+    let config = config::load(&folder.join(CONFIG_FILE), &plan.sets(best.trial))?;
     let what = match plan.kind {
         Kind::Sweep => format!(
             "trial {} of {} ({})",

@@ -17,7 +17,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 pub use evaluate::{evaluate, EvalSetup};
-pub use monitor::{lower_is_better, Watch};
+pub use monitor::Watch;
 pub use profile::{profile, LayerTime};
 pub use setup::{build_model, criterion, loss_for, optimizer};
 pub use visuals::comparison as comparison_plot;

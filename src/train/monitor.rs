@@ -1,6 +1,7 @@
 //! The metrics training watches: the one that picks the best model, the one early stopping
-//! follows and the one `reduce_on_plateau` lowers the rate on. Each is checked against the epoch row's columns before training starts (and by
-//! `kiln check`), so a misspelt name fails at once instead of after an epoch.
+//! follows and the one `reduce_on_plateau` lowers the rate on. Each is checked against the
+//! epoch row's columns before training starts (and by `kiln check`), so a misspelt name fails
+//! at once instead of after an epoch.
 
 use serde::{Deserialize, Serialize};
 
@@ -9,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::optim::schedule::Schedule;
 use crate::run::Best;
 
-pub use crate::metrics::lower_is_better;
+use crate::metrics::lower_is_better;
 
 /// One watched metric: its name as the config writes it (`valid.loss`) and its column in the
 /// epoch row (`valid_loss`).

@@ -221,8 +221,7 @@ fn metrics_table(runs: &[Compared]) -> Vec<Vec<String>> {
         row("metrics", runs.iter().map(|r| r.label.clone())),
         row(
             "status",
-            runs.iter()
-                .map(|r| format!("{:?}", r.info.status).to_lowercase()),
+            runs.iter().map(|r| r.info.status.name().to_string()),
         ),
         row(
             "epochs",
