@@ -12,9 +12,10 @@ __device__ __forceinline__ float uniform_at(unsigned long long seed, unsigned lo
     return (float)(z >> 40) * (1.0f / 16777216.0f);
 }
 
-extern "C" __global__ void dropout_mask(float* mask, unsigned long long n, unsigned long long seed, float rate,
-                                        float keep) {
+// Elements first..first + n of the mask `seed` draws (a rank's rows of a global batch).
+extern "C" __global__ void dropout_mask(float* mask, unsigned long long n, unsigned long long seed,
+                                        unsigned long long first, float rate, float keep) {
     GRID_STRIDE(i, n) {
-        mask[i] = uniform_at(seed, i) < rate ? 0.0f : keep;
+        mask[i] = uniform_at(seed, first + i) < rate ? 0.0f : keep;
     }
 }

@@ -17,6 +17,7 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod dist;
 pub mod error;
 pub mod export;
 pub mod files;

@@ -119,6 +119,18 @@ impl Criterion {
     /// `-Σ_c q_c·w_c·log p_c` with `q = (1 − ε)·onehot + ε/C` over the batch's summed target
     /// weights `Σ_i w[y_i]` (`CrossEntropyLoss(weight, label_smoothing)`); binary
     /// cross-entropy takes the plain mean of `w[y_i]·l_i` (`BCEWithLogitsLoss(weight=w[y])`).
+    /// What a batch's loss is averaged over: its rows, or for class-weighted cross-entropy
+    /// (a weighted mean, as PyTorch's) the sum of its rows' class weights. Ranks that each
+    /// average over their share combine their gradients in these proportions.
+    pub fn batch_weight(&self, loss: Loss, target: &Tensor) -> f64 {
+        match (&self.class_weights, loss) {
+            (Some(w), Loss::CrossEntropy) => {
+                target.to_vec().iter().map(|&t| w[t as usize] as f64).sum()
+            }
+            _ => target.numel() as f64,
+        }
+    }
+
     pub fn compute(&self, loss: Loss, output: &Tensor, target: &Tensor) -> Tensor {
         if self.class_weights.is_none() && self.label_smoothing == 0.0 {
             return loss.compute(output, target);

@@ -135,6 +135,24 @@ impl Accumulator {
         }
     }
 
+    /// Add another accumulator's statistics (another rank's share of the same rows' kind).
+    pub fn merge(&mut self, other: &Accumulator) {
+        self.rows += other.rows;
+        self.loss_sum += other.loss_sum;
+        for (mine, theirs) in self.confusion.iter_mut().zip(&other.confusion) {
+            for (a, b) in mine.iter_mut().zip(theirs) {
+                *a += b;
+            }
+        }
+        for ((_, a), (_, b)) in self.top_k_hits.iter_mut().zip(&other.top_k_hits) {
+            *a += b;
+        }
+        self.sq_err += other.sq_err;
+        self.abs_err += other.abs_err;
+        self.sum_y += other.sum_y;
+        self.sum_y2 += other.sum_y2;
+    }
+
     /// `{"loss": .., "<metric>": ..}` for run.json and `--json`.
     pub fn to_json(&self, metrics: &[String]) -> serde_json::Map<String, serde_json::Value> {
         let mut map = serde_json::Map::new();

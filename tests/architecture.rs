@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("limits", 1),
     ("table", 1),
     ("files", 2),
+    ("dist", 2), // the ranks of a data-parallel run and their collectives
     ("tensor", 3),
     ("autograd", 3),
     ("ops", 4),

@@ -489,13 +489,14 @@ fn dropout_masks_are_the_same_on_both_devices() {
     if !cuda_or_skip("dropout_masks_are_the_same_on_both_devices") {
         return;
     }
-    for (len, rate, seed) in [
-        (1usize, 0.5f32, 1u64),
-        (1000, 0.2, 42),
-        (100_003, 0.7, u64::MAX),
+    for (len, rate, seed, first) in [
+        (1usize, 0.5f32, 1u64, 0u64),
+        (1000, 0.2, 42, 0),
+        (100_003, 0.7, u64::MAX, 0),
+        (777, 0.3, 9, 1 << 33),
     ] {
-        let cpu = kiln::Storage::dropout_mask(Device::Cpu, len, rate, seed).to_vec();
-        let gpu = kiln::Storage::dropout_mask(Device::Cuda, len, rate, seed).to_vec();
+        let cpu = kiln::Storage::dropout_mask(Device::Cpu, len, rate, seed, first).to_vec();
+        let gpu = kiln::Storage::dropout_mask(Device::Cuda, len, rate, seed, first).to_vec();
         assert_eq!(cpu, gpu, "mask of {len} at rate {rate}");
     }
 }

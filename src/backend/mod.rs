@@ -197,6 +197,7 @@ pub trait Backend {
     ) -> (Self::Buf, Self::Buf, Self::Buf);
 
     /// A dropout mask: 0 with probability `rate`, else 1 / (1 − rate); element i drawn from
-    /// (seed, i) alone, the same on every backend.
-    fn dropout_mask(len: usize, rate: f32, seed: u64) -> Self::Buf;
+    /// (seed, first + i) alone, the same on every backend; `first` places a shard of a larger
+    /// mask (a rank's rows of the global batch), 0 for a whole one.
+    fn dropout_mask(len: usize, rate: f32, seed: u64, first: u64) -> Self::Buf;
 }

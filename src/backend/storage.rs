@@ -160,10 +160,10 @@ impl Storage {
         }
     }
 
-    pub fn dropout_mask(device: Device, len: usize, rate: f32, seed: u64) -> Storage {
+    pub fn dropout_mask(device: Device, len: usize, rate: f32, seed: u64, first: u64) -> Storage {
         match device {
-            Device::Cpu => Storage::Cpu(Cpu::dropout_mask(len, rate, seed)),
-            Device::Cuda => Storage::Cuda(Cuda::dropout_mask(len, rate, seed)),
+            Device::Cpu => Storage::Cpu(Cpu::dropout_mask(len, rate, seed, first)),
+            Device::Cuda => Storage::Cuda(Cuda::dropout_mask(len, rate, seed, first)),
         }
     }
 

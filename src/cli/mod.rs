@@ -71,6 +71,15 @@ impl Cli {
             Command::Serve(a) => a.threads,
             _ => None,
         };
+        // Ranks sharing a machine share its cores, unless told otherwise.
+        let ranks_here = crate::dist::ranks_on_this_machine();
+        let threads = match (&self.command, threads) {
+            (Command::Train(_), None) if ranks_here > 1 => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                Some((cores / ranks_here).max(1))
+            }
+            (_, t) => t,
+        };
         if let Some(n) = threads {
             crate::set_threads(n).map_err(Error::Usage)?;
         }
@@ -136,24 +145,6 @@ pub(crate) fn stop_flag() -> Result<Arc<AtomicBool>> {
     })
     .map_err(|e| Error::Runtime(format!("cannot install the signal handler: {e}")))?;
     Ok(stop)
-}
-
-/// Refuse to train as one of several MPI ranks: this kiln has no MPI, so each rank would train
-/// a whole run of its own and write its own run directory, N copies where one was meant.
-/// The launchers say the world size in the environment (OpenMPI, MPICH/Hydra, MVAPICH).
-pub(crate) fn refuse_mpi_launch() -> Result<()> {
-    const WORLD_SIZE: [&str; 3] = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE"];
-    for var in WORLD_SIZE {
-        let size = std::env::var(var)
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if let Some(n) = size.filter(|&n| n > 1) {
-            return Err(Error::Usage(format!(
-                "launched as one of {n} MPI ranks ({var}={n}), but this kiln cannot train across processes: each rank would train and write a run of its own; run it without mpirun (or with -np 1)"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// The count of Ctrl-C and SIGTERM signals, for a command that passes them on to child

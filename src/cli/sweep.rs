@@ -67,7 +67,7 @@ pub struct Args {
 }
 
 pub fn exec(a: Args) -> Result<()> {
-    super::refuse_mpi_launch()?;
+    crate::dist::refuse_launch("kiln sweep")?;
     let (plan, folder) = match &a.resume {
         Some(dir) => (Plan::read(dir)?, dir.clone()),
         None => {

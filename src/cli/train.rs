@@ -89,7 +89,12 @@ fn refuse_changes_on_resume(a: &Args) -> Result<()> {
 }
 
 pub fn exec(a: Args) -> Result<()> {
-    super::refuse_mpi_launch()?;
+    let world = crate::dist::join()?;
+    if !world.is_single() && a.folds.is_some() {
+        return Err(Error::Usage(
+            "--folds trains its folds one after another as separate runs; under mpirun each rank would start them all: run it without mpirun, or train one fold (--set data.kfold={folds=K,fold=I}) data-parallel".into(),
+        ));
+    }
     let device = super::select_device(&a.device)?;
     let mut set = a.set.clone();
     if let Some(n) = &a.name {
@@ -150,6 +155,14 @@ pub fn exec(a: Args) -> Result<()> {
     if let Some(dir) = &scratch {
         // Nothing of a fast dev run is kept, whatever its outcome.
         let _ = std::fs::remove_dir_all(dir);
+    }
+    // Under mpirun rank 0 reports; the others end quietly, with the same exit code.
+    let (outcome, reports) = crate::dist::finish(outcome);
+    if !reports {
+        return match outcome {
+            Ok(_) => Ok(()),
+            Err(e) => std::process::exit(e.exit_code()),
+        };
     }
     let outcome = outcome?;
     if a.fast_dev_run {

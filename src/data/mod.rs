@@ -202,12 +202,24 @@ impl Split {
 
     /// The inputs of rows `idx`, augmented when `augment` is given (images only).
     pub fn batch(&self, idx: &[u32], augment: Option<(&Augment, &mut Rng)>) -> Tensor {
+        self.batch_part(idx, 0..idx.len(), augment)
+    }
+
+    /// The inputs of rows `idx[own]`, augmented as they would be within the whole batch `idx`
+    /// (a rank's share of a global batch).
+    pub fn batch_part(
+        &self,
+        idx: &[u32],
+        own: std::ops::Range<usize>,
+        augment: Option<(&Augment, &mut Rng)>,
+    ) -> Tensor {
+        let mine = &idx[own.clone()];
         match &self.features {
-            Features::Table(x) => x.index_select(idx),
+            Features::Table(x) => x.index_select(mine),
             Features::Bytes(t) => t
-                .batch(idx.iter().map(|&i| i as usize))
+                .batch(mine.iter().map(|&i| i as usize))
                 .to_device(self.device()),
-            Features::Images(set) => set.batch(idx, augment).to_device(self.device()),
+            Features::Images(set) => set.batch_part(idx, own, augment).to_device(self.device()),
         }
     }
 

@@ -5,7 +5,6 @@
 use super::layernorm::{export_layer_norm, layer_norm};
 use super::sequence::step_mask;
 use super::{pytorch_uniform, Activation, Layer, Mode};
-use crate::backend::Storage;
 use crate::onnx::{Attr, Graph};
 use crate::tensor::{Rng, Shape, Tensor};
 
@@ -29,14 +28,7 @@ fn export_linear(
     g.node("Add", &[&y, &b], vec![])
 }
 
-/// Inverted dropout in training (as the dropout layer).
-fn dropout(x: &Tensor, rate: f32, mode: &mut Mode) -> Tensor {
-    if !mode.training || rate == 0.0 {
-        return x.clone();
-    }
-    let mask = Storage::dropout_mask(x.device(), x.numel(), rate, mode.rng.next_u64());
-    x.mul(&Tensor::from_storage(mask, x.shape().clone()))
-}
+use super::dropout::apply as dropout;
 
 /// Self-attention weights: `in_proj_weight` `[3d, d]` (queries, keys, values stacked),
 /// `in_proj_bias`, `out_proj.weight` `[d, d]`, `out_proj.bias`.

@@ -35,11 +35,19 @@ impl Layer for Dropout {
     }
 
     fn forward(&self, x: &Tensor, mode: &mut Mode) -> Tensor {
-        if !mode.training || self.rate == 0.0 {
-            return x.clone();
-        }
-        // One draw from the step's stream seeds the whole mask, drawn where `x` lives.
-        let mask = Storage::dropout_mask(x.device(), x.numel(), self.rate, mode.rng.next_u64());
-        x.mul(&Tensor::from_storage(mask, x.shape().clone()))
+        apply(x, self.rate, mode)
     }
+}
+
+/// Inverted dropout of `x` (batch first) in training; the identity in evaluation. One draw from
+/// the step's stream seeds the whole mask, drawn where `x` lives; a rank's rows take their part
+/// of the mask of the global batch, so N ranks drop what one process would.
+pub fn apply(x: &Tensor, rate: f32, mode: &mut Mode) -> Tensor {
+    if !mode.training || rate == 0.0 {
+        return x.clone();
+    }
+    let per_row = x.numel() / x.dims().first().copied().unwrap_or(1).max(1);
+    let first = (mode.first_row * per_row) as u64;
+    let mask = Storage::dropout_mask(x.device(), x.numel(), rate, mode.rng.next_u64(), first);
+    x.mul(&Tensor::from_storage(mask, x.shape().clone()))
 }

@@ -30,6 +30,9 @@ pub struct Mode<'a> {
     pub training: bool,
     pub rng: &'a mut Rng,
     pub mask: Option<Tensor>,
+    /// Where this batch's first row sits in the step's global batch: a rank of a data-parallel
+    /// run draws its rows' part of the masks one process would draw for the whole batch.
+    pub first_row: usize,
 }
 
 impl<'a> Mode<'a> {
@@ -38,7 +41,13 @@ impl<'a> Mode<'a> {
             training,
             rng,
             mask: None,
+            first_row: 0,
         }
+    }
+
+    /// The same, for rows starting at `first_row` of the global batch.
+    pub fn at_row(self, first_row: usize) -> Mode<'a> {
+        Mode { first_row, ..self }
     }
 }
 

@@ -61,6 +61,11 @@ impl Optimizer {
         self.steps
     }
 
+    /// Continue counting from `steps` (state shared from another process).
+    pub fn set_steps(&mut self, steps: u64) {
+        self.steps = steps;
+    }
+
     /// Update every parameter that has a gradient, at learning rate `lr`.
     pub fn step(&mut self, lr: f32) {
         let _guard = no_grad();

@@ -74,7 +74,12 @@ pub struct RunInfo {
     pub name: String,
     pub status: Status,
     pub device: String,
+    /// Threads per process.
     pub threads: usize,
+    /// Processes that trained the run together (`mpirun -np N`); 1 for a plain launch. A run
+    /// resumed with another count records the latest.
+    #[serde(default = "one")]
+    pub world_size: usize,
     pub seed: u64,
     pub started: String,
     pub ended: Option<String>,
@@ -97,6 +102,10 @@ pub struct RunInfo {
     /// benchmark's start-to-first-step figure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_step_at: Option<f64>,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl RunInfo {

@@ -272,6 +272,11 @@ impl Tensor {
         self.0.grad.lock().expect("grad lock poisoned").clone()
     }
 
+    /// Replace the gradient (a data-parallel step writes the ranks' average here).
+    pub fn set_grad(&self, g: Tensor) {
+        *self.0.grad.lock().expect("grad lock poisoned") = Some(g);
+    }
+
     /// Forget the accumulated gradient, as PyTorch's `zero_grad(set_to_none=True)`.
     pub fn zero_grad(&self) {
         *self.0.grad.lock().expect("grad lock poisoned") = None;

@@ -1,5 +1,7 @@
 //! Batched evaluation of a model on a split, without recording gradients.
 
+use std::ops::Range;
+
 use crate::autograd::no_grad;
 use crate::config::Task;
 use crate::data::{DataSchema, Split};
@@ -40,14 +42,25 @@ pub fn record(
 
 /// Loss and metric statistics of the model on a split; a device failure is an error.
 pub fn evaluate(s: &EvalSetup, split: &Split) -> Result<Accumulator> {
+    evaluate_rows(s, split, 0..rows_evaluated(s, split))
+}
+
+/// How many of a split's rows an evaluation reads: all, or the first `limit_batches` batches.
+pub fn rows_evaluated(s: &EvalSetup, split: &Split) -> usize {
+    let n = split.len();
+    match s.limit_batches {
+        Some(limit) => n.min(limit.saturating_mul(s.batch_size.max(1))),
+        None => n,
+    }
+}
+
+/// The statistics of rows `rows` of a split (a rank's share).
+pub fn evaluate_rows(s: &EvalSetup, split: &Split, rows: Range<usize>) -> Result<Accumulator> {
     let _guard = no_grad();
     let mut acc = Accumulator::new(s.schema.task, s.schema.classes.len(), s.metrics);
-    let (y, mut n) = (&split.y, split.len());
-    if let Some(limit) = s.limit_batches {
-        n = n.min(limit.saturating_mul(s.batch_size.max(1)));
-    }
-    for start in (0..n).step_by(s.batch_size.max(1)) {
-        let len = s.batch_size.min(n - start);
+    let y = &split.y;
+    for start in rows.clone().step_by(s.batch_size.max(1)) {
+        let len = s.batch_size.min(rows.end - start);
         let (xb, yb) = (split.rows(start, len), y.narrow(0, start, len));
         let out = s.model.infer(&xb);
         let loss = s.criterion.compute(s.loss, &out, &yb).try_item()?;

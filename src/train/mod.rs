@@ -4,6 +4,7 @@
 
 mod evaluate;
 mod monitor;
+mod parallel;
 mod profile;
 mod report;
 mod setup;
@@ -26,6 +27,7 @@ pub use visuals::confusion as confusion_plot;
 use crate::backend::Device;
 use crate::config::{self, Config};
 use crate::data::Prepared;
+use crate::dist::World;
 use crate::error::{Error, Result};
 use crate::loss::{Criterion, Loss};
 use crate::metrics::Accumulator;
@@ -78,6 +80,14 @@ pub struct Outcome {
 /// Tensors by their checkpoint names.
 type NamedTensors = Vec<(String, Tensor)>;
 
+/// What a run writes: rank 0's alone in a data-parallel run.
+struct Output {
+    run: RunDir,
+    csv: MetricsCsv,
+    checkpoints: Checkpoints,
+    events: visuals::Events,
+}
+
 /// Everything a run holds while it trains.
 struct Session {
     config: Config,
@@ -89,12 +99,16 @@ struct Session {
     metrics: Vec<String>,
     optim: Optimizer,
     watch: Watch,
-    run: RunDir,
+    /// The ranks training together (one, unless launched under mpirun).
+    world: World,
+    /// The run directory and its writers; `None` on ranks other than 0.
+    out: Option<Output>,
+    /// The run directory's path (as rank 0 has it), for messages.
+    run_path: PathBuf,
     info: RunInfo,
-    csv: MetricsCsv,
-    checkpoints: Checkpoints,
-    events: visuals::Events,
     report: Reporter,
+    /// Time in the gradient all-reduce (several ranks).
+    reduce_time: parallel::ReduceTime,
     progress: Progress,
     /// The learning rate of the latest step.
     lr: f32,
@@ -146,27 +160,63 @@ impl Session {
             let order = epoch_order(n, seed, self.progress.epoch, self.config.train.shuffle);
             let started = self.begin_epoch(steps);
             for b in self.progress.batch..steps {
-                if stop.load(Ordering::SeqCst) {
+                let single = self.world.is_single();
+                if single && stop.load(Ordering::SeqCst) {
                     return Err(self.interrupt(started));
                 }
                 let rows = &order[b * bs..((b + 1) * bs).min(n)];
+                // This rank's share of the global batch (all of it in one process).
+                let own = self.world.share(rows.len());
                 let mut rng = Rng::stream(seed, Stream::Step(self.progress.step));
                 let augment = self.config.data.augment.as_ref().filter(|a| a.is_active());
-                let x = self.data.train.batch(rows, augment.map(|a| (a, &mut rng)));
-                let y = self.data.train.y.index_select(rows);
-                let mode = &mut Mode::new(true, &mut rng);
-                let out = self.model.forward(&x, mode);
-                let loss = self.criterion.compute(self.loss, &out, &y);
-                let value = self.read_loss(&loss)?;
-                loss.backward();
+                let mut local = None;
+                if !own.is_empty() {
+                    let x = self.data.train.batch_part(
+                        rows,
+                        own.clone(),
+                        augment.map(|a| (a, &mut rng)),
+                    );
+                    let y = self.data.train.y.index_select(&rows[own.clone()]);
+                    let mode = &mut Mode::new(true, &mut rng).at_row(own.start);
+                    let out = self.model.forward(&x, mode);
+                    let loss = self.criterion.compute(self.loss, &out, &y);
+                    let value = loss.try_item()?;
+                    if single {
+                        self.check_loss(value)?;
+                    }
+                    loss.backward();
+                    local = Some((out, y, value));
+                }
+                let mut time_up = self.deadline.is_some_and(|d| Instant::now() >= d);
+                let mut value = local.as_ref().map_or(0.0, |l| l.2);
+                let mut stopping = false;
+                if !single {
+                    let weight = local
+                        .as_ref()
+                        .map_or(0.0, |(_, y, _)| self.criterion.batch_weight(self.loss, y));
+                    let flags = (stop.load(Ordering::SeqCst), time_up);
+                    let agreed = parallel::reduce_step(
+                        &self.world,
+                        &self.params,
+                        (value, weight),
+                        flags,
+                        &mut self.reduce_time,
+                    )?;
+                    // Every rank sees the same loss, so every rank ends here together.
+                    self.check_loss(agreed.loss).map_err(crate::dist::agreed)?;
+                    (value, stopping, time_up) = (agreed.loss, agreed.stop, agreed.time_up);
+                }
                 if let Some(max) = self.config.train.grad_clip_norm {
                     clip_grad_norm(&self.params, max);
                 }
                 self.lr = self.lr_at(steps);
                 self.optim.step(self.lr);
                 self.optim.zero_grad();
-                self.end_step(&out, &y, value, started)?;
-                if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                self.end_step(local.as_ref().map(|(o, y, v)| (o, y, *v)), value, started)?;
+                if stopping {
+                    return Err(self.interrupt(started));
+                }
+                if time_up {
                     return self.time_up(started);
                 }
             }
@@ -203,10 +253,9 @@ impl Session {
         Instant::now()
     }
 
-    /// The loss of a step as a number: a device error, or a loss that is not finite, ends
-    /// training here.
-    fn read_loss(&self, loss: &Tensor) -> Result<f32> {
-        let value = loss.try_item()?;
+    /// A loss that is not finite ends training here (with several ranks, the global batch's
+    /// loss, so every rank ends at the same step).
+    fn check_loss(&self, value: f32) -> Result<f32> {
         if value.is_finite() {
             return Ok(value);
         }
@@ -234,19 +283,29 @@ impl Session {
         )
     }
 
-    /// After a step: the epoch's running metrics, the batch loss for TensorBoard, the bar.
-    fn end_step(&mut self, out: &Tensor, y: &Tensor, loss: f32, started: Instant) -> Result<()> {
-        let schema = &self.data.schema;
-        evaluate::record(&mut self.progress.train, schema, &out.detach(), y, loss)?;
+    /// After a step: the epoch's running metrics (of this rank's share: `local` outputs,
+    /// targets and loss), the global batch's loss for TensorBoard, the bar.
+    fn end_step(
+        &mut self,
+        local: Option<(&Tensor, &Tensor, f32)>,
+        loss: f32,
+        started: Instant,
+    ) -> Result<()> {
+        if let Some((out, y, value)) = local {
+            let schema = &self.data.schema;
+            evaluate::record(&mut self.progress.train, schema, &out.detach(), y, value)?;
+        }
         self.progress.step += 1;
         self.progress.batch += 1;
         if self.info.first_step_at.is_none() {
             self.info.first_step_at = Some(crate::run::unix_seconds());
         }
         let every = self.config.train.log_every_steps;
-        if every > 0 && self.progress.step % every == 0 {
+        if let Some(out) = self.out.as_mut().filter(|_| every > 0) {
             let step = self.progress.step;
-            self.events.train.scalar("batch_loss", step, loss as f64)?;
+            if step % every == 0 {
+                out.events.train.scalar("batch_loss", step, loss as f64)?;
+            }
         }
         let rows = (self.progress.batch - self.first_batch) * self.config.train.batch_size;
         let rate = rows as f64 / started.elapsed().as_secs_f64().max(1e-9);
@@ -265,9 +324,17 @@ impl Session {
             "train.max_time reached at epoch {}, step {}; checkpoint {path}; continue with: kiln train --resume {} --set train.max_time=...",
             self.progress.epoch + 1,
             self.progress.step,
-            self.run.path.display()
+            self.run_path.display()
         );
-        self.report.line(&self.run, &line)
+        self.say(&line)
+    }
+
+    /// A line for the terminal and train.log (rank 0's; the other ranks stay quiet).
+    fn say(&self, line: &str) -> Result<()> {
+        match &self.out {
+            Some(out) => self.report.line(&out.run, line),
+            None => Ok(()),
+        }
     }
 
     /// Stop at a step boundary: checkpoint, then the error that says how to continue.
@@ -280,7 +347,7 @@ impl Session {
                 self.progress.epoch + 1,
                 self.progress.step,
                 path,
-                self.run.path.display()
+                self.run_path.display()
             )),
             Err(e) => e,
         }
@@ -291,6 +358,7 @@ impl Session {
     fn end_epoch(&mut self, started: Instant) -> Result<bool> {
         self.report.finish_epoch();
         self.progress.seconds += started.elapsed().as_secs_f64();
+        parallel::average_buffers(&self.world, &self.model_buffers())?;
         (self.progress.epoch, self.progress.batch) = (self.progress.epoch + 1, 0);
         let epoch = self.progress.epoch;
         let row = self.epoch_row()?;
@@ -301,28 +369,46 @@ impl Session {
         }
         self.info.best = self.progress.watch.best.clone();
         if let Some((from, to)) = verdict.lr_reduced {
-            let line = format!("reduce_on_plateau: learning rate {from:e} -> {to:e}");
-            self.report.line(&self.run, &line)?;
+            self.say(&format!(
+                "reduce_on_plateau: learning rate {from:e} -> {to:e}"
+            ))?;
         }
         if verdict.stop {
-            self.report.line(&self.run, &self.watch.stop_reason())?;
+            self.say(&self.watch.stop_reason())?;
         }
         let ck = &self.config.train.checkpoint;
         let last = epoch == self.config.train.epochs || verdict.stop;
         let due = epoch % ck.every_epochs.max(1) == 0
             && self.last_saved.elapsed().as_secs_f64() >= ck.every_seconds;
+        // Rank 0's clock decides, for every rank: a checkpoint is a collective step.
+        let due = ck.every_epochs > 0 && self.world.any(due && self.world.is_lead());
         self.info.epochs_done = epoch;
-        if last || (ck.every_epochs > 0 && due) {
+        if last || due {
             self.save_checkpoint()?;
         } else if self.info_written.elapsed().as_secs_f64() >= REWRITE_SECONDS {
-            self.run.write_info(&self.info)?;
+            if let Some(out) = &self.out {
+                out.run.write_info(&self.info)?;
+            }
             self.info_written = Instant::now();
         }
         Ok(verdict.stop)
     }
 
+    /// The model's state that is not learned (batch norm's running statistics).
+    fn model_buffers(&self) -> NamedTensors {
+        let learned: Vec<&String> = self.params.iter().map(|(n, _)| n).collect();
+        self.model
+            .named_state()
+            .into_iter()
+            .filter(|(n, _)| !learned.contains(&n))
+            .collect()
+    }
+
     /// The model is the best so far: write it now, or keep a copy to write soon.
     fn keep_best(&mut self) -> Result<()> {
+        if self.out.is_none() {
+            return Ok(());
+        }
         let state: Vec<(String, Tensor)> = self
             .model
             .named_state()
@@ -341,22 +427,27 @@ impl Session {
 
     /// Write a pending best model to model.safetensors (without waiting for the disk).
     fn write_best(&mut self) -> Result<()> {
+        let Some(out) = &self.out else {
+            return Ok(());
+        };
         if let Some((state, meta)) = self.pending_best.take() {
-            checkpoint::save(&self.run.file("model.safetensors"), &state, meta, false)?;
+            checkpoint::save(&out.run.file("model.safetensors"), &state, meta, false)?;
             self.best_written = Instant::now();
         }
         Ok(())
     }
 
-    /// The epoch's row of metrics.csv: validation runs here.
+    /// The epoch's row of metrics.csv: validation runs here. With several ranks, every rank
+    /// computes the same row from the statistics of all shares.
     fn epoch_row(&self) -> Result<Vec<(String, f64)>> {
         let eval_started = Instant::now();
         let valid = self
             .data
             .valid
             .as_ref()
-            .map(|v| evaluate(&self.eval_setup(), v))
+            .map(|v| self.evaluate_split(v))
             .transpose()?;
+        let train = parallel::merged(&self.world, &self.progress.train)?;
         let seconds = self.progress.seconds + eval_started.elapsed().as_secs_f64();
         let mut row: Vec<(String, f64)> = vec![
             ("epoch".into(), self.progress.epoch as f64),
@@ -364,10 +455,7 @@ impl Session {
             ("lr".into(), self.lr as f64),
             ("seconds".into(), seconds),
         ];
-        let splits = [
-            ("train", Some(&self.progress.train)),
-            ("valid", valid.as_ref()),
-        ];
+        let splits = [("train", Some(&train)), ("valid", valid.as_ref())];
         for (split, acc) in splits {
             if let Some(acc) = acc {
                 row.push((format!("{split}_loss"), acc.loss()));
@@ -381,11 +469,21 @@ impl Session {
         Ok(row)
     }
 
-    /// An epoch's row into metrics.csv, TensorBoard and the log.
+    /// A split's statistics, each rank evaluating its share of the rows.
+    fn evaluate_split(&self, split: &crate::data::Split) -> Result<Accumulator> {
+        let setup = self.eval_setup();
+        let rows = self.world.share(evaluate::rows_evaluated(&setup, split));
+        parallel::merged(&self.world, &evaluate::evaluate_rows(&setup, split, rows)?)
+    }
+
+    /// An epoch's row into metrics.csv, TensorBoard and the log (rank 0).
     fn record(&mut self, row: &[(String, f64)]) -> Result<()> {
-        self.csv.append(row)?;
+        let Some(out) = &mut self.out else {
+            return Ok(());
+        };
+        out.csv.append(row)?;
         let samples_per_sec = self.data.train.len() as f64 / self.progress.seconds.max(1e-9);
-        self.events.epoch(row, samples_per_sec)?;
+        out.events.epoch(row, samples_per_sec)?;
         let shown: Vec<String> = row
             .iter()
             .skip(4)
@@ -398,7 +496,7 @@ impl Session {
             self.config.train.epochs,
             shown.join(" ")
         );
-        self.report.line(&self.run, &line)
+        self.say(&line)
     }
 
     fn eval_setup(&self) -> EvalSetup<'_> {
@@ -430,17 +528,28 @@ impl Session {
 
     /// A checkpoint of the model, optimizer and progress, recorded in run.json; returns its
     /// run-relative name.
+    /// With several ranks every rank calls this at the same step: the checkpoint holds the
+    /// training statistics of all shares and the ranks' mean running statistics; rank 0 writes.
     fn save_checkpoint(&mut self) -> Result<String> {
         let p = &self.progress;
         let name = Checkpoints::name(p.epoch, p.step, p.batch > 0);
+        parallel::average_buffers(&self.world, &self.model_buffers())?;
+        let progress = Progress {
+            train: parallel::merged(&self.world, &p.train)?,
+            ..p.clone()
+        };
+        self.last_saved = Instant::now();
+        if self.out.is_none() {
+            return Ok(name);
+        }
         let mut tensors = self.model.named_state();
         tensors.extend(self.optim.state());
         let mut meta = self.model_meta();
-        let progress = serde_json::to_string(&self.progress).expect("progress serializes");
+        let progress = serde_json::to_string(&progress).expect("progress serializes");
         meta.insert("progress".into(), progress);
         meta.insert("optimizer_steps".into(), self.optim.steps().to_string());
-        self.checkpoints.save(&name, &tensors, meta)?;
-        self.last_saved = Instant::now();
+        let out = self.out.as_mut().expect("rank 0 writes");
+        out.checkpoints.save(&name, &tensors, meta)?;
         self.info.last_checkpoint = Some(name.clone());
         self.info.epochs_done = self.progress.epoch;
         self.make_durable()?;
@@ -451,9 +560,12 @@ impl Session {
     /// without waiting each epoch) and run.json. At checkpoints and at the end.
     fn make_durable(&mut self) -> Result<()> {
         self.write_best()?;
-        crate::files::sync(&self.run.file("model.safetensors"))?;
-        self.csv.sync()?;
-        self.run.write_info_durable(&self.info)?;
+        let Some(out) = &mut self.out else {
+            return Ok(());
+        };
+        crate::files::sync(&out.run.file("model.safetensors"))?;
+        out.csv.sync()?;
+        out.run.write_info_durable(&self.info)?;
         self.info_written = Instant::now();
         Ok(())
     }
@@ -469,23 +581,27 @@ impl Session {
             self.info.error = Some(e.to_string());
             self.info.ended = Some(crate::run::now());
             self.make_durable()?;
-            let _ = self
-                .report
-                .line(&self.run, &format!("{:?}: {e}", self.info.status));
+            let _ = self.say(&format!("{:?}: {e}", self.info.status));
             // The curves so far are still worth a look; a plotting problem must not hide `e`.
-            let _ = visuals::learning_curves(&self.run, &self.metrics, self.info.best.as_ref());
+            if let Some(out) = &self.out {
+                let _ = visuals::learning_curves(&out.run, &self.metrics, self.info.best.as_ref());
+            }
             return Err(e);
         }
         self.write_best()?;
-        let best = self.run.file("model.safetensors");
-        if best.exists() {
-            checkpoint::restore(&self.model.named_state(), &checkpoint::load(&best)?, &best)?;
+        if let Some(out) = &self.out {
+            let best = out.run.file("model.safetensors");
+            if best.exists() {
+                checkpoint::restore(&self.model.named_state(), &checkpoint::load(&best)?, &best)?;
+            }
         }
+        // Every rank evaluates the model rank 0 saved.
+        parallel::share_state(&self.world, &self.model.named_state(), &mut Vec::new())?;
         let test = self
             .data
             .test
             .as_ref()
-            .map(|t| evaluate(&self.eval_setup(), t))
+            .map(|t| self.evaluate_split(t))
             .transpose()?;
         if let Some(acc) = &test {
             let map = acc.to_json(&self.metrics);
@@ -493,13 +609,23 @@ impl Session {
                 .iter()
                 .map(|(k, v)| format!("test_{k} {:.4}", v.as_f64().unwrap_or(f64::NAN)))
                 .collect();
-            self.report.line(&self.run, &shown.join(" "))?;
+            self.say(&shown.join(" "))?;
             self.info.test = Some(map);
         }
+        self.say_reduce_time()?;
+        // For classification, the saved model's confusion matrix on the test split, else
+        // valid, else train (evaluated by every rank).
+        let confusion = match (self.data.schema.task, test) {
+            (crate::config::Task::Classification, Some(acc)) => Some(("test", acc)),
+            (crate::config::Task::Classification, None) => {
+                let s = self.data.valid.as_ref().unwrap_or(&self.data.train);
+                Some((s.name, self.evaluate_split(s)?))
+            }
+            _ => None,
+        };
         // Plots are for people; failing to draw one (a full disk) does not fail the run.
-        if let Err(e) = self.plots(test) {
-            self.report
-                .line(&self.run, &format!("warning: plots not drawn: {e}"))?;
+        if let Err(e) = self.plots(confusion) {
+            self.say(&format!("warning: plots not drawn: {e}"))?;
         }
         self.info.status = if self.timed_out {
             Status::Timeout
@@ -508,30 +634,46 @@ impl Session {
         };
         self.info.ended = Some(crate::run::now());
         self.make_durable()?;
+        let last = match &self.out {
+            Some(out) => MetricsTable::read(&out.run.file("metrics.csv")).last_row(),
+            None => Vec::new(),
+        };
         Ok(Outcome {
-            run_dir: self.run.path.clone(),
-            last: MetricsTable::read(&self.run.file("metrics.csv")).last_row(),
+            run_dir: self.run_path.clone(),
+            last,
             info: self.info,
         })
     }
 
-    /// Learning curves; for classification the saved model's confusion matrix (on the test
-    /// split, else valid, else train); for a one-feature regression the data and fitted line.
-    fn plots(&self, test: Option<Accumulator>) -> Result<()> {
-        visuals::learning_curves(&self.run, &self.metrics, self.info.best.as_ref())?;
+    /// With several ranks: the time the gradient all-reduce took per step.
+    fn say_reduce_time(&self) -> Result<()> {
+        let t = &self.reduce_time;
+        if t.steps == 0 {
+            return Ok(());
+        }
+        let per_step = t.total.as_secs_f64() / t.steps as f64;
+        self.say(&format!(
+            "all-reduce: {:.3} ms per step over {} steps, {} ranks ({} values each)",
+            per_step * 1e3,
+            t.steps,
+            self.world.size,
+            self.params.iter().map(|(_, p)| p.numel()).sum::<usize>()
+        ))
+    }
+
+    /// Learning curves; the confusion matrix given; for a one-feature regression the data and
+    /// fitted line (rank 0).
+    fn plots(&self, confusion: Option<(&str, Accumulator)>) -> Result<()> {
+        let Some(out) = &self.out else {
+            return Ok(());
+        };
+        visuals::learning_curves(&out.run, &self.metrics, self.info.best.as_ref())?;
         let schema = &self.data.schema;
-        if schema.task == crate::config::Task::Classification {
-            let (split, acc) = match test {
-                Some(acc) => ("test", acc),
-                None => {
-                    let s = self.data.valid.as_ref().unwrap_or(&self.data.train);
-                    (s.name, evaluate(&self.eval_setup(), s)?)
-                }
-            };
-            let path = self.run.file(&format!("plots/confusion-{split}.png"));
+        if let Some((split, acc)) = confusion {
+            let path = out.run.file(&format!("plots/confusion-{split}.png"));
             let what = format!("{split} split");
             return visuals::confusion(&path, &what, &schema.classes, &acc);
         }
-        visuals::regression_fit(&self.run, schema, &self.data.train, &self.model)
+        visuals::regression_fit(&out.run, schema, &self.data.train, &self.model)
     }
 }

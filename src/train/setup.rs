@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Options, Progress, Session, Watch};
+use super::{Options, Output, Progress, Session, Watch};
 use crate::backend::Device;
 use crate::config::{self, ClassWeights, Config, Task};
 use crate::data::{self, DataSchema, Prepared};
@@ -255,7 +255,13 @@ pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
     )
     .map_err(place)?;
     let mut optim = optimizer(&config, &model);
-    let (run, mut info, progress) = match &opts.resume {
+    let world = crate::dist::world();
+    let (run, mut info, mut progress) = match &opts.resume {
+        // Ranks other than 0 neither open nor write the run: they get its state from rank 0.
+        _ if !world.is_lead() => {
+            let info = new_info("", &config, opts, &data, &model, loss, &metrics);
+            (None, info, Progress::default())
+        }
         Some(dir) => {
             let names: Vec<String> = model
                 .named_state()
@@ -271,7 +277,7 @@ pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
                     loaded.tensors.get(name).map(|(_, v)| v.clone())
                 })
                 .map_err(|e| Error::Runtime(format!("{}: {e}", path.display())))?;
-            (run, info, progress)
+            (Some(run), info, progress)
         }
         None => {
             // Everything that can be wrong with the input is checked before the run exists.
@@ -280,25 +286,38 @@ pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
             }
             let run = RunDir::create(&opts.runs, &config.name, opts.run_dir.as_deref())?;
             run.lock()?;
-            let info = RunInfo {
-                criterion: criterion.clone(),
-                ..new_info(&run, &config, opts, &data, &model, loss, &metrics)
-            };
-            (run, info, Progress::default())
+            let name = run.path.file_name().unwrap_or_default().to_string_lossy();
+            let info = new_info(&name, &config, opts, &data, &model, loss, &metrics);
+            (Some(run), info, Progress::default())
         }
     };
+    info.criterion = criterion.clone();
+    share_start(&world, &model, &mut optim, &mut progress)?;
     // Errors above name the paths as the user wrote them; the stored config works anywhere.
     absolute_paths(&mut config);
-    crate::files::write_atomic(
-        &run.file("config.toml"),
-        config::to_toml(&config).as_bytes(),
-    )?;
     (info.status, info.ended, info.device) = (Status::Running, None, opts.device.name());
-    run.write_info(&info)?;
+    info.world_size = world.size;
+    let out = match run {
+        Some(run) => {
+            crate::files::write_atomic(
+                &run.file("config.toml"),
+                config::to_toml(&config).as_bytes(),
+            )?;
+            run.write_info(&info)?;
+            Some(Output {
+                csv: MetricsCsv::new(&run.file("metrics.csv"), &metrics),
+                checkpoints: Checkpoints::new(&run.path, config.train.checkpoint.keep_last),
+                events: visuals::Events::create(&run, data.valid.is_some())?,
+                run,
+            })
+        }
+        None => None,
+    };
     let s = Session {
-        csv: MetricsCsv::new(&run.file("metrics.csv"), &metrics),
-        checkpoints: Checkpoints::new(&run.path, config.train.checkpoint.keep_last),
-        events: visuals::Events::create(&run, data.valid.is_some())?,
+        run_path: out.as_ref().map(|o| o.run.path.clone()).unwrap_or_default(),
+        out,
+        world,
+        reduce_time: Default::default(),
         params: model.named_params(),
         config,
         data,
@@ -308,7 +327,6 @@ pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
         metrics,
         optim,
         watch,
-        run,
         info,
         report,
         progress,
@@ -394,9 +412,34 @@ pub fn criterion(config: &Config, data: &Prepared) -> Result<Criterion> {
     })
 }
 
+/// Rank 0's weights, optimizer state and progress on every rank (several ranks): the same
+/// start whatever each rank built or read. Only rank 0 keeps the training statistics of a
+/// resumed epoch, so that summing the ranks' statistics counts them once.
+fn share_start(
+    world: &crate::dist::World,
+    model: &Model,
+    optim: &mut Optimizer,
+    progress: &mut Progress,
+) -> Result<()> {
+    if world.is_single() {
+        return Ok(());
+    }
+    let mut tensors = model.named_state();
+    tensors.extend(optim.state());
+    let mut bytes = serde_json::to_vec(&*progress).expect("progress serializes");
+    super::parallel::share_state(world, &tensors, &mut bytes)?;
+    if !world.is_lead() {
+        *progress = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Runtime(format!("rank 0's training progress: {e}")))?;
+        progress.train = Default::default();
+        optim.set_steps(progress.step);
+    }
+    Ok(())
+}
+
 /// run.json of a new run.
 fn new_info(
-    run: &RunDir,
+    name: &str,
     config: &Config,
     opts: &Options,
     data: &Prepared,
@@ -406,14 +449,11 @@ fn new_info(
 ) -> RunInfo {
     RunInfo {
         kiln_version: env!("CARGO_PKG_VERSION").into(),
-        name: run
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        name: name.into(),
         status: Status::Running,
         device: opts.device.name(),
         threads: crate::threads(),
+        world_size: 1,
         seed: config.seed,
         started: crate::run::now(),
         ended: None,
@@ -434,8 +474,16 @@ fn new_info(
 
 /// The run's first lines: where it is, the device, warnings, the task, loss and size.
 fn announce(s: &Session, opts: &Options) -> Result<()> {
-    let line = |l: &str| s.report.line(&s.run, l);
-    line(&format!("run {}", s.run.path.display()))?;
+    let line = |l: &str| s.say(l);
+    line(&format!("run {}", s.run_path.display()))?;
+    if !s.world.is_single() {
+        line(&format!(
+            "data-parallel: {} ranks, global batch {} ({} rows per rank)",
+            s.world.size,
+            s.config.train.batch_size,
+            s.config.train.batch_size.div_ceil(s.world.size)
+        ))?;
+    }
     line(&match opts.device {
         Device::Cpu => format!("device: cpu, {} threads", crate::threads()),
         Device::Cuda => format!(

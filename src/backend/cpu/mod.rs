@@ -369,7 +369,7 @@ impl Backend for Cpu {
         recurrent::backward(saved, c, keep, dy, d)
     }
 
-    fn dropout_mask(len: usize, rate: f32, seed: u64) -> Vec<f32> {
-        random::dropout_mask(len, rate, seed)
+    fn dropout_mask(len: usize, rate: f32, seed: u64, first: u64) -> Vec<f32> {
+        random::dropout_mask(len, rate, seed, first)
     }
 }

@@ -13,11 +13,12 @@ pub fn uniform_at(seed: u64, i: u64) -> f32 {
     (z >> 40) as f32 * (1.0 / 16_777_216.0)
 }
 
-/// 0 with probability `rate`, else 1 / (1 − rate).
-pub fn dropout_mask(len: usize, rate: f32, seed: u64) -> Vec<f32> {
+/// 0 with probability `rate`, else 1 / (1 − rate); elements `first..first + len` of the mask
+/// `seed` draws.
+pub fn dropout_mask(len: usize, rate: f32, seed: u64, first: u64) -> Vec<f32> {
     let keep = 1.0 / (1.0 - rate);
     map_index(len, |i| {
-        if uniform_at(seed, i as u64) < rate {
+        if uniform_at(seed, first + i as u64) < rate {
             0.0
         } else {
             keep

@@ -620,11 +620,11 @@ impl Backend for Cuda {
         (dz, dh, dc)
     }
 
-    fn dropout_mask(len: usize, rate: f32, seed: u64) -> Self::Buf {
+    fn dropout_mask(len: usize, rate: f32, seed: u64, first: u64) -> Self::Buf {
         let mut mask = alloc(len);
         let (n, keep) = (len as u64, 1.0 / (1.0 - rate));
         if len > 0 {
-            launch!("dropout_mask", grid_for(len); &mut mask, &n, &seed, &rate, &keep);
+            launch!("dropout_mask", grid_for(len); &mut mask, &n, &seed, &first, &rate, &keep);
         }
         mask
     }

@@ -265,10 +265,22 @@ impl ImageSet {
 
     /// Images `idx` as normalized f32 `[b, c, h, w]`, augmented when `augment` is given.
     pub fn batch(&self, idx: &[u32], augment: Option<(&Augment, &mut Rng)>) -> Tensor {
+        self.batch_part(idx, 0..idx.len(), augment)
+    }
+
+    /// Images `idx[own]` of the batch `idx`: the augmentation draws of every image of the batch
+    /// are made, so a rank's images are augmented as one process would augment them.
+    pub fn batch_part(
+        &self,
+        idx: &[u32],
+        own: std::ops::Range<usize>,
+        augment: Option<(&Augment, &mut Rng)>,
+    ) -> Tensor {
         let s = &self.schema;
         let (len, hw) = (self.image_len(), s.height * s.width);
-        let mut out = vec![0.0f32; idx.len() * len];
-        for (dst, &i) in out.chunks_exact_mut(len).zip(idx) {
+        let mine = &idx[own.clone()];
+        let mut out = vec![0.0f32; mine.len() * len];
+        for (dst, &i) in out.chunks_exact_mut(len).zip(mine) {
             let src = &self.data[i as usize * len..][..len];
             for (ch, (d, p)) in dst
                 .chunks_exact_mut(hw)
@@ -282,29 +294,54 @@ impl ImageSet {
             }
         }
         if let Some((aug, rng)) = augment {
-            for img in out.chunks_exact_mut(len) {
-                augment_one(img, s, aug, rng);
+            let mut images = out.chunks_exact_mut(len);
+            for at in 0..idx.len() {
+                let draw = Draw::new(aug, rng);
+                if own.contains(&at) {
+                    let img = images.next().expect("one image per own row");
+                    augment_one(img, s, aug, &draw);
+                }
             }
         }
-        Tensor::from_vec(out, [idx.len(), s.channels, s.height, s.width])
+        Tensor::from_vec(out, [mine.len(), s.channels, s.height, s.width])
+    }
+}
+
+/// One image's augmentation: whether it flips, and its crop's shift.
+struct Draw {
+    flip: bool,
+    dy: isize,
+    dx: isize,
+}
+
+impl Draw {
+    /// Drawn in a fixed order from the step's stream, whatever the options: flip, then shift.
+    fn new(aug: &Augment, rng: &mut Rng) -> Draw {
+        let flip = aug.flip_horizontal && rng.uniform() < 0.5;
+        let p = aug.random_crop;
+        let (dy, dx) = if p > 0 {
+            (
+                rng.below(2 * p + 1) as isize - p as isize,
+                rng.below(2 * p + 1) as isize - p as isize,
+            )
+        } else {
+            (0, 0)
+        };
+        Draw { flip, dy, dx }
     }
 }
 
 /// Flip and pad-then-crop one normalized image in place. Padding is zero after normalization,
 /// as torchvision's RandomCrop pads the normalized tensor when it runs after Normalize.
-fn augment_one(img: &mut [f32], s: &ImageSchema, aug: &Augment, rng: &mut Rng) {
+fn augment_one(img: &mut [f32], s: &ImageSchema, aug: &Augment, draw: &Draw) {
     let (h, w) = (s.height, s.width);
-    if aug.flip_horizontal && rng.uniform() < 0.5 {
+    if draw.flip {
         for row in img.chunks_exact_mut(w) {
             row.reverse();
         }
     }
     if aug.random_crop > 0 {
-        let p = aug.random_crop;
-        let (dy, dx) = (
-            rng.below(2 * p + 1) as isize - p as isize,
-            rng.below(2 * p + 1) as isize - p as isize,
-        );
+        let (dy, dx) = (draw.dy, draw.dx);
         let src = img.to_vec();
         for (plane_out, plane_in) in img.chunks_exact_mut(h * w).zip(src.chunks_exact(h * w)) {
             for y in 0..h {

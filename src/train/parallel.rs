@@ -1,0 +1,163 @@
+//! Data-parallel training across the ranks of a `dist::World`: each rank takes its share of
+//! every global batch, and after each backward pass the ranks agree on the gradients (those of
+//! the global batch, as one process would compute them), the loss, and whether to stop.
+//! Metrics and evaluations are each rank's share, summed; the model starts from rank 0's state.
+//! In a world of one every function here is the identity or close to it.
+
+use std::time::{Duration, Instant};
+
+use crate::dist::World;
+use crate::error::{Error, Result};
+use crate::metrics::Accumulator;
+use crate::tensor::Tensor;
+
+/// What the ranks agreed on after a step.
+pub struct Agreed {
+    /// The global batch's loss.
+    pub loss: f32,
+    /// Some rank was asked to stop (Ctrl-C, SIGTERM).
+    pub stop: bool,
+    /// Some rank's clock passed `train.max_time`.
+    pub time_up: bool,
+}
+
+/// Time spent in the gradient all-reduce, for the log.
+#[derive(Default)]
+pub struct ReduceTime {
+    pub total: Duration,
+    pub steps: u64,
+}
+
+/// Sum the ranks' gradients into the global batch's and write it to every parameter.
+/// Each rank averaged its loss over its share (`weight`: rows, or class weights); the sum of
+/// `gradient × weight` over ranks, over the sum of weights, is the average over the global
+/// batch. One buffer carries everything: the gradients, whether each parameter had one on
+/// some rank, the weighted loss, the weight, and the stop flags.
+pub fn reduce_step(
+    world: &World,
+    params: &[(String, Tensor)],
+    (loss, weight): (f32, f64),
+    (stop, time_up): (bool, bool),
+    time: &mut ReduceTime,
+) -> Result<Agreed> {
+    let numel: usize = params.iter().map(|(_, p)| p.numel()).sum();
+    let mut buf = Vec::with_capacity(numel + params.len() + 4);
+    let w = weight as f32;
+    for (_, p) in params {
+        match p.grad() {
+            Some(g) => buf.extend(g.try_to_vec()?.into_iter().map(|v| v * w)),
+            None => buf.resize(buf.len() + p.numel(), 0.0),
+        }
+    }
+    buf.extend(
+        params
+            .iter()
+            .map(|(_, p)| f32::from(u8::from(p.grad().is_some()))),
+    );
+    let flag = |b: bool| f32::from(u8::from(b));
+    buf.extend([loss * w, w, flag(stop), flag(time_up)]);
+    let started = Instant::now();
+    world.sum_f32(&mut buf);
+    time.total += started.elapsed();
+    time.steps += 1;
+    let tail = &buf[numel + params.len()..];
+    let total = tail[1];
+    let present = &buf[numel..numel + params.len()];
+    let mut at = 0;
+    for ((_, p), &had) in params.iter().zip(present) {
+        let n = p.numel();
+        if had > 0.0 && total > 0.0 {
+            let g: Vec<f32> = buf[at..at + n].iter().map(|v| v / total).collect();
+            p.set_grad(Tensor::from_vec(g, p.shape().clone()).to_device(p.device()));
+        }
+        at += n;
+    }
+    Ok(Agreed {
+        loss: if total > 0.0 { tail[0] / total } else { 0.0 },
+        stop: tail[2] > 0.0,
+        time_up: tail[3] > 0.0,
+    })
+}
+
+/// The statistics of every rank's share, summed (on every rank).
+pub fn merged(world: &World, acc: &Accumulator) -> Result<Accumulator> {
+    if world.is_single() {
+        return Ok(acc.clone());
+    }
+    let bytes = serde_json::to_vec(acc).expect("statistics serialize");
+    let mut all = Accumulator::default();
+    for (rank, part) in world.gather(&bytes).iter().enumerate() {
+        let part: Accumulator = serde_json::from_slice(part)
+            .map_err(|e| Error::Runtime(format!("rank {rank}'s metrics: {e}")))?;
+        if rank == 0 {
+            all = part;
+        } else {
+            all.merge(&part);
+        }
+    }
+    Ok(all)
+}
+
+/// The mean over ranks of state that is not learned (batch norm's running statistics): each
+/// rank's follows its own shares; the model evaluated and saved holds their mean, on every rank.
+pub fn average_buffers(world: &World, buffers: &[(String, Tensor)]) -> Result<()> {
+    if world.is_single() || buffers.is_empty() {
+        return Ok(());
+    }
+    let mut buf = Vec::new();
+    for (_, t) in buffers {
+        buf.extend(t.try_to_vec()?);
+    }
+    world.sum_f32(&mut buf);
+    let n = world.size as f32;
+    let mut at = 0;
+    for (_, t) in buffers {
+        let v: Vec<f32> = buf[at..at + t.numel()].iter().map(|x| x / n).collect();
+        at += t.numel();
+        *t.storage_mut() = crate::backend::Storage::from_vec(t.device(), v);
+    }
+    Ok(())
+}
+
+/// Rank 0's tensors (weights, optimizer state) and `extra` bytes (training progress) on every
+/// rank, so all ranks start, resume and evaluate from the same state, whatever each read.
+pub fn share_state(world: &World, tensors: &[(String, Tensor)], extra: &mut Vec<u8>) -> Result<()> {
+    if world.is_single() {
+        return Ok(());
+    }
+    let mut bytes = Vec::new();
+    if world.is_lead() {
+        bytes.extend((extra.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(extra);
+        for (_, t) in tensors {
+            bytes.extend(t.try_to_vec()?.iter().flat_map(|v| v.to_le_bytes()));
+        }
+    }
+    world.broadcast(&mut bytes);
+    if world.is_lead() {
+        return Ok(());
+    }
+    let expected: usize = 8 + tensors.iter().map(|(_, t)| t.numel() * 4).sum::<usize>();
+    let len = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize);
+    let Some(len) = len.filter(|&l| bytes.len() == expected + l) else {
+        return Err(Error::Runtime(format!(
+            "rank {}: rank 0's model state has {} bytes, this rank's model needs {expected} plus its progress: the ranks built different models (different configs or data?)",
+            world.rank,
+            bytes.len()
+        )));
+    };
+    *extra = bytes[8..8 + len].to_vec();
+    let mut at = 8 + len;
+    for (_, t) in tensors {
+        let n = t.numel() * 4;
+        let v: Vec<f32> = bytes[at..at + n]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect();
+        at += n;
+        *t.storage_mut() = crate::backend::Storage::from_vec(t.device(), v);
+    }
+    Ok(())
+}
