@@ -588,6 +588,13 @@ impl Session {
             }
             return Err(e);
         }
+        if !self.world.is_single() {
+            let sum = parallel::same_parameters(&self.world, &self.params)?;
+            self.say(&format!(
+                "ranks agree: parameter checksum {sum:016x} on all {} ranks",
+                self.world.size
+            ))?;
+        }
         self.write_best()?;
         if let Some(out) = &self.out {
             let best = out.run.file("model.safetensors");

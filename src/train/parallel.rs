@@ -161,3 +161,32 @@ pub fn share_state(world: &World, tensors: &[(String, Tensor)], extra: &mut Vec<
     }
     Ok(())
 }
+
+/// Check that every rank ends training with the same parameters (each applied the same
+/// averaged gradients to the same start): a checksum of each rank's parameter bits, compared.
+/// Returns the checksum; ranks that drifted apart are an error naming them.
+pub fn same_parameters(world: &World, params: &[(String, Tensor)]) -> Result<u64> {
+    // FNV-1a over the parameters' bits, in order.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (_, p) in params {
+        for v in p.try_to_vec()? {
+            for byte in v.to_bits().to_le_bytes() {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+    }
+    let all = world.gather(&hash.to_le_bytes());
+    let differ: Vec<String> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| *b != &all[0])
+        .map(|(r, _)| r.to_string())
+        .collect();
+    if differ.is_empty() {
+        return Ok(hash);
+    }
+    Err(crate::dist::agreed(Error::Runtime(format!(
+        "the ranks' parameters differ after training (ranks {} against rank 0): a rank computed differently",
+        differ.join(", ")
+    ))))
+}
