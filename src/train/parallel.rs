@@ -21,11 +21,80 @@ pub struct Agreed {
     pub time_up: bool,
 }
 
-/// Time spent in the gradient all-reduce, for the log.
+/// How the gradients travel, and the time spent in their all-reduce, for the log.
 #[derive(Default)]
 pub struct ReduceTime {
     pub total: Duration,
     pub steps: u64,
+    /// Summed on the GPUs by NCCL (else through the host by MPI).
+    pub on_device: bool,
+}
+
+/// For GPU ranks: join NCCL (rank 0's unique id sent over MPI) when every rank can load it.
+/// Returns whether gradients are summed on the devices; else they go through the host.
+pub fn join_nccl(world: &World) -> Result<bool> {
+    use crate::backend::cuda::nccl;
+    if world.is_single() || world.any(!nccl::present()) {
+        return Ok(false);
+    }
+    let mut id = match world.is_lead() {
+        true => nccl::unique_id().map_err(Error::Runtime)?,
+        false => Vec::new(),
+    };
+    world.broadcast(&mut id);
+    nccl::join(world.rank, world.size, &id).map_err(Error::Runtime)?;
+    Ok(true)
+}
+
+/// `reduce_step` with the gradients summed where they are, by NCCL; the loss, weights and
+/// flags (a few numbers) still go through MPI.
+fn reduce_step_on_device(
+    world: &World,
+    params: &[(String, Tensor)],
+    (loss, weight): (f32, f64),
+    (stop, time_up): (bool, bool),
+    time: &mut ReduceTime,
+) -> Result<Agreed> {
+    use crate::backend::{cuda::nccl, Storage};
+    let _guard = crate::autograd::no_grad();
+    let w = weight as f32;
+    let grads: Vec<Tensor> = params
+        .iter()
+        .map(|(_, p)| match p.grad() {
+            Some(g) => g.mul_scalar(w),
+            None => Tensor::zeros_on(p.shape().clone(), p.device()),
+        })
+        .collect();
+    let flag = |b: bool| f32::from(u8::from(b));
+    let mut tail: Vec<f32> = params.iter().map(|(_, p)| flag(p.grad().is_some())).collect();
+    tail.extend([loss * w, w, flag(stop), flag(time_up)]);
+    let started = Instant::now();
+    {
+        let mut guards: Vec<_> = grads.iter().map(|g| g.storage_mut()).collect();
+        let mut slices: Vec<_> = guards
+            .iter_mut()
+            .map(|g| match &mut **g {
+                Storage::Cuda(s) => s,
+                Storage::Cpu(_) => unreachable!("NCCL is joined only for GPU ranks"),
+            })
+            .collect();
+        nccl::sum_in_place(&mut slices).map_err(Error::Runtime)?;
+    }
+    world.sum_f32(&mut tail);
+    time.total += started.elapsed();
+    time.steps += 1;
+    let n = params.len();
+    let total = tail[n + 1];
+    for (((_, p), g), &had) in params.iter().zip(&grads).zip(&tail[..n]) {
+        if had > 0.0 && total > 0.0 {
+            p.set_grad(g.mul_scalar(1.0 / total));
+        }
+    }
+    Ok(Agreed {
+        loss: if total > 0.0 { tail[n] / total } else { 0.0 },
+        stop: tail[n + 2] > 0.0,
+        time_up: tail[n + 3] > 0.0,
+    })
 }
 
 /// Sum the ranks' gradients into the global batch's and write it to every parameter.
@@ -40,6 +109,9 @@ pub fn reduce_step(
     (stop, time_up): (bool, bool),
     time: &mut ReduceTime,
 ) -> Result<Agreed> {
+    if time.on_device {
+        return reduce_step_on_device(world, params, (loss, weight), (stop, time_up), time);
+    }
     let numel: usize = params.iter().map(|(_, p)| p.numel()).sum();
     let mut buf = Vec::with_capacity(numel + params.len() + 4);
     let w = weight as f32;

@@ -313,11 +313,15 @@ pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
         }
         None => None,
     };
+    let on_device = opts.device == Device::Cuda && super::parallel::join_nccl(&world)?;
     let s = Session {
         run_path: out.as_ref().map(|o| o.run.path.clone()).unwrap_or_default(),
         out,
         world,
-        reduce_time: Default::default(),
+        reduce_time: super::parallel::ReduceTime {
+            on_device,
+            ..Default::default()
+        },
         params: model.named_params(),
         config,
         data,
@@ -477,8 +481,13 @@ fn announce(s: &Session, opts: &Options) -> Result<()> {
     let line = |l: &str| s.say(l);
     line(&format!("run {}", s.run_path.display()))?;
     if !s.world.is_single() {
+        let how = match (opts.device, s.reduce_time.on_device) {
+            (Device::Cpu, _) => "gradients summed by MPI",
+            (Device::Cuda, true) => "gradients summed on the GPUs by NCCL",
+            (Device::Cuda, false) => "gradients summed through the host by MPI (libnccl not found)",
+        };
         line(&format!(
-            "data-parallel: {} ranks, global batch {} ({} rows per rank)",
+            "data-parallel: {} ranks, global batch {} ({} rows per rank), {how}",
             s.world.size,
             s.config.train.batch_size,
             s.config.train.batch_size.div_ceil(s.world.size)

@@ -15,6 +15,7 @@
 //! report the failure as an error for the caller to handle.
 
 mod kernels;
+pub mod nccl;
 mod ops;
 
 use std::collections::HashMap;
