@@ -2,6 +2,7 @@
 
 use crate::autograd::no_grad;
 use crate::config::Task;
+use crate::data::stream::Shard;
 use crate::data::{DataSchema, Split};
 use crate::error::Result;
 use crate::loss::{Criterion, Loss};
@@ -42,16 +43,28 @@ pub fn record(
 pub fn evaluate(s: &EvalSetup, split: &Split) -> Result<Accumulator> {
     let _guard = no_grad();
     let mut acc = Accumulator::new(s.schema.task, s.schema.classes.len(), s.metrics);
-    let (y, mut n) = (&split.y, split.len());
-    if let Some(limit) = s.limit_batches {
-        n = n.min(limit.saturating_mul(s.batch_size.max(1)));
+    let mut add = |xb: &Tensor, yb: &Tensor| -> Result<()> {
+        let out = s.model.infer(xb);
+        let loss = s.criterion.compute(s.loss, &out, yb).try_item()?;
+        record(&mut acc, s.schema, &out, yb, loss)
+    };
+    let batches = s.limit_batches.unwrap_or(usize::MAX);
+    if let Some(stream) = split.stream() {
+        // A streamed training split, read once in file order.
+        let mut rows = stream.epoch(0, false, Shard::WHOLE, 0, split.device())?;
+        for _ in 0..batches {
+            let Some((xb, yb)) = rows.next_rows(s.batch_size.max(1))? else {
+                break;
+            };
+            add(&xb, &yb)?;
+        }
+        return Ok(acc);
     }
+    let (y, n) = (&split.y, split.len());
+    let n = n.min(batches.saturating_mul(s.batch_size.max(1)));
     for start in (0..n).step_by(s.batch_size.max(1)) {
         let len = s.batch_size.min(n - start);
-        let (xb, yb) = (split.rows(start, len), y.narrow(0, start, len));
-        let out = s.model.infer(&xb);
-        let loss = s.criterion.compute(s.loss, &out, &yb).try_item()?;
-        record(&mut acc, s.schema, &out, &yb, loss)?;
+        add(&split.rows(start, len), &y.narrow(0, start, len))?;
     }
     Ok(acc)
 }

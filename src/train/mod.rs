@@ -143,17 +143,37 @@ impl Session {
             self.config.seed,
         );
         while self.progress.epoch < epochs {
-            let order = epoch_order(n, seed, self.progress.epoch, self.config.train.shuffle);
             let started = self.begin_epoch(steps);
+            // data.stream: the epoch's rows read from the file (the MPI code sets the shard).
+            let shard = crate::data::stream::Shard::WHOLE;
+            let mut streamed = crate::data::stream::open_epoch(
+                &self.data.train,
+                self.progress.epoch,
+                self.config.train.shuffle,
+                shard,
+                self.progress.batch * bs,
+            )
+            .map_err(|e| self.stream_failed(started, e))?;
+            let order = match streamed {
+                Some(_) => Vec::new(),
+                None => epoch_order(n, seed, self.progress.epoch, self.config.train.shuffle),
+            };
             for b in self.progress.batch..steps {
                 if stop.load(Ordering::SeqCst) {
                     return Err(self.interrupt(started));
                 }
-                let rows = &order[b * bs..((b + 1) * bs).min(n)];
                 let mut rng = Rng::stream(seed, Stream::Step(self.progress.step));
                 let augment = self.config.data.augment.as_ref().filter(|a| a.is_active());
-                let x = self.data.train.batch(rows, augment.map(|a| (a, &mut rng)));
-                let y = self.data.train.y.index_select(rows);
+                let (x, y) = match &mut streamed {
+                    Some(s) => s
+                        .next_batch(bs)
+                        .map_err(|e| self.stream_failed(started, e))?,
+                    None => {
+                        let rows = &order[b * bs..((b + 1) * bs).min(n)];
+                        let x = self.data.train.batch(rows, augment.map(|a| (a, &mut rng)));
+                        (x, self.data.train.y.index_select(rows))
+                    }
+                };
                 let mode = &mut Mode::new(true, &mut rng);
                 let out = self.model.forward(&x, mode);
                 let loss = self.criterion.compute(self.loss, &out, &y);
@@ -283,6 +303,24 @@ impl Session {
                 self.run.path.display()
             )),
             Err(e) => e,
+        }
+    }
+
+    /// A bad row met while an epoch streams (`data.stream`): checkpoint at this step, so that
+    /// once the file is mended `--resume` goes on from here, then fail with the row's error.
+    fn stream_failed(&mut self, started: Instant, e: Error) -> Error {
+        self.progress.seconds += started.elapsed().as_secs_f64();
+        self.report.finish_epoch();
+        match (self.save_checkpoint(), e) {
+            (Ok(path), Error::Data { place, message }) => Error::data(
+                place,
+                format!(
+                    "{message}; checkpoint {path}; mend the file and continue with: kiln train --resume {}",
+                    self.run.path.display()
+                ),
+            ),
+            (Ok(_), e) => e,
+            (Err(save), _) => save,
         }
     }
 
