@@ -53,17 +53,20 @@ impl Targets {
 
     /// A present target cell of any row (classes come from every row, as in memory).
     fn see(&mut self, cell: &str) {
-        let number = cell.parse::<f64>().is_ok();
         if self.tracking {
-            self.seen.insert(cell.to_string());
+            if !self.seen.contains(cell) {
+                self.seen.insert(cell.to_string());
+            }
             // Past the inferable classes and all numbers so far: a regression, unless text
             // comes later.
-            let all_numbers = number && self.seen.iter().all(|v| v.parse::<f64>().is_ok());
-            if self.known.is_none() && all_numbers && self.seen.len() > MAX_INFERRED_CLASSES {
+            if self.known.is_none()
+                && self.seen.len() > MAX_INFERRED_CLASSES
+                && self.seen.iter().all(|v| v.parse::<f64>().is_ok())
+            {
                 self.tracking = false;
                 self.counts.clear();
             }
-        } else if self.known.is_none() && !number {
+        } else if self.known.is_none() && cell.parse::<f64>().is_err() {
             self.restart = true;
         }
     }
@@ -71,7 +74,12 @@ impl Targets {
     /// A training row's present target cell.
     fn train(&mut self, cell: &str, line: u64) {
         if self.tracking {
-            *self.counts.entry(cell.to_string()).or_default() += 1;
+            match self.counts.get_mut(cell) {
+                Some(n) => *n += 1,
+                None => {
+                    self.counts.insert(cell.to_string(), 1);
+                }
+            }
         }
         match cell.parse::<f32>() {
             Ok(v) if v.is_finite() => self.sum += v as f64,
