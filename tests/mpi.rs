@@ -504,3 +504,55 @@ fn two_network_namespaces_train_together_as_two_machines() {
     assert!(diff <= 1e-5, "differ by {diff}");
     assert_eq!(run_info(&two)["world_size"], 2);
 }
+
+#[test]
+fn two_ranks_stream_their_parts_of_a_file_deterministically() {
+    if !mpi_or_skip("two_ranks_stream_their_parts_of_a_file_deterministically") {
+        return;
+    }
+    let _one = MPIRUN.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    // A plain file: each rank reads its byte range of it.
+    let csv = dir.path().join("train.csv");
+    let gz = std::fs::read(Path::new(ROOT).join("datasets/mnist/train.csv.gz")).unwrap();
+    let mut text = String::new();
+    use std::io::Read;
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    std::fs::write(&csv, text).unwrap();
+    let train = format!("data.train=\"{}\"", csv.display());
+    let mut last = None;
+    for attempt in ["a", "b"] {
+        let run_dir = dir.path().join(attempt);
+        let o = run(mpirun(
+            2,
+            &[
+                "train",
+                "configs/mnist_mlp.toml",
+                "--json",
+                "--quiet",
+                "--run-dir",
+                s(&run_dir),
+                "--set",
+                "data.stream=true",
+                "--set",
+                &train,
+            ],
+        ));
+        ok(&o);
+        let v: serde_json::Value =
+            serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+        let acc = v["test"]["accuracy"].as_f64().unwrap();
+        eprintln!("streamed, 2 ranks: test accuracy {acc}");
+        assert!(acc >= 0.92, "streamed under 2 ranks reached only {acc}");
+        let weights = tensors(&run_dir.join("model.safetensors"));
+        if let Some(before) = &last {
+            assert!(
+                before == &weights,
+                "the same seed trained different weights"
+            );
+        }
+        last = Some(weights);
+    }
+}

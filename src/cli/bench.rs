@@ -38,11 +38,7 @@ pub fn exec(a: Args) -> Result<()> {
     if bs == 0 {
         return Err(Error::Usage("no training rows to time".into()));
     }
-    let idx: Vec<u32> = (0..bs as u32).collect();
-    let (x, y) = (
-        prepared.train.batch(&idx, None),
-        prepared.train.y.index_select(&idx),
-    );
+    let (x, y) = first_rows(&prepared.train, bs)?;
     let rows = profile(&model, loss, &x, &y, a.iters.max(1))?;
     let total: f64 = rows.iter().map(|r| r.forward_ms + r.backward_ms).sum();
     let on = match device.device {
@@ -88,12 +84,24 @@ pub fn exec(a: Args) -> Result<()> {
         bs as f64 / (total / 1e3)
     );
     let batch = INFERENCE_BATCH.min(prepared.train.len());
-    let x = prepared.train.rows(0, batch);
+    let x = first_rows(&prepared.train, batch)?.0;
     outln!(
         "inference: batch {batch}, {:.0} samples/s (forward without gradients, whole model)",
         inference_rate(&model, &x, a.iters.max(1))?
     );
     Ok(())
+}
+
+/// The first `rows` training rows as (inputs, targets), held in memory or streamed.
+fn first_rows(train: &data::Split, rows: usize) -> Result<(crate::Tensor, crate::Tensor)> {
+    if let Some(s) = train.stream() {
+        let shard = data::stream::Shard::WHOLE;
+        return s
+            .epoch(0, false, shard, 0, train.device())?
+            .next_batch(rows);
+    }
+    let idx: Vec<u32> = (0..rows as u32).collect();
+    Ok((train.batch(&idx, None), train.y.index_select(&idx)))
 }
 
 /// Rows per forward pass when timing inference.

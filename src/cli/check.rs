@@ -155,7 +155,7 @@ pub fn exec(a: Args) -> Result<()> {
         );
     }
     if schema.task == Task::Classification {
-        let counts = class_counts(&prepared.train.y.to_vec(), schema.classes.len());
+        let counts = prepared.train.class_counts(schema.classes.len())?;
         let shown: Vec<String> = schema
             .classes
             .iter()
@@ -165,12 +165,4 @@ pub fn exec(a: Args) -> Result<()> {
         outln!("  classes (train rows): {}", shown.join(", "));
     }
     Error::from_problems(problems)
-}
-
-fn class_counts(targets: &[f32], classes: usize) -> Vec<usize> {
-    let mut counts = vec![0; classes];
-    for &t in targets {
-        counts[t as usize] += 1;
-    }
-    counts
 }

@@ -505,7 +505,18 @@ pub struct DataConfig {
     /// CSV: how to read feature columns, by name; a column not listed has its type inferred.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub columns: std::collections::BTreeMap<String, ColumnSpec>,
+    /// CSV: read the training file in chunks through a seeded shuffle buffer instead of
+    /// holding it, for tables larger than memory (`data::stream`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
+    /// With `stream` and `train.shuffle`: rows in the shuffle buffer (default
+    /// `DEFAULT_SHUFFLE_BUFFER`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shuffle_buffer: Option<usize>,
 }
+
+/// Rows a streamed epoch's shuffle buffer holds when `data.shuffle_buffer` is not given.
+pub const DEFAULT_SHUFFLE_BUFFER: usize = 10_000;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

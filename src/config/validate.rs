@@ -118,6 +118,7 @@ fn format_keys(p: &mut Problems, c: &Config) {
             ("data.task", d.task == Some(Task::Regression)),
             ("data.target_normalize", d.target_normalize.is_some()),
             ("data.columns", !d.columns.is_empty()),
+            ("data.stream", d.stream),
         ]
     } else {
         vec![
@@ -145,6 +146,7 @@ fn format_keys(p: &mut Problems, c: &Config) {
 
 fn data(p: &mut Problems, c: &Config) {
     format_keys(p, c);
+    stream(p, c);
     let d = &c.data;
     for (name, col) in &d.columns {
         let key = |k: &str| format!("data.columns.{name}.{k}");
@@ -239,6 +241,34 @@ fn data(p: &mut Problems, c: &Config) {
         if std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
             p.bad("data.normalize.std", "must be numbers above 0");
         }
+    }
+}
+
+/// `data.stream` reads the training rows once per epoch, in order through a buffer: what
+/// needs every row at hand (folds) is refused, and the buffer's size only applies to it.
+fn stream(p: &mut Problems, c: &Config) {
+    let d = &c.data;
+    if let Some(n) = d.shuffle_buffer {
+        if !d.stream {
+            p.bad(
+                "data.shuffle_buffer",
+                "applies with data.stream = true (the table is held and shuffled whole otherwise)",
+            );
+        } else if !c.train.shuffle {
+            p.bad(
+                "data.shuffle_buffer",
+                "applies when train.shuffle = true (without shuffling rows come in file order)",
+            );
+        }
+        if n == 0 {
+            p.bad("data.shuffle_buffer", "must be at least 1 row");
+        }
+    }
+    if d.stream && d.kfold.is_some() {
+        p.bad(
+            "data.kfold",
+            "folds deal every training row at once, which data.stream = true does not hold; train the folds without data.stream",
+        );
     }
 }
 

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use csv::stream;
 pub use csv::{ByteTable, Column, FeatureValues, Preprocess, Transform};
 pub use split::rows_held_out;
 
@@ -163,11 +164,13 @@ impl DataSchema {
 }
 
 /// A split's inputs: a feature table `[n, f]` (preprocessed f32, or bytes preprocessed per
-/// batch), or images kept as u8 until batched.
+/// batch), images kept as u8 until batched, or a training file read per epoch
+/// (`data.stream`), whose batches come from `Split::stream`.
 pub enum Features {
     Table(Tensor),
     Bytes(ByteTable),
     Images(images::ImageSet),
+    Stream(std::sync::Arc<stream::TrainStream>),
 }
 
 /// One split: inputs and targets `[n]` (class indices or values).
@@ -180,7 +183,33 @@ pub struct Split {
 
 impl Split {
     pub fn len(&self) -> usize {
-        self.y.numel()
+        match &self.features {
+            Features::Stream(s) => s.rows(),
+            _ => self.y.numel(),
+        }
+    }
+
+    /// A streamed split's reader (`data.stream`); `None` for a split held in memory.
+    pub fn stream(&self) -> Option<&std::sync::Arc<stream::TrainStream>> {
+        match &self.features {
+            Features::Stream(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Rows per class (classification), read from the targets or counted by a streamed
+    /// split's first pass.
+    pub fn class_counts(&self, classes: usize) -> Result<Vec<usize>> {
+        if let Features::Stream(s) = &self.features {
+            return Ok(s.class_counts().to_vec());
+        }
+        let mut counts = vec![0usize; classes];
+        for t in self.y.try_to_vec()? {
+            if let Some(c) = counts.get_mut(t as usize) {
+                *c += 1;
+            }
+        }
+        Ok(counts)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -220,6 +249,7 @@ impl Split {
                 .batch(mine.iter().map(|&i| i as usize))
                 .to_device(self.device()),
             Features::Images(set) => set.batch_part(idx, own, augment).to_device(self.device()),
+            Features::Stream(_) => unreachable!("a streamed split is read through Split::stream"),
         }
     }
 
@@ -229,7 +259,7 @@ impl Split {
         match &self.features {
             Features::Table(x) => Some(x.to_vec()),
             Features::Bytes(t) => Some(t.to_floats()),
-            Features::Images(_) => None,
+            Features::Images(_) | Features::Stream(_) => None,
         }
     }
 
@@ -242,6 +272,7 @@ impl Split {
                 let idx: Vec<u32> = (start as u32..(start + len) as u32).collect();
                 set.batch(&idx, None).to_device(self.device())
             }
+            Features::Stream(_) => unreachable!("a streamed split is read through Split::stream"),
         }
     }
 }
@@ -296,10 +327,7 @@ fn every_class_trains(p: &Prepared) -> Result<()> {
     if p.schema.task != Task::Classification {
         return Ok(());
     }
-    let mut counts = vec![0usize; classes.len()];
-    for t in p.train.y.try_to_vec()? {
-        counts[t as usize] += 1;
-    }
+    let counts = p.train.class_counts(classes.len())?;
     match counts.iter().position(|&c| c == 0) {
         None => Ok(()),
         Some(c) => Err(Error::data(

@@ -1,9 +1,8 @@
 //! Batched evaluation of a model on a split, without recording gradients.
 
-use std::ops::Range;
-
 use crate::autograd::no_grad;
 use crate::config::Task;
+use crate::data::stream::Shard;
 use crate::data::{DataSchema, Split};
 use crate::error::Result;
 use crate::loss::{Criterion, Loss};
@@ -42,29 +41,37 @@ pub fn record(
 
 /// Loss and metric statistics of the model on a split; a device failure is an error.
 pub fn evaluate(s: &EvalSetup, split: &Split) -> Result<Accumulator> {
-    evaluate_rows(s, split, 0..rows_evaluated(s, split))
+    evaluate_share(s, split, Shard::WHOLE)
 }
 
-/// How many of a split's rows an evaluation reads: all, or the first `limit_batches` batches.
-pub fn rows_evaluated(s: &EvalSetup, split: &Split) -> usize {
-    let n = split.len();
-    match s.limit_batches {
-        Some(limit) => n.min(limit.saturating_mul(s.batch_size.max(1))),
-        None => n,
-    }
-}
-
-/// The statistics of rows `rows` of a split (a rank's share).
-pub fn evaluate_rows(s: &EvalSetup, split: &Split, rows: Range<usize>) -> Result<Accumulator> {
+/// The statistics of one rank's share of a split's rows (all of them for `Shard::WHOLE`): a
+/// contiguous part of a split in memory, a part of the file of a streamed one. With
+/// `limit_batches`, the first that many batches of the split (of the share, streamed).
+pub fn evaluate_share(s: &EvalSetup, split: &Split, shard: Shard) -> Result<Accumulator> {
     let _guard = no_grad();
     let mut acc = Accumulator::new(s.schema.task, s.schema.classes.len(), s.metrics);
-    let y = &split.y;
-    for start in rows.clone().step_by(s.batch_size.max(1)) {
-        let len = s.batch_size.min(rows.end - start);
-        let (xb, yb) = (split.rows(start, len), y.narrow(0, start, len));
-        let out = s.model.infer(&xb);
-        let loss = s.criterion.compute(s.loss, &out, &yb).try_item()?;
-        record(&mut acc, s.schema, &out, &yb, loss)?;
+    let mut add = |xb: &Tensor, yb: &Tensor| -> Result<()> {
+        let out = s.model.infer(xb);
+        let loss = s.criterion.compute(s.loss, &out, yb).try_item()?;
+        record(&mut acc, s.schema, &out, yb, loss)
+    };
+    let (batches, size) = (s.limit_batches.unwrap_or(usize::MAX), s.batch_size.max(1));
+    if let Some(stream) = split.stream() {
+        // A streamed training split, read once in file order.
+        let mut rows = stream.epoch(0, false, shard, 0, split.device())?;
+        for _ in 0..batches {
+            let Some((xb, yb)) = rows.next_rows(size)? else {
+                break;
+            };
+            add(&xb, &yb)?;
+        }
+        return Ok(acc);
+    }
+    let n = split.len().min(batches.saturating_mul(size));
+    let rows = (n * shard.rank / shard.world)..(n * (shard.rank + 1) / shard.world);
+    for start in rows.clone().step_by(size) {
+        let len = size.min(rows.end - start);
+        add(&split.rows(start, len), &split.y.narrow(0, start, len))?;
     }
     Ok(acc)
 }

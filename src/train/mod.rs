@@ -157,27 +157,70 @@ impl Session {
             self.config.seed,
         );
         while self.progress.epoch < epochs {
-            let order = epoch_order(n, seed, self.progress.epoch, self.config.train.shuffle);
             let started = self.begin_epoch(steps);
-            for b in self.progress.batch..steps {
-                let single = self.world.is_single();
+            // data.stream: the epoch's rows read from the file; each rank reads its part of it
+            // and takes its share of every global batch from there.
+            let (world, share) = (self.world, self.world.share(bs).len());
+            let shard = crate::data::stream::Shard::new(world.rank, world.size);
+            let mut streamed = crate::data::stream::open_epoch(
+                &self.data.train,
+                self.progress.epoch,
+                self.config.train.shuffle,
+                shard,
+                self.progress.batch * share,
+            )
+            .map_err(|e| self.stream_failed(started, e))?;
+            // Several ranks' parts of a file hold about, not exactly, equal rows: their epoch
+            // goes on until every part is read (a rank whose part is done takes no rows).
+            let ranks_read_parts = streamed.is_some() && !world.is_single();
+            let order = match streamed {
+                Some(_) => Vec::new(),
+                None => epoch_order(n, seed, self.progress.epoch, self.config.train.shuffle),
+            };
+            for b in self.progress.batch.. {
+                if b >= limit || (b >= steps && !ranks_read_parts) {
+                    break;
+                }
+                let single = world.is_single();
                 if single && stop.load(Ordering::SeqCst) {
                     return Err(self.interrupt(started));
                 }
-                let rows = &order[b * bs..((b + 1) * bs).min(n)];
-                // This rank's share of the global batch (all of it in one process).
-                let own = self.world.share(rows.len());
                 let mut rng = Rng::stream(seed, Stream::Step(self.progress.step));
                 let augment = self.config.data.augment.as_ref().filter(|a| a.is_active());
+                // This rank's share of the global batch (all of it in one process): its inputs,
+                // targets, and where its first row sits in the global batch.
+                let batch = match &mut streamed {
+                    Some(s) if single => Some(s.next_batch(bs).map(|(x, y)| (x, y, 0))),
+                    Some(s) => s
+                        .next_rows(share)
+                        .transpose()
+                        .map(|r| r.map(|(x, y)| (x, y, world.share(bs).start))),
+                    None => {
+                        let rows = &order[b * bs..((b + 1) * bs).min(n)];
+                        let own = world.share(rows.len());
+                        (!own.is_empty()).then(|| {
+                            let x = self.data.train.batch_part(
+                                rows,
+                                own.clone(),
+                                augment.map(|a| (a, &mut rng)),
+                            );
+                            Ok((
+                                x,
+                                self.data.train.y.index_select(&rows[own.clone()]),
+                                own.start,
+                            ))
+                        })
+                    }
+                };
+                let batch = batch
+                    .transpose()
+                    .map_err(|e| self.stream_failed(started, e))?;
+                if ranks_read_parts && !world.any(batch.is_some()) {
+                    break;
+                }
                 let mut local = None;
-                if !own.is_empty() {
-                    let x = self.data.train.batch_part(
-                        rows,
-                        own.clone(),
-                        augment.map(|a| (a, &mut rng)),
-                    );
-                    let y = self.data.train.y.index_select(&rows[own.clone()]);
-                    let mode = &mut Mode::new(true, &mut rng).at_row(own.start);
+                if let Some((x, y, first_row)) = batch {
+                    let mode = &mut Mode::new(true, &mut rng).at_row(first_row);
                     let out = self.model.forward(&x, mode);
                     let loss = self.criterion.compute(self.loss, &out, &y);
                     let value = loss.try_item()?;
@@ -353,6 +396,29 @@ impl Session {
         }
     }
 
+    /// A bad row met while an epoch streams (`data.stream`): checkpoint at this step, so that
+    /// once the file is mended `--resume` goes on from here, then fail with the row's error.
+    fn stream_failed(&mut self, started: Instant, e: Error) -> Error {
+        if !self.world.is_single() {
+            // Only this rank met the bad row: a checkpoint needs every rank, so the job ends
+            // here (with the error) and the run resumes from its last checkpoint.
+            return e;
+        }
+        self.progress.seconds += started.elapsed().as_secs_f64();
+        self.report.finish_epoch();
+        match (self.save_checkpoint(), e) {
+            (Ok(path), Error::Data { place, message }) => Error::data(
+                place,
+                format!(
+                    "{message}; checkpoint {path}; mend the file and continue with: kiln train --resume {}",
+                    self.run_path.display()
+                ),
+            ),
+            (Ok(_), e) => e,
+            (Err(save), _) => save,
+        }
+    }
+
     /// Validation, the metrics row, the best model, early stopping, the checkpoint. True to
     /// stop early.
     fn end_epoch(&mut self, started: Instant) -> Result<bool> {
@@ -471,9 +537,9 @@ impl Session {
 
     /// A split's statistics, each rank evaluating its share of the rows.
     fn evaluate_split(&self, split: &crate::data::Split) -> Result<Accumulator> {
-        let setup = self.eval_setup();
-        let rows = self.world.share(evaluate::rows_evaluated(&setup, split));
-        parallel::merged(&self.world, &evaluate::evaluate_rows(&setup, split, rows)?)
+        let shard = crate::data::stream::Shard::new(self.world.rank, self.world.size);
+        let share = evaluate::evaluate_share(&self.eval_setup(), split, shard)?;
+        parallel::merged(&self.world, &share)
     }
 
     /// An epoch's row into metrics.csv, TensorBoard and the log (rank 0).

@@ -66,7 +66,10 @@ fn reduce_step_on_device(
         })
         .collect();
     let flag = |b: bool| f32::from(u8::from(b));
-    let mut tail: Vec<f32> = params.iter().map(|(_, p)| flag(p.grad().is_some())).collect();
+    let mut tail: Vec<f32> = params
+        .iter()
+        .map(|(_, p)| flag(p.grad().is_some()))
+        .collect();
     tail.extend([loss * w, w, flag(stop), flag(time_up)]);
     let started = Instant::now();
     {

@@ -392,10 +392,7 @@ pub fn criterion(config: &Config, data: &Prepared) -> Result<Criterion> {
         }
         Some(ClassWeights::Given(w)) => Some(w.clone()),
         Some(ClassWeights::Balanced) => {
-            let mut counts = vec![0usize; classes];
-            for t in data.train.y.try_to_vec()? {
-                counts[t as usize] += 1;
-            }
+            let counts = data.train.class_counts(classes)?;
             let n = data.train.len() as f64;
             let w = counts
                 .iter()

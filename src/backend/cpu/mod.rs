@@ -16,6 +16,7 @@ mod norm;
 mod optim;
 mod pool;
 mod random;
+pub use random::uniform_at;
 mod recurrent;
 mod reduce;
 mod softmax;

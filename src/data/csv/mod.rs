@@ -5,6 +5,7 @@
 pub mod columns;
 mod preprocess;
 mod reader;
+pub mod stream;
 mod survey;
 mod values;
 
@@ -14,7 +15,9 @@ use std::path::Path;
 
 pub use columns::{Column, Unseen};
 pub use preprocess::{Preprocess, Transform};
-pub use reader::{column_positions, is_missing, open, reader, CsvReader, MAX_LINE};
+pub use reader::{
+    body_reader, column_positions, is_missing, open, push_number, reader, CsvReader, MAX_LINE,
+};
 pub use survey::{survey, ColumnSurvey, Survey};
 pub use values::{ByteTable, FeatureValues};
 
@@ -26,16 +29,28 @@ use crate::loss::Loss;
 use crate::tensor::Tensor;
 
 /// Classification is inferred for integer targets with at most this many distinct values.
-const MAX_INFERRED_CLASSES: usize = 50;
+pub(super) const MAX_INFERRED_CLASSES: usize = 50;
 
 /// Rows read from one file, before encoding.
-struct RawSplit {
+pub(super) struct RawSplit {
     source: String,
     x: FeatureValues,
     /// Per category or text column, its cells.
     cells: Vec<Vec<String>>,
     target: Vec<String>,
     lines: Vec<u64>,
+}
+
+impl RawSplit {
+    fn empty(source: &str) -> RawSplit {
+        RawSplit {
+            source: source.to_string(),
+            x: FeatureValues::default(),
+            cells: Vec::new(),
+            target: Vec::new(),
+            lines: Vec::new(),
+        }
+    }
 }
 
 /// Training and evaluation data is read whole and hashed: it must be a regular file (a pipe
@@ -477,6 +492,9 @@ fn columns(cfg: &DataConfig) -> Result<(Layout, String)> {
 
 /// Read and prepare the CSV splits a config names.
 pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepared> {
+    if cfg.stream {
+        return stream::prepare(cfg, loss, seed);
+    }
     let (layout, target) = columns(cfg)?;
     let raw_train = read_file(&cfg.train, &layout, &target)?;
     let (task, task_reason) = infer_task(cfg, loss, &raw_train.target);

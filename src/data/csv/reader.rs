@@ -113,6 +113,15 @@ pub struct CsvReader {
 }
 
 pub fn reader(input: Box<dyn Read>, source: &str) -> CsvReader {
+    build_reader(input, source, true)
+}
+
+/// A reader of records only, for input that starts after the header (a shard of a file).
+pub fn body_reader(input: Box<dyn Read>, source: &str) -> CsvReader {
+    build_reader(input, source, false)
+}
+
+fn build_reader(input: Box<dyn Read>, source: &str, has_headers: bool) -> CsvReader {
     let index = Arc::new(Mutex::new(LineIndex::default()));
     let lines = Lines {
         inner: input,
@@ -122,7 +131,7 @@ pub fn reader(input: Box<dyn Read>, source: &str) -> CsvReader {
         index: index.clone(),
     };
     let rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
+        .has_headers(has_headers)
         .flexible(true)
         .from_reader(lines);
     CsvReader {
@@ -175,6 +184,20 @@ impl CsvReader {
             csv::ErrorKind::Io(io) => Error::data(&self.source, format!("cannot read: {io}")),
             _ => Error::data(&self.source, format!("malformed CSV: {e}")),
         }
+    }
+
+    /// The next record into `record`, with the line it starts on; `None` at the end.
+    pub fn next_record(&mut self, record: &mut csv::StringRecord) -> Result<Option<u64>> {
+        match self.rdr.read_record(record) {
+            Ok(true) => Ok(Some(self.record_line(record))),
+            Ok(false) => Ok(None),
+            Err(e) => Err(self.malformed(e)),
+        }
+    }
+
+    /// Bytes of input read so far: after a record, the offset just past it.
+    pub fn offset(&self) -> u64 {
+        self.rdr.position().byte()
     }
 
     /// The header row as names; empty or repeated names are errors.
@@ -287,32 +310,7 @@ impl CsvReader {
                 ));
             }
             for &c in feature_cols {
-                if let Some(b) = small_uint(record[c].as_bytes()) {
-                    rows.x.push_byte(b);
-                    continue;
-                }
-                let cell = record[c].trim();
-                let value = if is_missing(cell) {
-                    f32::NAN
-                } else {
-                    let parsed = cell.parse::<f32>();
-                    parsed
-                        .clone()
-                        .ok()
-                        .filter(|v| v.is_finite())
-                        .ok_or_else(|| {
-                            let why = if parsed.is_ok() {
-                                "is outside float32's finite range (±3.4e38)"
-                            } else {
-                                "is not a number"
-                            };
-                            Error::data(
-                                place(),
-                                format!("column \"{}\": {} {why}", header[c], quoted(cell)),
-                            )
-                        })?
-                };
-                rows.x.push(value);
+                push_number(&mut rows.x, &record[c], &header[c], &place)?;
             }
             for (j, &c) in cell_cols.iter().enumerate() {
                 rows.cells[j].push(record[c].to_string());
@@ -336,6 +334,43 @@ impl CsvReader {
         }
         Ok(rows)
     }
+}
+
+/// Append a number cell of column `name` to `x` (NaN when missing); a cell that is not a
+/// finite float32 is an error at `place` naming the column and the value.
+pub fn push_number(
+    x: &mut FeatureValues,
+    cell: &str,
+    name: &str,
+    place: &dyn Fn() -> String,
+) -> Result<()> {
+    if let Some(b) = small_uint(cell.as_bytes()) {
+        x.push_byte(b);
+        return Ok(());
+    }
+    let cell = cell.trim();
+    let value = if is_missing(cell) {
+        f32::NAN
+    } else {
+        let parsed = cell.parse::<f32>();
+        parsed
+            .clone()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| {
+                let why = if parsed.is_ok() {
+                    "is outside float32's finite range (±3.4e38)"
+                } else {
+                    "is not a number"
+                };
+                Error::data(
+                    place(),
+                    format!("column \"{name}\": {} {why}", quoted(cell)),
+                )
+            })?
+    };
+    x.push(value);
+    Ok(())
 }
 
 /// Position of each wanted column in `header`; a missing one is an error naming it.
