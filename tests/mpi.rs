@@ -134,7 +134,7 @@ fn two_ranks_take_the_steps_one_process_takes_and_write_one_run() {
         assert_eq!(run_info(&parallel)["world_size"], np);
         let log = std::fs::read_to_string(parallel.join("train.log")).unwrap();
         assert!(
-            log.contains(&format!("ranks agree: parameter checksum")),
+            log.contains("ranks agree: parameter checksum"),
             "no checksum line in {log}"
         );
         assert!(log.contains(&format!("data-parallel: {np} ranks, global batch 32")));

@@ -185,6 +185,8 @@ pub(crate) fn select_device(spec: &str) -> Result<DeviceChoice> {
         fallback,
         loud,
     };
+    // Under mpirun, one GPU per rank on each machine: `cuda` and `auto` mean the local rank's.
+    let local = crate::dist::local_rank();
     let ordinal = match spec {
         "cpu" => return Ok(cpu(None, false)),
         "auto" => {
@@ -194,7 +196,7 @@ pub(crate) fn select_device(spec: &str) -> Result<DeviceChoice> {
                     false,
                 ));
             }
-            return Ok(match cuda::open(0) {
+            return Ok(match cuda::open(local) {
                 Ok(_) => DeviceChoice {
                     device: Device::Cuda,
                     fallback: None,
@@ -208,7 +210,7 @@ pub(crate) fn select_device(spec: &str) -> Result<DeviceChoice> {
                 ),
             });
         }
-        "cuda" => 0,
+        "cuda" => local,
         d => match d.strip_prefix("cuda:").map(str::parse::<usize>) {
             Some(Ok(n)) => n,
             _ => {

@@ -56,6 +56,15 @@ pub fn ranks_on_this_machine() -> usize {
         .max(1)
 }
 
+/// This rank's index among the ranks on its machine (OpenMPI, MPICH/Hydra): the GPU it takes.
+/// 0 for a plain launch.
+pub fn local_rank() -> usize {
+    ["OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.trim().parse::<usize>().ok())
+        .unwrap_or(0)
+}
+
 /// The world this process trains in: joined on first use (MPI is initialised here when the
 /// process was launched as one of several ranks).
 pub fn world() -> World {
