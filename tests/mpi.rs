@@ -261,15 +261,7 @@ fn sigterm_checkpoints_once_and_the_run_resumes_on_any_world_size() {
     assert_eq!(log.matches("interrupted at epoch").count(), 1, "{log}");
 
     // 2 ranks -> 1 process: finish the interrupted epoch and one more.
-    let epochs = format!("train.epochs={}", done + 2);
-    ok(&kiln(&[
-        "train",
-        "--resume",
-        s(&run_dir),
-        "--quiet",
-        "--set",
-        &epochs,
-    ]));
+    ok(&resume(1, &run_dir, done + 2));
     let info = run_info(&run_dir);
     assert_eq!(info["status"], "finished");
     assert_eq!(info["world_size"], 1);
@@ -277,18 +269,7 @@ fn sigterm_checkpoints_once_and_the_run_resumes_on_any_world_size() {
     assert!(checkpoints >= 1);
 
     // 1 process -> 2 ranks.
-    let epochs = format!("train.epochs={}", done + 3);
-    ok(&run(mpirun(
-        2,
-        &[
-            "train",
-            "--resume",
-            s(&run_dir),
-            "--quiet",
-            "--set",
-            &epochs,
-        ],
-    )));
+    ok(&resume(2, &run_dir, done + 3));
     let info = run_info(&run_dir);
     assert_eq!(info["status"], "finished");
     assert_eq!(info["world_size"], 2);
@@ -300,6 +281,16 @@ fn sigterm_checkpoints_once_and_the_run_resumes_on_any_world_size() {
         .map(|l| l.split(',').next().unwrap().parse().unwrap())
         .collect();
     assert_eq!(epochs, (1..=done + 3).collect::<Vec<_>>());
+}
+
+/// `kiln train --resume RUN --set train.epochs=EPOCHS` in one process or under mpirun.
+fn resume(np: usize, run_dir: &Path, epochs: u64) -> Output {
+    let epochs = format!("train.epochs={epochs}");
+    let args = ["train", "--resume", s(run_dir), "--quiet", "--set", &epochs];
+    match np {
+        1 => kiln(&args),
+        np => run(mpirun(np, &args)),
+    }
 }
 
 /// The pid of rank `rank` among mpirun's children.
@@ -346,16 +337,11 @@ fn a_killed_rank_ends_the_job_and_the_run_stays_resumable() {
         kiln::run::checkpoint::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
     // The run continues from its last checkpoint.
-    let done = info["epochs_done"].as_u64().unwrap();
-    let epochs = format!("train.epochs={}", done + 1);
-    ok(&kiln(&[
-        "train",
-        "--resume",
-        s(&run_dir),
-        "--quiet",
-        "--set",
-        &epochs,
-    ]));
+    ok(&resume(
+        1,
+        &run_dir,
+        info["epochs_done"].as_u64().unwrap() + 1,
+    ));
     assert_eq!(run_info(&run_dir)["status"], "finished");
 }
 

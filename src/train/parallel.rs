@@ -51,13 +51,13 @@ pub fn join_nccl(world: &World) -> Result<bool> {
 fn reduce_step_on_device(
     world: &World,
     params: &[(String, Tensor)],
-    (loss, weight): (f32, f64),
-    (stop, time_up): (bool, bool),
+    local: (f32, f64),
+    flags: (bool, bool),
     time: &mut ReduceTime,
 ) -> Result<Agreed> {
     use crate::backend::{cuda::nccl, Storage};
     let _guard = crate::autograd::no_grad();
-    let w = weight as f32;
+    let w = local.1 as f32;
     let grads: Vec<Tensor> = params
         .iter()
         .map(|(_, p)| match p.grad() {
@@ -65,12 +65,7 @@ fn reduce_step_on_device(
             None => Tensor::zeros_on(p.shape().clone(), p.device()),
         })
         .collect();
-    let flag = |b: bool| f32::from(u8::from(b));
-    let mut tail: Vec<f32> = params
-        .iter()
-        .map(|(_, p)| flag(p.grad().is_some()))
-        .collect();
-    tail.extend([loss * w, w, flag(stop), flag(time_up)]);
+    let mut tail = tail_of(params, local, flags);
     let started = Instant::now();
     {
         let mut guards: Vec<_> = grads.iter().map(|g| g.storage_mut()).collect();
@@ -86,60 +81,46 @@ fn reduce_step_on_device(
     world.sum_f32(&mut tail);
     time.total += started.elapsed();
     time.steps += 1;
-    let n = params.len();
-    let total = tail[n + 1];
-    for (((_, p), g), &had) in params.iter().zip(&grads).zip(&tail[..n]) {
+    let (agreed, had, total) = read_tail(&tail);
+    for (((_, p), g), &had) in params.iter().zip(&grads).zip(had) {
         if had > 0.0 && total > 0.0 {
             p.set_grad(g.mul_scalar(1.0 / total));
         }
     }
-    Ok(Agreed {
-        loss: if total > 0.0 { tail[n] / total } else { 0.0 },
-        stop: tail[n + 2] > 0.0,
-        time_up: tail[n + 3] > 0.0,
-    })
+    Ok(agreed)
 }
 
 /// Sum the ranks' gradients into the global batch's and write it to every parameter.
 /// Each rank averaged its loss over its share (`weight`: rows, or class weights); the sum of
 /// `gradient × weight` over ranks, over the sum of weights, is the average over the global
-/// batch. One buffer carries everything: the gradients, whether each parameter had one on
-/// some rank, the weighted loss, the weight, and the stop flags.
+/// batch. One buffer carries everything: the gradients, then the tail (`tail_of`).
 pub fn reduce_step(
     world: &World,
     params: &[(String, Tensor)],
-    (loss, weight): (f32, f64),
-    (stop, time_up): (bool, bool),
+    local: (f32, f64),
+    flags: (bool, bool),
     time: &mut ReduceTime,
 ) -> Result<Agreed> {
     if time.on_device {
-        return reduce_step_on_device(world, params, (loss, weight), (stop, time_up), time);
+        return reduce_step_on_device(world, params, local, flags, time);
     }
     let numel: usize = params.iter().map(|(_, p)| p.numel()).sum();
     let mut buf = Vec::with_capacity(numel + params.len() + 4);
-    let w = weight as f32;
+    let w = local.1 as f32;
     for (_, p) in params {
         match p.grad() {
             Some(g) => buf.extend(g.try_to_vec()?.into_iter().map(|v| v * w)),
             None => buf.resize(buf.len() + p.numel(), 0.0),
         }
     }
-    buf.extend(
-        params
-            .iter()
-            .map(|(_, p)| f32::from(u8::from(p.grad().is_some()))),
-    );
-    let flag = |b: bool| f32::from(u8::from(b));
-    buf.extend([loss * w, w, flag(stop), flag(time_up)]);
+    buf.extend(tail_of(params, local, flags));
     let started = Instant::now();
     world.sum_f32(&mut buf);
     time.total += started.elapsed();
     time.steps += 1;
-    let tail = &buf[numel + params.len()..];
-    let total = tail[1];
-    let present = &buf[numel..numel + params.len()];
+    let (agreed, had, total) = read_tail(&buf[numel..]);
     let mut at = 0;
-    for ((_, p), &had) in params.iter().zip(present) {
+    for ((_, p), &had) in params.iter().zip(had) {
         let n = p.numel();
         if had > 0.0 && total > 0.0 {
             let g: Vec<f32> = buf[at..at + n].iter().map(|v| v / total).collect();
@@ -147,11 +128,37 @@ pub fn reduce_step(
         }
         at += n;
     }
-    Ok(Agreed {
-        loss: if total > 0.0 { tail[0] / total } else { 0.0 },
-        stop: tail[2] > 0.0,
-        time_up: tail[3] > 0.0,
-    })
+    Ok(agreed)
+}
+
+/// What rides with the gradients: whether each parameter has one on this rank, the loss times
+/// the weight, the weight, and the two flags.
+fn tail_of(
+    params: &[(String, Tensor)],
+    (loss, weight): (f32, f64),
+    (stop, time_up): (bool, bool),
+) -> Vec<f32> {
+    let flag = |b: bool| f32::from(u8::from(b));
+    let w = weight as f32;
+    let mut tail: Vec<f32> = params
+        .iter()
+        .map(|(_, p)| flag(p.grad().is_some()))
+        .collect();
+    tail.extend([loss * w, w, flag(stop), flag(time_up)]);
+    tail
+}
+
+/// The summed tail: what the ranks agree on, which parameters had a gradient on some rank,
+/// and the total weight.
+fn read_tail(tail: &[f32]) -> (Agreed, &[f32], f32) {
+    let (had, sums) = tail.split_at(tail.len() - 4);
+    let total = sums[1];
+    let agreed = Agreed {
+        loss: if total > 0.0 { sums[0] / total } else { 0.0 },
+        stop: sums[2] > 0.0,
+        time_up: sums[3] > 0.0,
+    };
+    (agreed, had, total)
 }
 
 /// The statistics of every rank's share, summed (on every rank).

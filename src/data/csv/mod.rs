@@ -490,33 +490,31 @@ fn columns(cfg: &DataConfig) -> Result<(Layout, String)> {
     Ok((layout(&cfg.train, &cfg.columns, &features)?, target))
 }
 
-/// Read and prepare the CSV splits a config names.
-pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepared> {
-    if cfg.stream {
-        return stream::prepare(cfg, loss, seed);
-    }
-    let (layout, target) = columns(cfg)?;
-    let raw_train = read_file(&cfg.train, &layout, &target)?;
-    let (task, task_reason) = infer_task(cfg, loss, &raw_train.target);
+/// The schema of a table's number columns and target before anything is fitted: the classes
+/// of the training targets `seen` (at least two for classification), no transform yet.
+fn number_schema(
+    cfg: &DataConfig,
+    layout: &Layout,
+    target: String,
+    task: Task,
+    seen: &[String],
+) -> std::result::Result<DataSchema, String> {
     let classes = match task {
-        Task::Classification => class_names(&raw_train.target),
+        Task::Classification => class_names(seen),
         Task::Regression => Vec::new(),
     };
     if task == Task::Classification && classes.len() < 2 {
-        return Err(Error::data(
-            &raw_train.source,
-            format!(
-                "column \"{target}\" holds {} ({}): classification needs at least two classes",
-                if classes.is_empty() {
-                    "no class"
-                } else {
-                    "one class"
-                },
-                classes.join(", ")
-            ),
+        let count = if classes.is_empty() {
+            "no class"
+        } else {
+            "one class"
+        };
+        return Err(format!(
+            "column \"{target}\" holds {count} ({}): classification needs at least two classes",
+            classes.join(", ")
         ));
     }
-    let mut schema = DataSchema {
+    Ok(DataSchema {
         features: layout.numbers.clone(),
         target,
         task,
@@ -529,7 +527,19 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
         image: None,
         target_scale: None,
         columns: Vec::new(),
-    };
+    })
+}
+
+/// Read and prepare the CSV splits a config names.
+pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepared> {
+    if cfg.stream {
+        return stream::prepare(cfg, loss, seed);
+    }
+    let (layout, target) = columns(cfg)?;
+    let raw_train = read_file(&cfg.train, &layout, &target)?;
+    let (task, task_reason) = infer_task(cfg, loss, &raw_train.target);
+    let mut schema = number_schema(cfg, &layout, target, task, &raw_train.target)
+        .map_err(|why| Error::data(&raw_train.source, why))?;
     let f = schema.features.len();
     let read = |path: &Path| encode(read_file(path, &layout, &schema.target)?, &schema);
     let mut train = encode(raw_train, &schema)?;

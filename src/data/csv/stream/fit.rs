@@ -15,10 +15,10 @@ use crate::config::{
     ColumnType, DataConfig, Missing, Normalize, NormalizeSpec, Task, DEFAULT_SHUFFLE_BUFFER,
 };
 use crate::data::csv::{
-    class_names, column_positions, columns, encode, file_record, infer_task, is_missing, open,
-    reader, task_of_targets, to_split, unseen_warning, RawSplit, MAX_INFERRED_CLASSES,
+    column_positions, columns, encode, file_record, infer_task, is_missing, open, reader,
+    task_of_targets, to_split, unseen_warning, RawSplit, MAX_INFERRED_CLASSES,
 };
-use crate::data::{DataSchema, Features, Prepared, Preprocess, Split, TargetScale, Transform};
+use crate::data::{Features, Prepared, Preprocess, Split, TargetScale, Transform};
 use crate::error::{Error, Result};
 use crate::loss::Loss;
 use crate::tensor::{Rng, Stream, Tensor};
@@ -301,38 +301,8 @@ pub fn prepare(cfg: &DataConfig, loss: Option<Loss>, seed: u64) -> Result<Prepar
         ),
         None => task_of_targets(&seen),
     };
-    let classes = match task {
-        Task::Classification => class_names(&seen),
-        Task::Regression => Vec::new(),
-    };
-    if task == Task::Classification && classes.len() < 2 {
-        return Err(Error::data(
-            &source,
-            format!(
-                "column \"{target}\" holds {} ({}): classification needs at least two classes",
-                if classes.is_empty() {
-                    "no class"
-                } else {
-                    "one class"
-                },
-                classes.join(", ")
-            ),
-        ));
-    }
-    let mut schema = DataSchema {
-        features: layout.numbers.clone(),
-        target,
-        task,
-        classes,
-        preprocess: Preprocess {
-            transform: Transform::None,
-            missing: cfg.missing,
-            fill: None,
-        },
-        image: None,
-        target_scale: None,
-        columns: Vec::new(),
-    };
+    let mut schema = super::super::number_schema(cfg, &layout, target, task, &seen)
+        .map_err(|why| Error::data(&source, why))?;
     if task == Task::Regression {
         if let Some((line, cell)) = &pass.targets.bad {
             schema.encode_target(cell, || format!("{source}:{line}"))?;
