@@ -77,7 +77,9 @@ impl AtomicFile {
             });
         }
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-        let tmp = path.with_file_name(format!(".{name}.tmp"));
+        // A name of this writer's own: two processes writing one file (two commands, or ranks
+        // under mpirun) never write through the same temporary file.
+        let tmp = path.with_file_name(format!(".{name}.{}.tmp", unique_suffix()));
         let file = File::create(&tmp).map_err(|e| Error::io(&path, e))?;
         Ok(AtomicFile {
             path,
@@ -153,4 +155,39 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// `<pid>-<n>`: unique among this machine's live processes and this process's writes.
+pub fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two writers of one file (two commands, two ranks) each write through a temporary file
+    /// of their own: both commit, and the file is one of the two, whole.
+    #[test]
+    fn two_writers_of_one_file_do_not_share_a_temporary_file() {
+        let dir = std::env::temp_dir().join(format!("kiln-files-{}", unique_suffix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out.csv");
+        let mut a = AtomicFile::create(&path).unwrap();
+        let mut b = AtomicFile::create(&path).unwrap();
+        a.write_all(b"from a\n").unwrap();
+        b.write_all(b"from b, longer\n").unwrap();
+        a.commit().unwrap();
+        b.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "from b, longer\n");
+        let left = std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(left, 1, "temporary files left behind");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -500,13 +500,7 @@ fn two_ranks_stream_their_parts_of_a_file_deterministically() {
     let dir = tempfile::tempdir().unwrap();
     // A plain file: each rank reads its byte range of it.
     let csv = dir.path().join("train.csv");
-    let gz = std::fs::read(Path::new(ROOT).join("datasets/mnist/train.csv.gz")).unwrap();
-    let mut text = String::new();
-    use std::io::Read;
-    flate2::read::GzDecoder::new(&gz[..])
-        .read_to_string(&mut text)
-        .unwrap();
-    std::fs::write(&csv, text).unwrap();
+    mnist_csv(&csv, None);
     let train = format!("data.train=\"{}\"", csv.display());
     let mut last = None;
     for attempt in ["a", "b"] {
@@ -541,4 +535,139 @@ fn two_ranks_stream_their_parts_of_a_file_deterministically() {
         }
         last = Some(weights);
     }
+}
+
+#[test]
+fn a_run_stopped_mid_epoch_in_one_process_resumes_on_two_ranks() {
+    if !mpi_or_skip("a_run_stopped_mid_epoch_in_one_process_resumes_on_two_ranks") {
+        return;
+    }
+    let _one = MPIRUN.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    // mpirun -np 1 is one process: its mid-epoch checkpoint holds the epoch's statistics so far.
+    let child = start_long_run(1, &run_dir, &[], "epoch 2/200");
+    std::thread::sleep(Duration::from_millis(100));
+    signal(child.id(), "-TERM");
+    wait(child, 60);
+    let info = run_info(&run_dir);
+    assert_eq!(info["status"], "interrupted", "{info}");
+    assert!(info["last_checkpoint"].as_str().unwrap().contains("-step-"));
+    let done = info["epochs_done"].as_u64().unwrap();
+    ok(&resume(2, &run_dir, done + 1));
+    let info = run_info(&run_dir);
+    assert_eq!(info["status"], "finished");
+    assert_eq!(info["world_size"], 2);
+}
+
+/// MNIST's training rows as a plain CSV, with the cell `(line, column)` replaced when given.
+fn mnist_csv(path: &Path, bad: Option<(usize, usize)>) {
+    use std::io::Read;
+    let gz = std::fs::read(Path::new(ROOT).join("datasets/mnist/train.csv.gz")).unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    if let Some((line, col)) = bad {
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        let mut cells: Vec<&str> = lines[line - 1].split(',').collect();
+        cells[col] = "oops";
+        lines[line - 1] = cells.join(",");
+        text = lines.join("\n") + "\n";
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn a_bad_row_one_rank_streams_stops_every_rank_at_a_checkpoint() {
+    if !mpi_or_skip("a_bad_row_one_rank_streams_stops_every_rank_at_a_checkpoint") {
+        return;
+    }
+    let _one = MPIRUN.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("train.csv");
+    // Line 7001 lies in the second half of the file: rank 1's part.
+    mnist_csv(&csv, Some((7001, 3)));
+    let run_dir = dir.path().join("run");
+    let train = format!("data.train=\"{}\"", csv.display());
+    let args = [
+        "train",
+        "configs/mnist_mlp.toml",
+        "--quiet",
+        "--run-dir",
+        s(&run_dir),
+        "--set",
+        "data.stream=true",
+        "--set",
+        "data.shuffle_buffer=100",
+        "--set",
+        &train,
+    ];
+    let o = run(mpirun(2, &args));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let said = stderr(&o);
+    assert!(
+        said.contains("error (rank 1 of 2): ") && said.contains("train.csv:7001"),
+        "rank 1 did not name the row: {said}"
+    );
+    let info = run_info(&run_dir);
+    assert_eq!(info["status"], "failed", "{info}");
+    let ck = info["last_checkpoint"]
+        .as_str()
+        .expect("a checkpoint")
+        .to_string();
+    kiln::run::checkpoint::load(&run_dir.join(&ck)).unwrap();
+    // Mended, the run goes on from that checkpoint.
+    mnist_csv(&csv, None);
+    ok(&resume(2, &run_dir, 5));
+    assert_eq!(run_info(&run_dir)["status"], "finished");
+}
+
+#[test]
+fn a_rank_that_cannot_read_its_data_stops_the_job_before_anything_is_written() {
+    if !mpi_or_skip("a_rank_that_cannot_read_its_data_stops_the_job_before_anything_is_written") {
+        return;
+    }
+    let _one = MPIRUN.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let config = Path::new(ROOT).join("configs/iris.toml");
+    // Rank 1 starts in a folder where the config's relative data path leads nowhere.
+    let mut c = Command::new("mpirun");
+    c.args(["--allow-run-as-root", "--oversubscribe"])
+        .args([
+            "-np",
+            "1",
+            "-wdir",
+            ROOT,
+            KILN,
+            "train",
+            s(&config),
+            "--quiet",
+        ])
+        .args(["--runs", s(&runs), ":"])
+        .args([
+            "-np",
+            "1",
+            "-wdir",
+            s(&elsewhere),
+            KILN,
+            "train",
+            s(&config),
+        ])
+        .args(["--quiet", "--runs", s(&runs)]);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let said = stderr(&o);
+    assert!(
+        said.contains("error (rank 1 of 2): datasets/iris/iris.csv"),
+        "{said}"
+    );
+    assert!(
+        said.contains("error: rank 1 of 2 could not go on"),
+        "{said}"
+    );
+    assert!(!runs.exists(), "a run directory was made");
 }

@@ -148,7 +148,12 @@ fn compare_prints_the_keys_that_differ_and_the_metrics_and_draws_the_curves() {
     for rgb in [[31, 119, 180], [255, 127, 14], [44, 160, 44]] {
         assert!(has_color(&png, rgb), "no line of colour {rgb:?}");
     }
-    assert!(!p.path().join(".compare.png.tmp").exists());
+    let left: Vec<String> = std::fs::read_dir(p.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') && n.contains(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
 
     // --json: the same, as one object; --output names the PNG (folders made).
     let out = p.kiln(&[

@@ -63,8 +63,32 @@ enum Command {
     Bench(bench::Args),
 }
 
+impl Command {
+    /// The subcommand as typed, for messages.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Train(_) => "train",
+            Command::Eval(_) => "eval",
+            Command::Predict(_) => "predict",
+            Command::Export(_) => "export",
+            Command::Serve(_) => "serve",
+            Command::Check(_) => "check",
+            Command::Sweep(_) => "sweep",
+            Command::Init(_) => "init",
+            Command::PrintConfig(_) => "print-config",
+            Command::Runs(_) => "runs",
+            Command::Bench(_) => "bench",
+        }
+    }
+}
+
 impl Cli {
     pub fn exec(self) -> Result<()> {
+        // Only training runs across processes; any other command launched as one of several
+        // ranks would do all its work (and write its outputs) once per rank.
+        if !matches!(self.command, Command::Train(_)) {
+            crate::dist::refuse_launch(&format!("kiln {}", self.command.name()))?;
+        }
         let threads = match &self.command {
             Command::Train(a) => a.threads,
             Command::Bench(a) => a.threads,

@@ -90,6 +90,17 @@ fn refuse_changes_on_resume(a: &Args) -> Result<()> {
 
 pub fn exec(a: Args) -> Result<()> {
     let world = crate::dist::join()?;
+    // Under mpirun every rank reads the config and opens its device: all go on, or all stop
+    // with the failing ranks' errors. Rank 0 reports; the others end in `finish`.
+    let ready = crate::dist::all_ok(read_config(&a, &world));
+    crate::dist::finish(ready.and_then(|(config, device, set)| train(a, config, device, &set)))
+}
+
+/// The config as the arguments make it, and the device, checked before anything is written.
+fn read_config(
+    a: &Args,
+    world: &crate::dist::World,
+) -> Result<(config::Config, super::DeviceChoice, Vec<String>)> {
     if !world.is_single() && a.folds.is_some() {
         return Err(Error::Usage(
             "--folds trains its folds one after another as separate runs; under mpirun each rank would start them all: run it without mpirun, or train one fold (--set data.kfold={folds=K,fold=I}) data-parallel".into(),
@@ -124,7 +135,7 @@ pub fn exec(a: Args) -> Result<()> {
         (Some(path), None) => config::load(path, &set)?,
         (None, Some(run)) => {
             crate::run::RunDir::open(run)?;
-            refuse_changes_on_resume(&a)?;
+            refuse_changes_on_resume(a)?;
             config::load(&run.join("config.toml"), &set)?
         }
         (None, None) => {
@@ -133,12 +144,22 @@ pub fn exec(a: Args) -> Result<()> {
             ))
         }
     };
+    Ok((config, device, set))
+}
+
+/// Train (or cross-validate) and say what came of it.
+fn train(
+    a: Args,
+    config: config::Config,
+    device: super::DeviceChoice,
+    set: &[String],
+) -> Result<()> {
     if let Some(k) = a.folds {
         let path = a
             .config
             .as_deref()
             .expect("--folds conflicts with --resume");
-        return cross_validate(&config, (path, &set), k as usize, &a);
+        return cross_validate(&config, (path, set), k as usize, &a);
     }
     // First Ctrl-C / SIGTERM: finish the step and checkpoint. A second one: leave now.
     let stop = super::stop_flag()?;
@@ -156,15 +177,10 @@ pub fn exec(a: Args) -> Result<()> {
         // Nothing of a fast dev run is kept, whatever its outcome.
         let _ = std::fs::remove_dir_all(dir);
     }
-    // Under mpirun rank 0 reports; the others end quietly, with the same exit code.
-    let (outcome, reports) = crate::dist::finish(outcome);
-    if !reports {
-        return match outcome {
-            Ok(_) => Ok(()),
-            Err(e) => std::process::exit(e.exit_code()),
-        };
-    }
     let outcome = outcome?;
+    if !crate::dist::world().is_lead() {
+        return Ok(()); // rank 0 says what came of it
+    }
     if a.fast_dev_run {
         // Each split's loss on its one batch: a non-finite one fails the smoke test.
         let test_loss = outcome.info.test.iter().flat_map(|t| t.get("loss"));

@@ -26,6 +26,8 @@ static WORLD: OnceLock<World> = OnceLock::new();
 
 /// Set when the error a rank returns is one every rank reached at the same point.
 static AGREED: AtomicBool = AtomicBool::new(false);
+/// Set when this rank's error only relays another rank's (which that rank prints).
+static RELAYED: AtomicBool = AtomicBool::new(false);
 
 /// Mark `e` as an error every rank reaches together (it came from values all ranks share),
 /// so the job ends normally rather than by abort, and rank 0 records it first.
@@ -96,8 +98,41 @@ fn join_launched(var: &str, n: usize) -> Result<World> {
     )))
 }
 
-/// Refuse to run as one of several ranks (commands that do not train data-parallel: a sweep
-/// would start N sweeps).
+/// Every rank's verdict on a step that may fail on some ranks alone (reading the config and
+/// data, creating the run): all go on, or all stop here together, the ranks that failed with
+/// their own error and the others with one naming them, before anything is written.
+pub fn all_ok<T>(result: Result<T>) -> Result<T> {
+    let w = world();
+    if w.is_single() {
+        return result;
+    }
+    let verdicts = w.gather(&[u8::from(result.is_err())]);
+    let failed: Vec<String> = verdicts
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.first() == Some(&1))
+        .map(|(rank, _)| rank.to_string())
+        .collect();
+    if failed.is_empty() {
+        return result;
+    }
+    AGREED.store(true, Ordering::SeqCst);
+    match result {
+        Err(e) => Err(e),
+        Ok(_) => {
+            RELAYED.store(true, Ordering::SeqCst);
+            let s = if failed.len() > 1 { "s" } else { "" };
+            Err(Error::Usage(format!(
+                "rank{s} {} of {} could not go on (the error{s} above)",
+                failed.join(", "),
+                w.size
+            )))
+        }
+    }
+}
+
+/// Refuse to run as one of several ranks (every command but train: each rank would do all of
+/// its work and write its outputs).
 pub fn refuse_launch(command: &str) -> Result<()> {
     match launched_size() {
         Some((var, n)) if n > 1 => Err(Error::Usage(format!(
@@ -168,23 +203,31 @@ impl World {
 /// End a training process's part in the world: with several ranks, an error of one rank alone
 /// ends the whole job at once (the other ranks would wait forever in their next collective),
 /// with the error's exit code; otherwise (success, an interruption or an error every rank
-/// reached at the same step) MPI is finalised. Returns the result to report, and whether this
-/// rank reports it (rank 0).
-pub fn finish<T>(result: Result<T>) -> (Result<T>, bool) {
+/// reached at the same point) MPI is finalised. Rank 0 returns the result to report; the
+/// others print their own error (prefixed with their rank) and exit with its code here.
+pub fn finish<T>(result: Result<T>) -> Result<T> {
     let w = world();
     if w.is_single() {
-        return (result, true);
+        return result;
     }
-    match &result {
-        Err(Error::Interrupted(_)) | Ok(_) => {}
-        Err(_) if AGREED.load(Ordering::SeqCst) => {}
-        Err(e) => {
+    let agreed = AGREED.load(Ordering::SeqCst);
+    if let Err(e) = &result {
+        let own = !matches!(e, Error::Interrupted(_)) && !RELAYED.load(Ordering::SeqCst);
+        if !w.is_lead() && own {
             eprintln!("error (rank {} of {}): {e}", w.rank, w.size);
+        }
+        if !agreed && !matches!(e, Error::Interrupted(_)) {
+            if w.is_lead() {
+                eprintln!("error (rank 0 of {}): {e}", w.size);
+            }
             abort(e.exit_code());
         }
     }
     finalize();
-    (result, w.is_lead())
+    if w.is_lead() {
+        return result;
+    }
+    std::process::exit(result.as_ref().err().map_or(0, Error::exit_code))
 }
 
 #[cfg(feature = "mpi")]

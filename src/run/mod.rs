@@ -155,7 +155,10 @@ fn point_latest(runs: &Path, run: &Path) {
     if latest.exists() && !latest.is_symlink() {
         return;
     }
-    let (Some(name), tmp) = (run.file_name(), runs.join(".latest.tmp")) else {
+    let (Some(name), tmp) = (
+        run.file_name(),
+        runs.join(format!(".latest.{}.tmp", crate::files::unique_suffix())),
+    ) else {
         return;
     };
     let _ = std::fs::remove_file(&tmp);

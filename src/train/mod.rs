@@ -212,10 +212,18 @@ impl Session {
                         })
                     }
                 };
-                let batch = batch
-                    .transpose()
-                    .map_err(|e| self.stream_failed(started, e))?;
-                if ranks_read_parts && !world.any(batch.is_some()) {
+                // A bad row: one process stops here; a rank tells the others in the step's
+                // all-reduce, and they stop together.
+                let mut unreadable = None;
+                let batch = match batch.transpose() {
+                    Ok(batch) => batch,
+                    Err(e) if single => return Err(self.stream_failed(started, e)),
+                    Err(e) => {
+                        unreadable = Some(e);
+                        None
+                    }
+                };
+                if ranks_read_parts && !world.any(batch.is_some() || unreadable.is_some()) {
                     break;
                 }
                 let mut local = None;
@@ -237,7 +245,7 @@ impl Session {
                     let weight = local
                         .as_ref()
                         .map_or(0.0, |(_, y, _)| self.criterion.batch_weight(self.loss, y));
-                    let flags = (stop.load(Ordering::SeqCst), time_up);
+                    let flags = (stop.load(Ordering::SeqCst), time_up, unreadable.is_some());
                     let agreed = parallel::reduce_step(
                         &self.world,
                         &self.params,
@@ -245,6 +253,10 @@ impl Session {
                         flags,
                         &mut self.reduce_time,
                     )?;
+                    if agreed.failed {
+                        self.optim.zero_grad();
+                        return Err(self.stream_failed_together(started, unreadable));
+                    }
                     // Every rank sees the same loss, so every rank ends here together.
                     self.check_loss(agreed.loss).map_err(crate::dist::agreed)?;
                     (value, stopping, time_up) = (agreed.loss, agreed.stop, agreed.time_up);
@@ -255,7 +267,13 @@ impl Session {
                 self.lr = self.lr_at(steps);
                 self.optim.step(self.lr);
                 self.optim.zero_grad();
-                self.end_step(local.as_ref().map(|(o, y, v)| (o, y, *v)), value, started)?;
+                // The epoch's loss counts each rank's rows at the global batch's loss (its
+                // share's own would weigh class-weighted shares wrongly).
+                self.end_step(
+                    local.as_ref().map(|(o, y, _)| (o, y, value)),
+                    value,
+                    started,
+                )?;
                 if stopping {
                     return Err(self.interrupt(started));
                 }
@@ -399,11 +417,6 @@ impl Session {
     /// A bad row met while an epoch streams (`data.stream`): checkpoint at this step, so that
     /// once the file is mended `--resume` goes on from here, then fail with the row's error.
     fn stream_failed(&mut self, started: Instant, e: Error) -> Error {
-        if !self.world.is_single() {
-            // Only this rank met the bad row: a checkpoint needs every rank, so the job ends
-            // here (with the error) and the run resumes from its last checkpoint.
-            return e;
-        }
         self.progress.seconds += started.elapsed().as_secs_f64();
         self.report.finish_epoch();
         match (self.save_checkpoint(), e) {
@@ -416,6 +429,32 @@ impl Session {
             ),
             (Ok(_), e) => e,
             (Err(save), _) => save,
+        }
+    }
+
+    /// Some rank met a row it could not read (its error is `own`): every rank checkpoints at
+    /// this step (not taken), the ranks that failed return their error and the others one
+    /// naming them, each with how to go on; the job ends normally, rank 0 recording it.
+    fn stream_failed_together(&mut self, started: Instant, own: Option<Error>) -> Error {
+        self.progress.seconds += started.elapsed().as_secs_f64();
+        self.report.finish_epoch();
+        let saved = self.save_checkpoint();
+        let verdict = crate::dist::all_ok(own.map_or(Ok(()), Err));
+        let hint = |path: &str| {
+            format!(
+                "checkpoint {path}; mend the file and continue with: kiln train --resume {}",
+                self.run_path.display()
+            )
+        };
+        match (saved, verdict) {
+            (Err(e), _) => e,
+            (Ok(path), Err(Error::Data { place, message })) => {
+                Error::data(place, format!("{message}; {}", hint(&path)))
+            }
+            (Ok(path), Err(e)) => Error::Usage(format!("{e}; {}", hint(&path))),
+            (Ok(_), Ok(())) => {
+                Error::Runtime("a rank reported unreadable rows, then none did".into())
+            }
         }
     }
 

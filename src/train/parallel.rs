@@ -19,6 +19,8 @@ pub struct Agreed {
     pub stop: bool,
     /// Some rank's clock passed `train.max_time`.
     pub time_up: bool,
+    /// Some rank could not read its rows (a bad row of a streamed file): no step is taken.
+    pub failed: bool,
 }
 
 /// How the gradients travel, and the time spent in their all-reduce, for the log.
@@ -52,7 +54,7 @@ fn reduce_step_on_device(
     world: &World,
     params: &[(String, Tensor)],
     local: (f32, f64),
-    flags: (bool, bool),
+    flags: (bool, bool, bool),
     time: &mut ReduceTime,
 ) -> Result<Agreed> {
     use crate::backend::{cuda::nccl, Storage};
@@ -98,14 +100,14 @@ pub fn reduce_step(
     world: &World,
     params: &[(String, Tensor)],
     local: (f32, f64),
-    flags: (bool, bool),
+    flags: (bool, bool, bool),
     time: &mut ReduceTime,
 ) -> Result<Agreed> {
     if time.on_device {
         return reduce_step_on_device(world, params, local, flags, time);
     }
     let numel: usize = params.iter().map(|(_, p)| p.numel()).sum();
-    let mut buf = Vec::with_capacity(numel + params.len() + 4);
+    let mut buf = Vec::with_capacity(numel + params.len() + 5);
     let w = local.1 as f32;
     for (_, p) in params {
         match p.grad() {
@@ -132,11 +134,11 @@ pub fn reduce_step(
 }
 
 /// What rides with the gradients: whether each parameter has one on this rank, the loss times
-/// the weight, the weight, and the two flags.
+/// the weight, the weight, and the three flags.
 fn tail_of(
     params: &[(String, Tensor)],
     (loss, weight): (f32, f64),
-    (stop, time_up): (bool, bool),
+    (stop, time_up, failed): (bool, bool, bool),
 ) -> Vec<f32> {
     let flag = |b: bool| f32::from(u8::from(b));
     let w = weight as f32;
@@ -144,19 +146,20 @@ fn tail_of(
         .iter()
         .map(|(_, p)| flag(p.grad().is_some()))
         .collect();
-    tail.extend([loss * w, w, flag(stop), flag(time_up)]);
+    tail.extend([loss * w, w, flag(stop), flag(time_up), flag(failed)]);
     tail
 }
 
 /// The summed tail: what the ranks agree on, which parameters had a gradient on some rank,
 /// and the total weight.
 fn read_tail(tail: &[f32]) -> (Agreed, &[f32], f32) {
-    let (had, sums) = tail.split_at(tail.len() - 4);
+    let (had, sums) = tail.split_at(tail.len() - 5);
     let total = sums[1];
     let agreed = Agreed {
         loss: if total > 0.0 { sums[0] / total } else { 0.0 },
         stop: sums[2] > 0.0,
         time_up: sums[3] > 0.0,
+        failed: sums[4] > 0.0,
     };
     (agreed, had, total)
 }

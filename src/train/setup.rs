@@ -9,7 +9,7 @@ use crate::config::{self, ClassWeights, Config, Task};
 use crate::data::{self, DataSchema, Prepared};
 use crate::error::{Error, Result};
 use crate::loss::{Criterion, Loss};
-use crate::metrics;
+use crate::metrics::{self, Accumulator};
 use crate::nn::{Activation, LayerSpec, Model, INPUT_NAME};
 use crate::optim::Optimizer;
 use crate::run::{checkpoint, Checkpoints, MetricsCsv, RunDir, RunInfo, Status};
@@ -231,11 +231,38 @@ pub fn optimizer(config: &Config, model: &Model) -> Optimizer {
 
 /// Everything training needs, with the run directory created (or reopened) and its first lines
 /// logged.
-pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
+pub(super) fn start(config: Config, opts: &Options) -> Result<Session> {
     let report = Reporter::new(opts.quiet);
+    // Under mpirun, every rank reads the data and builds the model before rank 0 creates the
+    // run: a rank that cannot (a file missing on its machine) stops them all, nothing written.
+    let (mut data, model, loss, metrics, criterion, watch) =
+        crate::dist::all_ok(prepare_parts(&config, opts))?;
+    let mut optim = optimizer(&config, &model);
+    let world = crate::dist::world();
+    let opened = crate::dist::all_ok(open_run(
+        &config, opts, &mut data, &model, &mut optim, loss, &metrics,
+    ));
+    let (run, mut info, mut progress) = opened?;
+    info.criterion = criterion.clone();
+    let empty = Accumulator::new(data.schema.task, data.schema.classes.len(), &metrics);
+    share_start(&world, &model, &mut optim, &mut progress, empty)?;
+    finish_start(
+        config,
+        opts,
+        (data, model, loss, metrics, criterion, watch),
+        optim,
+        (run, info, progress),
+        report,
+    )
+}
+
+/// The data, the model and its loss, the metrics, the criterion and the watch of a run.
+type Parts = (Prepared, Model, Loss, Vec<String>, Criterion, Watch);
+
+fn prepare_parts(config: &Config, opts: &Options) -> Result<Parts> {
     let mut data = data::prepare(&config.data, config.loss_kind(), config.seed)
         .map_err(|e| config.place(e))?;
-    let (model, loss) = build_model(&config, &data.schema)?;
+    let (model, loss) = build_model(config, &data.schema)?;
     // Initialised on the CPU from the seed (the same weights on every device), then moved.
     model.to_device(opts.device);
     data.to_device(opts.device);
@@ -246,7 +273,7 @@ pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
         data.schema.classes.len(),
     )
     .map_err(place)?;
-    let criterion = criterion(&config, &data)?;
+    let criterion = criterion(config, &data)?;
     let watch = Watch::new(
         &config.train,
         &config.optimizer,
@@ -254,12 +281,25 @@ pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
         data.valid.is_some(),
     )
     .map_err(place)?;
-    let mut optim = optimizer(&config, &model);
+    Ok((data, model, loss, metrics, criterion, watch))
+}
+
+/// The run directory, new or reopened to resume (rank 0; the other ranks have none), its
+/// run.json and where training stands.
+fn open_run(
+    config: &Config,
+    opts: &Options,
+    data: &mut Prepared,
+    model: &Model,
+    optim: &mut Optimizer,
+    loss: Loss,
+    metrics: &[String],
+) -> Result<(Option<RunDir>, RunInfo, Progress)> {
     let world = crate::dist::world();
-    let (run, mut info, mut progress) = match &opts.resume {
+    Ok(match &opts.resume {
         // Ranks other than 0 neither open nor write the run: they get its state from rank 0.
         _ if !world.is_lead() => {
-            let info = new_info("", &config, opts, &data, &model, loss, &metrics);
+            let info = new_info("", config, opts, data, model, loss, metrics);
             (None, info, Progress::default())
         }
         Some(dir) => {
@@ -269,7 +309,7 @@ pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
                 .chain(optim.state())
                 .map(|(n, _)| n)
                 .collect();
-            let (run, info, progress, (path, loaded)) = resume_run(dir, &config, &names)?;
+            let (run, info, progress, (path, loaded)) = resume_run(dir, config, &names)?;
             data.warnings.extend(info.changed_data(&data.files));
             checkpoint::restore(&model.named_state(), &loaded, &path)?;
             optim
@@ -287,12 +327,23 @@ pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
             let run = RunDir::create(&opts.runs, &config.name, opts.run_dir.as_deref())?;
             run.lock()?;
             let name = run.path.file_name().unwrap_or_default().to_string_lossy();
-            let info = new_info(&name, &config, opts, &data, &model, loss, &metrics);
+            let info = new_info(&name, config, opts, data, model, loss, metrics);
             (Some(run), info, Progress::default())
         }
-    };
-    info.criterion = criterion.clone();
-    share_start(&world, &model, &mut optim, &mut progress)?;
+    })
+}
+
+/// The run's files opened, its config and run.json written, the session assembled and its
+/// first lines logged.
+fn finish_start(
+    mut config: Config,
+    opts: &Options,
+    (data, model, loss, metrics, criterion, watch): Parts,
+    optim: Optimizer,
+    (run, mut info, progress): (Option<RunDir>, RunInfo, Progress),
+    report: Reporter,
+) -> Result<Session> {
+    let world = crate::dist::world();
     // Errors above name the paths as the user wrote them; the stored config works anywhere.
     absolute_paths(&mut config);
     (info.status, info.ended, info.device) = (Status::Running, None, opts.device.name());
@@ -315,7 +366,7 @@ pub(super) fn start(mut config: Config, opts: &Options) -> Result<Session> {
     };
     let on_device = opts.device == Device::Cuda && super::parallel::join_nccl(&world)?;
     let s = Session {
-        run_path: out.as_ref().map(|o| o.run.path.clone()).unwrap_or_default(),
+        run_path: lead_run_path(&world, out.as_ref().map(|o| &o.run)),
         out,
         world,
         reduce_time: super::parallel::ReduceTime {
@@ -413,6 +464,15 @@ pub fn criterion(config: &Config, data: &Prepared) -> Result<Criterion> {
     })
 }
 
+/// The run directory's path as rank 0 has it, on every rank (for messages).
+fn lead_run_path(world: &crate::dist::World, run: Option<&RunDir>) -> PathBuf {
+    let mut bytes = run
+        .map(|r| r.path.to_string_lossy().into_owned().into_bytes())
+        .unwrap_or_default();
+    world.broadcast(&mut bytes);
+    PathBuf::from(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// Rank 0's weights, optimizer state and progress on every rank (several ranks): the same
 /// start whatever each rank built or read. Only rank 0 keeps the training statistics of a
 /// resumed epoch, so that summing the ranks' statistics counts them once.
@@ -421,6 +481,7 @@ fn share_start(
     model: &Model,
     optim: &mut Optimizer,
     progress: &mut Progress,
+    empty: Accumulator,
 ) -> Result<()> {
     if world.is_single() {
         return Ok(());
@@ -432,7 +493,7 @@ fn share_start(
     if !world.is_lead() {
         *progress = serde_json::from_slice(&bytes)
             .map_err(|e| Error::Runtime(format!("rank 0's training progress: {e}")))?;
-        progress.train = Default::default();
+        progress.train = empty;
         optim.set_steps(progress.step);
     }
     Ok(())
@@ -483,11 +544,20 @@ fn announce(s: &Session, opts: &Options) -> Result<()> {
             (Device::Cuda, true) => "gradients summed on the GPUs by NCCL",
             (Device::Cuda, false) => "gradients summed through the host by MPI (libnccl not found)",
         };
+        let bs = s.config.train.batch_size;
+        let shares: Vec<String> = (0..s.world.size)
+            .map(|rank| {
+                let w = crate::dist::World {
+                    rank,
+                    size: s.world.size,
+                };
+                w.share(bs).len().to_string()
+            })
+            .collect();
         line(&format!(
-            "data-parallel: {} ranks, global batch {} ({} rows per rank), {how}",
+            "data-parallel: {} ranks, global batch {bs} (rows per rank: {}), {how}",
             s.world.size,
-            s.config.train.batch_size,
-            s.config.train.batch_size.div_ceil(s.world.size)
+            shares.join(", ")
         ))?;
     }
     line(&match opts.device {
