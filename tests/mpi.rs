@@ -234,6 +234,21 @@ fn signal(pid: u32, sig: &str) {
     assert!(ok.success());
 }
 
+/// A long run on `np` ranks, sent SIGTERM in its second epoch: its output and run.json, which
+/// must say `interrupted` at a mid-epoch checkpoint.
+fn stop_mid_epoch(np: usize, run_dir: &Path) -> (Output, serde_json::Value) {
+    let child = start_long_run(np, run_dir, &[], "epoch 2/200");
+    // Mid-epoch: mpirun passes SIGTERM to every rank; they agree on the step to stop at.
+    std::thread::sleep(Duration::from_millis(100));
+    signal(child.id(), "-TERM");
+    let o = wait(child, 60);
+    let info = run_info(run_dir);
+    assert_eq!(info["status"], "interrupted", "{info}");
+    let ck = info["last_checkpoint"].as_str().unwrap();
+    assert!(ck.contains("-step-"), "not a mid-epoch checkpoint: {ck}");
+    (o, info)
+}
+
 #[test]
 fn sigterm_checkpoints_once_and_the_run_resumes_on_any_world_size() {
     if !mpi_or_skip("sigterm_checkpoints_once_and_the_run_resumes_on_any_world_size") {
@@ -242,17 +257,9 @@ fn sigterm_checkpoints_once_and_the_run_resumes_on_any_world_size() {
     let _one = MPIRUN.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
-    let child = start_long_run(2, &run_dir, &[], "epoch 2/200");
-    // Mid-epoch: mpirun passes SIGTERM to every rank; they agree on the step to stop at.
-    std::thread::sleep(Duration::from_millis(100));
-    signal(child.id(), "-TERM");
-    let o = wait(child, 60);
+    let (o, info) = stop_mid_epoch(2, &run_dir);
     // OpenMPI's mpirun exits 1 for a job it ended on a signal; each rank exits 130.
     assert!(!o.status.success());
-    let info = run_info(&run_dir);
-    assert_eq!(info["status"], "interrupted", "{info}");
-    let ck = info["last_checkpoint"].as_str().unwrap().to_string();
-    assert!(ck.contains("-step-"), "not a mid-epoch checkpoint: {ck}");
     let checkpoints = std::fs::read_dir(run_dir.join("checkpoints"))
         .unwrap()
         .count();
@@ -546,13 +553,7 @@ fn a_run_stopped_mid_epoch_in_one_process_resumes_on_two_ranks() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
     // mpirun -np 1 is one process: its mid-epoch checkpoint holds the epoch's statistics so far.
-    let child = start_long_run(1, &run_dir, &[], "epoch 2/200");
-    std::thread::sleep(Duration::from_millis(100));
-    signal(child.id(), "-TERM");
-    wait(child, 60);
-    let info = run_info(&run_dir);
-    assert_eq!(info["status"], "interrupted", "{info}");
-    assert!(info["last_checkpoint"].as_str().unwrap().contains("-step-"));
+    let (_, info) = stop_mid_epoch(1, &run_dir);
     let done = info["epochs_done"].as_u64().unwrap();
     ok(&resume(2, &run_dir, done + 1));
     let info = run_info(&run_dir);
