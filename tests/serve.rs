@@ -421,6 +421,15 @@ fn endpoints_formats_and_errors_with_predictions_equal_to_kiln_predict() {
     );
     let expect = raw("POST /v1/models/mlp:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\nExpect: 100-continue\r\n\r\n".into());
     assert!(expect.starts_with("HTTP/1.1 413"), "{expect}");
+    // A client that uploads 10 MB before it reads the answer (most clients) gets the 413: the
+    // server reads and drops the rest rather than closing under the upload, which a client
+    // sees as a broken pipe (it did, before).
+    let body = format!("{{\"instances\": [{}0]}}", "0,".repeat(5_000_000));
+    let upload = whole(&format!(
+        "POST /v1/models/mlp:predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    assert!(upload.starts_with("HTTP/1.1 413"), "{upload}");
     // HEAD answers where GET does, with GET's headers and no body; a 405 says what is allowed.
     let head = whole("HEAD /v1/models/mlp HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     let get = whole("GET /v1/models/mlp HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");

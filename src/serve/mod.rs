@@ -295,7 +295,7 @@ async fn route(app: &App, req: Request) -> std::result::Result<(&'static str, St
                 )
             };
             // A client that waits for `100 Continue` before sending a body declared over the
-            // limit gets the 413 instead. (One that sends at once is read up to the limit
+            // limit gets the 413 instead. (One that sends at once is read past the limit
             // first: closing on it mid-upload would show it a broken pipe, not the 413.)
             let headers = req.headers();
             let declared = headers
@@ -310,18 +310,15 @@ async fn route(app: &App, req: Request) -> std::result::Result<(&'static str, St
                 return Err(over());
             }
             let ticket = entry.batcher.ticket();
-            let body = axum::body::to_bytes(req.into_body(), app.max_body)
+            let body = read_body(req.into_body(), app.max_body)
                 .await
                 .map_err(|e| {
-                    if is_length_limit(&e) {
-                        over()
-                    } else {
-                        problem(
-                            400,
-                            format!("the request body ended early or is malformed: {e}"),
-                        )
-                    }
-                })?;
+                    problem(
+                        400,
+                        format!("the request body ended early or is malformed: {e}"),
+                    )
+                })?
+                .ok_or_else(over)?;
             let parsed = request::parse(&body, &entry.schema)?;
             let values = entry
                 .batcher
@@ -365,16 +362,46 @@ async fn route(app: &App, req: Request) -> std::result::Result<(&'static str, St
     }
 }
 
-/// Whether reading a body failed on `--max-body` (rather than on a body that ended early).
-fn is_length_limit(e: &axum::Error) -> bool {
-    let mut source: Option<&dyn std::error::Error> = Some(e);
-    while let Some(s) = source {
-        if s.to_string().contains("length limit") {
-            return true;
+/// How much of a body over `--max-body` is still read (and dropped) before the 413, and for
+/// how long at most.
+const DRAIN_BYTES: usize = 16 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A request body of at most `limit` bytes; `None` when it is longer. Past the limit the rest
+/// is still read and dropped (up to `DRAIN_BYTES` more, for `DRAIN_TIME` at most) before the
+/// 413 goes out: a client that uploads before it reads the answer (most do) then sees the 413,
+/// not its upload cut off by a closed connection. Memory stays at `limit`.
+async fn read_body(
+    mut body: Body,
+    limit: usize,
+) -> std::result::Result<Option<Vec<u8>>, axum::Error> {
+    use http_body_util::BodyExt;
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue; // trailers
+        };
+        if bytes.len() + data.len() > limit {
+            drain(body).await;
+            return Ok(None);
         }
-        source = s.source();
+        bytes.extend_from_slice(&data);
     }
-    false
+    Ok(Some(bytes))
+}
+
+/// Read and drop what is left of a body, within `DRAIN_BYTES` and `DRAIN_TIME`.
+async fn drain(mut body: Body) {
+    use http_body_util::BodyExt;
+    let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+    let mut left = DRAIN_BYTES;
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, body.frame()).await {
+        let n = frame.data_ref().map_or(0, |d| d.len());
+        match left.checked_sub(n) {
+            Some(rest) => left = rest,
+            None => return,
+        }
+    }
 }
 
 /// `%XX` escapes decoded (a path as a browser or curl encodes it); None when the result is
