@@ -42,7 +42,12 @@ const WORLD_SIZE_VARS: [&str; 3] = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COM
 
 /// The world size a launcher announced, with the variable that said it.
 fn launched_size() -> Option<(&'static str, usize)> {
-    WORLD_SIZE_VARS.iter().find_map(|&var| {
+    launcher_says(&WORLD_SIZE_VARS)
+}
+
+/// The first of the launchers' variables `vars` that is set to a count, with its name.
+fn launcher_says(vars: &[&'static str]) -> Option<(&'static str, usize)> {
+    vars.iter().find_map(|&var| {
         let n = std::env::var(var).ok()?.trim().parse::<usize>().ok()?;
         Some((var, n))
     })
@@ -51,20 +56,13 @@ fn launched_size() -> Option<(&'static str, usize)> {
 /// How many ranks of the job run on this machine (OpenMPI, MPICH/Hydra), for the default
 /// thread count; 1 for a plain launch.
 pub fn ranks_on_this_machine() -> usize {
-    ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok()?.trim().parse::<usize>().ok())
-        .unwrap_or(1)
-        .max(1)
+    launcher_says(&["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"]).map_or(1, |(_, n)| n.max(1))
 }
 
 /// This rank's index among the ranks on its machine (OpenMPI, MPICH/Hydra): the GPU it takes.
 /// 0 for a plain launch.
 pub fn local_rank() -> usize {
-    ["OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok()?.trim().parse::<usize>().ok())
-        .unwrap_or(0)
+    launcher_says(&["OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID"]).map_or(0, |(_, n)| n)
 }
 
 /// The world this process trains in: joined on first use (MPI is initialised here when the

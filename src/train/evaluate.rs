@@ -68,7 +68,11 @@ pub fn evaluate_share(s: &EvalSetup, split: &Split, shard: Shard) -> Result<Accu
         return Ok(acc);
     }
     let n = split.len().min(batches.saturating_mul(size));
-    let rows = (n * shard.rank / shard.world)..(n * (shard.rank + 1) / shard.world);
+    let rank = crate::dist::World {
+        rank: shard.rank,
+        size: shard.world,
+    };
+    let rows = rank.share(n);
     for start in rows.clone().step_by(size) {
         let len = size.min(rows.end - start);
         add(&split.rows(start, len), &split.y.narrow(0, start, len))?;

@@ -160,28 +160,34 @@ impl Session {
             let started = self.begin_epoch(steps);
             // data.stream: the epoch's rows read from the file; each rank reads its part of it
             // and takes its share of every global batch from there.
-            let (world, share) = (self.world, self.world.share(bs).len());
+            let (world, share) = (self.world, self.world.share(bs));
+            let single = world.is_single();
             let shard = crate::data::stream::Shard::new(world.rank, world.size);
-            let mut streamed = crate::data::stream::open_epoch(
+            // A file that fails to open is this epoch's first unreadable batch: with several
+            // ranks it must reach the others through the step's all-reduce, like a bad row.
+            let (mut streamed, mut unopened) = match crate::data::stream::open_epoch(
                 &self.data.train,
                 self.progress.epoch,
                 self.config.train.shuffle,
                 shard,
-                self.progress.batch * share,
-            )
-            .map_err(|e| self.stream_failed(started, e))?;
+                self.progress.batch * share.len(),
+            ) {
+                Ok(streamed) => (streamed, None),
+                Err(e) if single => return Err(self.stream_failed(started, Some(e))),
+                Err(e) => (None, Some(e)),
+            };
             // Several ranks' parts of a file hold about, not exactly, equal rows: their epoch
             // goes on until every part is read (a rank whose part is done takes no rows).
-            let ranks_read_parts = streamed.is_some() && !world.is_single();
-            let order = match streamed {
-                Some(_) => Vec::new(),
-                None => epoch_order(n, seed, self.progress.epoch, self.config.train.shuffle),
+            let is_streamed = self.data.train.stream().is_some();
+            let ranks_read_parts = is_streamed && !single;
+            let order = match is_streamed {
+                true => Vec::new(),
+                false => epoch_order(n, seed, self.progress.epoch, self.config.train.shuffle),
             };
             for b in self.progress.batch.. {
                 if b >= limit || (b >= steps && !ranks_read_parts) {
                     break;
                 }
-                let single = world.is_single();
                 if single && stop.load(Ordering::SeqCst) {
                     return Err(self.interrupt(started));
                 }
@@ -190,11 +196,13 @@ impl Session {
                 // This rank's share of the global batch (all of it in one process): its inputs,
                 // targets, and where its first row sits in the global batch.
                 let batch = match &mut streamed {
+                    _ if unopened.is_some() => unopened.take().map(Err),
                     Some(s) if single => Some(s.next_batch(bs).map(|(x, y)| (x, y, 0))),
                     Some(s) => s
-                        .next_rows(share)
+                        .next_rows(share.len())
                         .transpose()
-                        .map(|r| r.map(|(x, y)| (x, y, world.share(bs).start))),
+                        .map(|r| r.map(|(x, y)| (x, y, share.start))),
+                    None if is_streamed => None,
                     None => {
                         let rows = &order[b * bs..((b + 1) * bs).min(n)];
                         let own = world.share(rows.len());
@@ -217,7 +225,7 @@ impl Session {
                 let mut unreadable = None;
                 let batch = match batch.transpose() {
                     Ok(batch) => batch,
-                    Err(e) if single => return Err(self.stream_failed(started, e)),
+                    Err(e) if single => return Err(self.stream_failed(started, Some(e))),
                     Err(e) => {
                         unreadable = Some(e);
                         None
@@ -255,7 +263,7 @@ impl Session {
                     )?;
                     if agreed.failed {
                         self.optim.zero_grad();
-                        return Err(self.stream_failed_together(started, unreadable));
+                        return Err(self.stream_failed(started, unreadable));
                     }
                     // Every rank sees the same loss, so every rank ends here together.
                     self.check_loss(agreed.loss).map_err(crate::dist::agreed)?;
@@ -414,28 +422,12 @@ impl Session {
         }
     }
 
-    /// A bad row met while an epoch streams (`data.stream`): checkpoint at this step, so that
-    /// once the file is mended `--resume` goes on from here, then fail with the row's error.
-    fn stream_failed(&mut self, started: Instant, e: Error) -> Error {
-        self.progress.seconds += started.elapsed().as_secs_f64();
-        self.report.finish_epoch();
-        match (self.save_checkpoint(), e) {
-            (Ok(path), Error::Data { place, message }) => Error::data(
-                place,
-                format!(
-                    "{message}; checkpoint {path}; mend the file and continue with: kiln train --resume {}",
-                    self.run_path.display()
-                ),
-            ),
-            (Ok(_), e) => e,
-            (Err(save), _) => save,
-        }
-    }
-
-    /// Some rank met a row it could not read (its error is `own`): every rank checkpoints at
-    /// this step (not taken), the ranks that failed return their error and the others one
-    /// naming them, each with how to go on; the job ends normally, rank 0 recording it.
-    fn stream_failed_together(&mut self, started: Instant, own: Option<Error>) -> Error {
+    /// A bad row met while an epoch streams (`data.stream`; `own` is this process's error):
+    /// checkpoint at this step (not taken), so that once the file is mended `--resume` goes on
+    /// from here, then fail with the row's error. With several ranks every rank comes here at
+    /// the same step (the failure rode in its all-reduce): the ranks that failed return their
+    /// error, the others one naming them, each with how to go on.
+    fn stream_failed(&mut self, started: Instant, own: Option<Error>) -> Error {
         self.progress.seconds += started.elapsed().as_secs_f64();
         self.report.finish_epoch();
         let saved = self.save_checkpoint();
@@ -451,7 +443,10 @@ impl Session {
             (Ok(path), Err(Error::Data { place, message })) => {
                 Error::data(place, format!("{message}; {}", hint(&path)))
             }
-            (Ok(path), Err(e)) => Error::Usage(format!("{e}; {}", hint(&path))),
+            (Ok(path), Err(e)) if !self.world.is_single() => {
+                Error::Usage(format!("{e}; {}", hint(&path)))
+            }
+            (Ok(_), Err(e)) => e,
             (Ok(_), Ok(())) => {
                 Error::Runtime("a rank reported unreadable rows, then none did".into())
             }
@@ -638,7 +633,10 @@ impl Session {
     fn save_checkpoint(&mut self) -> Result<String> {
         let p = &self.progress;
         let name = Checkpoints::name(p.epoch, p.step, p.batch > 0);
-        parallel::average_buffers(&self.world, &self.model_buffers())?;
+        // At an epoch's end `end_epoch` has averaged them already.
+        if p.batch > 0 {
+            parallel::average_buffers(&self.world, &self.model_buffers())?;
+        }
         let progress = Progress {
             train: parallel::merged(&self.world, &p.train)?,
             ..p.clone()
