@@ -653,6 +653,48 @@ fn lstm_cell_matches_the_cpu() {
     }
 }
 
+/// The whole-sequence LSTM, which CUDA composes of products and the fused cell step by step,
+/// against the CPU's kernel: both directions, padded steps, a batch past the CPU's row blocks.
+#[test]
+fn lstm_sequence_matches_the_cpu() {
+    if !cuda_or_skip("lstm_sequence_matches_the_cpu") {
+        return;
+    }
+    for (n, len, u) in [
+        (1usize, 1usize, 1usize),
+        (5, 4, 7),
+        (40, 6, 16),
+        (64, 28, 128),
+    ] {
+        for reverse in [false, true] {
+            let keep: Vec<f32> = (0..n * len)
+                .map(|i| {
+                    if i % len >= len - (i / len) % len {
+                        0.0
+                    } else {
+                        1.0
+                    }
+                })
+                .collect();
+            let mut w_hh = random(&[4 * u, u], 42);
+            let scale = 1.0 / (u as f32).sqrt();
+            w_hh.0.iter_mut().for_each(|v| *v *= scale);
+            compare_tol(
+                &format!("lstm_sequence {n}x{len}x{u} reverse {reverse}"),
+                &[
+                    random(&[n, len, 4 * u], 41),
+                    random(&[4 * u], 43),
+                    w_hh,
+                    (keep, vec![n, len]),
+                ],
+                1e-4,
+                1e-5,
+                |t| t[0].lstm_sequence(&t[1], &t[2], &t[3], reverse),
+            );
+        }
+    }
+}
+
 #[test]
 fn batch_norm_matches_the_cpu() {
     if !cuda_or_skip("batch_norm_matches_the_cpu") {

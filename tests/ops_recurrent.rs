@@ -1,10 +1,15 @@
-//! The fused LSTM step against a plain f64 reference of PyTorch's LSTM cell (gates i, f, g, o),
-//! on odd sizes, one row, one unit and masked rows, and its gradients against finite
-//! differences.
+//! The fused LSTM step and the whole-sequence LSTM against a plain f64 reference of PyTorch's
+//! LSTM (gates i, f, g, o), on odd sizes, one row, one unit, one step, masked rows and steps,
+//! both directions and batches that cross the CPU's row blocks; their gradients against finite
+//! differences; and the CPU's sequence kernel against the composition other backends run.
 
 mod common;
 
 use common::*;
+use kiln::backend::cpu::Cpu;
+use kiln::backend::lstm_seq;
+use kiln::backend::spec::LstmSeqDims;
+use kiln::backend::Backend;
 use kiln::Rng;
 
 fn sigmoid(v: f64) -> f64 {
@@ -104,4 +109,160 @@ fn tanh_is_close_to_exact_across_its_range() {
         .to_vec();
     assert!(nan[0].is_nan());
     assert_eq!((nan[1], nan[2]), (1.0, -1.0));
+}
+
+/// h after every step `[n, len, u]` of one direction from zero states, by the plain formulas;
+/// a padded step carries the states over.
+fn sequence_reference(
+    xw: &[f32],
+    bias: &[f32],
+    w_hh: &[f32],
+    keep: &[f32],
+    d: LstmSeqDims,
+) -> Vec<f64> {
+    let (n, len, u) = (d.batch, d.len, d.units);
+    let g = 4 * u;
+    let mut y = vec![0.0; n * len * u];
+    for b in 0..n {
+        let (mut h, mut c) = (vec![0.0f64; u], vec![0.0f64; u]);
+        let steps: Vec<usize> = if d.reverse {
+            (0..len).rev().collect()
+        } else {
+            (0..len).collect()
+        };
+        for t in steps {
+            let at = b * len + t;
+            let z = |gate: usize, j: usize| {
+                let row = gate * u + j;
+                xw[at * g + row] as f64
+                    + bias[row] as f64
+                    + (0..u).map(|q| w_hh[row * u + q] as f64 * h[q]).sum::<f64>()
+            };
+            let k = keep[at] as f64;
+            let (mut h_new, mut c_new) = (vec![0.0; u], vec![0.0; u]);
+            for j in 0..u {
+                let (i, f, gg, o) = (
+                    sigmoid(z(0, j)),
+                    sigmoid(z(1, j)),
+                    z(2, j).tanh(),
+                    sigmoid(z(3, j)),
+                );
+                let cn = f * c[j] + i * gg;
+                c_new[j] = c[j] + k * (cn - c[j]);
+                h_new[j] = h[j] + k * (o * cn.tanh() - h[j]);
+            }
+            (h, c) = (h_new, c_new);
+            y[at * u..(at + 1) * u].copy_from_slice(&h);
+        }
+    }
+    y
+}
+
+/// (xw, bias, w_hh, keep) for a case: row b is real for its first `lengths[b]` steps, padded after
+/// (as text columns are), and every fifth row also has a padded step in the middle.
+fn sequence_case(d: LstmSeqDims, seed: u64) -> [Vec<f32>; 4] {
+    let (n, len, u) = (d.batch, d.len, d.units);
+    let mut rng = Rng::new(seed);
+    let xw = uniform(n * len * 4 * u, -2.0, 2.0, &mut rng);
+    let bias = uniform(4 * u, -1.0, 1.0, &mut rng);
+    // As PyTorch initialises them (±1/√u): larger recurrent weights make a long sequence
+    // chaotic, and f32 rounding then grows step by step away from any reference.
+    let scale = 1.0 / (u as f32).sqrt();
+    let w_hh = uniform(4 * u * u, -scale, scale, &mut rng);
+    let keep = (0..n * len)
+        .map(|i| {
+            let (b, t) = (i / len, i % len);
+            let length = len - b % (len + 1); // 0..=len real steps
+            let hole = b % 5 == 4 && t == len / 2;
+            if t < length && !hole {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    [xw, bias, w_hh, keep]
+}
+
+fn seq_dims(batch: usize, len: usize, units: usize, reverse: bool) -> LstmSeqDims {
+    LstmSeqDims {
+        batch,
+        len,
+        units,
+        reverse,
+    }
+}
+
+/// Odd sizes, one row, one step, one unit, both directions, and batches of 33 and 70 rows
+/// (past the CPU's 32-row blocks, the last block short).
+const SEQ_SIZES: [(usize, usize, usize); 6] = [
+    (1, 1, 1),
+    (3, 5, 2),
+    (4, 1, 3),
+    (33, 4, 3),
+    (70, 3, 5),
+    (2, 6, 7),
+];
+
+#[test]
+fn lstm_sequence_matches_the_reference() {
+    for (i, &(n, len, u)) in SEQ_SIZES.iter().chain(&[(64, 28, 128)]).enumerate() {
+        for reverse in [false, true] {
+            let d = seq_dims(n, len, u, reverse);
+            let [xw, bias, w_hh, keep] = sequence_case(d, 40 + i as u64);
+            let y = tensor(xw.clone(), &[n, len, 4 * u]).lstm_sequence(
+                &tensor(bias.clone(), &[4 * u]),
+                &tensor(w_hh.clone(), &[4 * u, u]),
+                &tensor(keep.clone(), &[n, len]),
+                reverse,
+            );
+            assert_eq!(y.dims(), [n, len, u]);
+            let want = sequence_reference(&xw, &bias, &w_hh, &keep, d);
+            assert_close(&format!("lstm_sequence {d:?}"), &y.to_vec(), &want, 2e-6);
+        }
+    }
+}
+
+#[test]
+fn lstm_sequence_gradients_match_finite_differences() {
+    for (i, &(n, len, u)) in [(1, 1, 1), (2, 3, 2), (6, 4, 3)].iter().enumerate() {
+        for reverse in [false, true] {
+            let d = seq_dims(n, len, u, reverse);
+            let [xw, bias, w_hh, keep] = sequence_case(d, 60 + i as u64);
+            let keep = tensor(keep, &[n, len]);
+            let inputs = [
+                tensor(xw, &[n, len, 4 * u]),
+                tensor(bias, &[4 * u]),
+                tensor(w_hh, &[4 * u, u]),
+            ];
+            check_grads(&format!("lstm_sequence {d:?}"), &inputs, |t| {
+                t[0].lstm_sequence(&t[1], &t[2], &keep, reverse)
+            });
+        }
+    }
+}
+
+/// The CPU's sequence kernel (row blocks, products read in place) against the step-by-step
+/// composition of primitives that backends without one (CUDA) run: outputs, saved records and
+/// both gradients.
+#[test]
+fn cpu_lstm_sequence_kernel_matches_the_composed_one() {
+    for (i, &(n, len, u)) in SEQ_SIZES.iter().enumerate() {
+        for reverse in [false, true] {
+            let d = seq_dims(n, len, u, reverse);
+            let [xw, bias, w_hh, keep] = sequence_case(d, 80 + i as u64);
+            let dy = uniform(n * len * u, -1.0, 1.0, &mut Rng::new(90 + i as u64));
+            let (y, saved) = Cpu::lstm_seq_fwd(&xw, &bias, &w_hh, &keep, d);
+            let (y2, saved2) = lstm_seq::forward::<Cpu>(&xw, &bias, &w_hh, &keep, d);
+            let (dxw, db, dw) = Cpu::lstm_seq_bwd(&saved, &w_hh, &keep, &dy, d);
+            let (dxw2, db2, dw2) = lstm_seq::backward::<Cpu>(&saved2, &w_hh, &keep, &dy, d);
+            let wide = |v: &Vec<f32>| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+            let what = |part: &str| format!("{part} of {d:?}");
+            assert_close(&what("h"), &y, &wide(&y2), 1e-6);
+            assert_close(&what("saved record"), &saved, &wide(&saved2), 1e-6);
+            assert_close(&what("d xw"), &dxw, &wide(&dxw2), 1e-6);
+            assert_close(&what("d bias"), &db, &wide(&db2), 1e-6);
+            assert_close(&what("d w_hh"), &dw, &wide(&dw2), 1e-6);
+        }
+    }
 }

@@ -13,14 +13,15 @@
 
 pub mod cpu;
 pub mod cuda;
+pub mod lstm_seq;
 pub mod spec;
 mod storage;
 
 pub use storage::{Device, DeviceError, Storage};
 
 use spec::{
-    AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, ConvGrads, LstmDims, MatmulSpec, Pool,
-    Reduce, SgdStep, SoftmaxKind, Unary,
+    AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, ConvGrads, LstmDims, LstmSeqDims,
+    MatmulSpec, Pool, Reduce, SgdStep, SoftmaxKind, Unary,
 };
 
 /// The primitives every backend provides. Shapes arrive already checked and reduced to the
@@ -176,6 +177,31 @@ pub trait Backend {
         dy: &Self::Buf,
         d: LstmDims,
     ) -> (Self::Buf, Self::Buf, Self::Buf);
+
+    /// One LSTM direction over whole sequences (see `LstmSeqDims`): from the input's share of
+    /// the gates `xw`, the gates' bias `[4·units]`, the recurrent weights and the step mask,
+    /// the output h after every step and the saved record of every step. By default composed
+    /// of products and the fused cell, step by step.
+    fn lstm_seq_fwd(
+        xw: &Self::Buf,
+        bias: &Self::Buf,
+        w_hh: &Self::Buf,
+        keep: &Self::Buf,
+        d: LstmSeqDims,
+    ) -> (Self::Buf, Self::Buf) {
+        lstm_seq::forward::<Self>(xw, bias, w_hh, keep, d)
+    }
+    /// Its backward from the saved record and dy `[batch, len, units]`: (d xw, d bias,
+    /// d w_hh).
+    fn lstm_seq_bwd(
+        saved: &Self::Buf,
+        w_hh: &Self::Buf,
+        keep: &Self::Buf,
+        dy: &Self::Buf,
+        d: LstmSeqDims,
+    ) -> (Self::Buf, Self::Buf, Self::Buf) {
+        lstm_seq::backward::<Self>(saved, w_hh, keep, dy, d)
+    }
 
     /// Batch normalization in training mode over `[outer, c, inner]`, statistics per c:
     /// (y = x̂·w + b, x̂, the batch mean, the batch's biased variance).

@@ -7,8 +7,8 @@ use cudarc::driver::CudaSlice;
 use super::cpu::Cpu;
 use super::cuda::{self, Cuda};
 use super::spec::{
-    AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, ConvGrads, LstmDims, MatmulSpec, Pool,
-    Reduce, SgdStep, SoftmaxKind, Unary,
+    AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, ConvGrads, LstmDims, LstmSeqDims,
+    MatmulSpec, Pool, Reduce, SgdStep, SoftmaxKind, Unary,
 };
 use super::Backend;
 
@@ -412,6 +412,55 @@ impl Storage {
             _ => mixed_devices(
                 "lstm_cell_bwd",
                 &[self.device(), c.device(), keep.device(), dy.device()],
+            ),
+        }
+    }
+
+    /// One LSTM direction over whole sequences (see `Backend::lstm_seq_fwd`): the output h
+    /// after every step and the saved record.
+    pub fn lstm_seq_fwd(
+        xw: &Storage,
+        bias: &Storage,
+        w_hh: &Storage,
+        keep: &Storage,
+        d: LstmSeqDims,
+    ) -> (Storage, Storage) {
+        match (xw, bias, w_hh, keep) {
+            (Storage::Cpu(x), Storage::Cpu(b), Storage::Cpu(w), Storage::Cpu(k)) => {
+                let (y, s) = Cpu::lstm_seq_fwd(x, b, w, k, d);
+                (Storage::Cpu(y), Storage::Cpu(s))
+            }
+            (Storage::Cuda(x), Storage::Cuda(b), Storage::Cuda(w), Storage::Cuda(k)) => {
+                let (y, s) = Cuda::lstm_seq_fwd(x, b, w, k, d);
+                (Storage::Cuda(y), Storage::Cuda(s))
+            }
+            _ => mixed_devices(
+                "lstm_seq_fwd",
+                &[xw.device(), bias.device(), w_hh.device(), keep.device()],
+            ),
+        }
+    }
+
+    /// The sequence's (d xw, d bias, d w_hh) from its saved record `self`.
+    pub fn lstm_seq_bwd(
+        &self,
+        w_hh: &Storage,
+        keep: &Storage,
+        dy: &Storage,
+        d: LstmSeqDims,
+    ) -> (Storage, Storage, Storage) {
+        match (self, w_hh, keep, dy) {
+            (Storage::Cpu(s), Storage::Cpu(w), Storage::Cpu(k), Storage::Cpu(dy)) => {
+                let (a, b, c) = Cpu::lstm_seq_bwd(s, w, k, dy, d);
+                (Storage::Cpu(a), Storage::Cpu(b), Storage::Cpu(c))
+            }
+            (Storage::Cuda(s), Storage::Cuda(w), Storage::Cuda(k), Storage::Cuda(dy)) => {
+                let (a, b, c) = Cuda::lstm_seq_bwd(s, w, k, dy, d);
+                (Storage::Cuda(a), Storage::Cuda(b), Storage::Cuda(c))
+            }
+            _ => mixed_devices(
+                "lstm_seq_bwd",
+                &[self.device(), w_hh.device(), keep.device(), dy.device()],
             ),
         }
     }

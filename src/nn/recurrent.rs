@@ -82,23 +82,31 @@ impl Recurrent {
         })
     }
 
-    /// One direction over `x` `[n, len, f]` with step mask `m` `[n, len]`: the output at each
-    /// step `[n, units]` (in step order) and the final state.
-    fn run(&self, d: &Direction, x: &Tensor, m: &Tensor, reverse: bool) -> (Vec<Tensor>, Tensor) {
-        let (n, len) = (x.dims()[0], x.dims()[1]);
+    /// One direction over `x` `[n, len, f]` with step mask `m` `[n, len]`: h after every step
+    /// `[n, len, units]`; a sequence's final state is the output at the last step visited
+    /// (padding carries the state over).
+    fn run(&self, d: &Direction, x: &Tensor, m: &Tensor, reverse: bool) -> Tensor {
+        match self.cell {
+            Cell::Lstm => {
+                // The input's share of every gate, for all steps in one product; the
+                // recurrence is one op, which adds both biases (the cell sums them anyway).
+                let (n, len, f) = (x.dims()[0], x.dims()[1], x.dims()[2]);
+                let xw = x
+                    .reshape([n * len, f])
+                    .matmul_t(&d.w_ih, false, true)
+                    .reshape([n, len, 4 * self.units]);
+                xw.lstm_sequence(&d.b_ih.add(&d.b_hh), &d.w_hh, m, reverse)
+            }
+            Cell::Gru => self.run_gru(d, x, m, reverse),
+        }
+    }
+
+    /// The GRU, step by step from that step's input (the candidate gate needs b_hh inside
+    /// r·(h W + b_hh)).
+    fn run_gru(&self, d: &Direction, x: &Tensor, m: &Tensor, reverse: bool) -> Tensor {
+        let (n, len, f) = (x.dims()[0], x.dims()[1], x.dims()[2]);
         let u = self.units;
-        let f = x.dims()[2];
-        // The input's share of every gate is computed step by step from that step's input:
-        // one product over all steps would be faster forward, but its per-step slices would
-        // each send back a gradient of the whole [n, len, gates] product. The LSTM adds both
-        // biases here (its step sums them anyway); the GRU's candidate gate needs b_hh inside
-        // r·(h W + b_hh).
-        let bias = match self.cell {
-            Cell::Lstm => d.b_ih.add(&d.b_hh),
-            Cell::Gru => d.b_ih.clone(),
-        };
         let mut h = Tensor::zeros_on([n, u], x.device());
-        let mut c = Tensor::zeros_on([n, u], x.device());
         let mut outputs = vec![h.clone(); len];
         let steps: Vec<usize> = if reverse {
             (0..len).rev().collect()
@@ -110,29 +118,19 @@ impl Recurrent {
                 .narrow(1, t, 1)
                 .reshape([n, f])
                 .matmul_t(&d.w_ih, false, true)
-                .add(&bias);
+                .add(&d.b_ih);
             let keep = m.narrow(1, t, 1); // [n, 1]: 1 at a real step
-            h = match self.cell {
-                Cell::Lstm => {
-                    let hw = h.matmul_t(&d.w_hh, false, true);
-                    let hc = xt.lstm_cell(&hw, &h, &c, &keep.reshape([n]));
-                    c = hc.narrow(1, u, u);
-                    hc.narrow(1, 0, u)
-                }
-                Cell::Gru => {
-                    let hw = h.matmul_t(&d.w_hh, false, true).add(&d.b_hh);
-                    let gate = |t: &Tensor, i: usize| t.narrow(1, i * u, u);
-                    let r = gate(&xt, 0).add(&gate(&hw, 0)).sigmoid();
-                    let z = gate(&xt, 1).add(&gate(&hw, 1)).sigmoid();
-                    let cand = gate(&xt, 2).add(&r.mul(&gate(&hw, 2))).tanh();
-                    // h' = (1 − z)·cand + z·h; padding: the state carries over.
-                    let h_new = cand.add(&z.mul(&h.sub(&cand)));
-                    h.add(&h_new.sub(&h).mul(&keep))
-                }
-            };
-            outputs[t] = h.clone();
+            let hw = h.matmul_t(&d.w_hh, false, true).add(&d.b_hh);
+            let gate = |t: &Tensor, i: usize| t.narrow(1, i * u, u);
+            let r = gate(&xt, 0).add(&gate(&hw, 0)).sigmoid();
+            let z = gate(&xt, 1).add(&gate(&hw, 1)).sigmoid();
+            let cand = gate(&xt, 2).add(&r.mul(&gate(&hw, 2))).tanh();
+            // h' = (1 − z)·cand + z·h; padding: the state carries over.
+            let h_new = cand.add(&z.mul(&h.sub(&cand)));
+            h = h.add(&h_new.sub(&h).mul(&keep));
+            outputs[t] = h.reshape([n, 1, u]);
         }
-        (outputs, h)
+        Tensor::cat(&outputs, 1)
     }
 }
 
@@ -151,24 +149,24 @@ impl Layer for Recurrent {
     fn forward(&self, x: &Tensor, mode: &mut Mode) -> Tensor {
         let (n, len, u) = (x.dims()[0], x.dims()[1], self.units);
         let m = step_mask(x, mode);
-        let runs: Vec<(Vec<Tensor>, Tensor)> = self
+        let runs: Vec<Tensor> = self
             .dirs
             .iter()
             .enumerate()
             .map(|(i, d)| self.run(d, x, &m, i == 1))
             .collect();
         if !self.return_sequences {
-            let finals: Vec<Tensor> = runs.into_iter().map(|(_, h)| h).collect();
+            let finals: Vec<Tensor> = runs
+                .iter()
+                .enumerate()
+                .map(|(i, y)| {
+                    let last = if i == 1 { 0 } else { len - 1 };
+                    y.narrow(1, last, 1).reshape([n, u])
+                })
+                .collect();
             return Tensor::cat(&finals, 1);
         }
-        let per_dir: Vec<Tensor> = runs
-            .into_iter()
-            .map(|(outs, _)| {
-                let steps: Vec<Tensor> = outs.iter().map(|h| h.reshape([n, 1, u])).collect();
-                Tensor::cat(&steps, 1)
-            })
-            .collect();
-        let y = Tensor::cat(&per_dir, 2);
+        let y = Tensor::cat(&runs, 2);
         debug_assert_eq!(y.dims(), [n, len, self.shape.dim(1)]);
         y
     }

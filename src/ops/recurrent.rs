@@ -1,10 +1,11 @@
-//! The fused LSTM step: gates, new cell and hidden state, and the step mask in one pass each
-//! way. Composed from elementwise ops the same step takes about twenty ops, each with its own
-//! buffer and autograd node, 28 times per sequence; this is what makes an LSTM train at the
-//! speed of its matrix products.
+//! The LSTM as ops: one fused step (gates, new cell and hidden state, and the step mask in one
+//! pass each way; composed from elementwise ops the same step takes about twenty ops, each with
+//! its own buffer and autograd node), and one direction over whole sequences, whose backward
+//! gives the recurrent weights' gradient in one product over every step instead of one small
+//! product and one gradient sum per step.
 
 use crate::autograd::Backward;
-use crate::backend::spec::LstmDims;
+use crate::backend::spec::{LstmDims, LstmSeqDims};
 use crate::backend::Storage;
 use crate::tensor::Tensor;
 
@@ -42,6 +43,76 @@ impl Tensor {
         Tensor::from_op(y, [rows, 2 * units].into(), &[self, hw, h, c, keep], || {
             LstmCellBackward { d, saved }
         })
+    }
+}
+
+impl Tensor {
+    /// One LSTM direction over whole sequences: `self` is the input's share of the gates
+    /// `[batch, len, 4·units]` (PyTorch's order i, f, g, o), `bias` the gates' bias `[4·units]`
+    /// (PyTorch's two summed), `w_hh` the recurrent weights `[4·units, units]`, `keep` `[batch, len]` 1 at a real step and 0 at padding
+    /// (the states carry over). Runs from the last step to the first when `reverse`, from zero
+    /// states. Returns h after every step `[batch, len, units]`. `keep` takes no gradient.
+    pub fn lstm_sequence(
+        &self,
+        bias: &Tensor,
+        w_hh: &Tensor,
+        keep: &Tensor,
+        reverse: bool,
+    ) -> Tensor {
+        let (batch, len, g) = (self.dims()[0], self.dims()[1], self.dims()[2]);
+        let units = g / 4;
+        assert!(
+            self.rank() == 3
+                && g == 4 * units
+                && bias.dims() == [g]
+                && w_hh.dims() == [g, units]
+                && keep.dims() == [batch, len],
+            "lstm_sequence: gates {}, bias {}, w_hh {}, keep {}",
+            self.shape(),
+            bias.shape(),
+            w_hh.shape(),
+            keep.shape()
+        );
+        let d = LstmSeqDims {
+            batch,
+            len,
+            units,
+            reverse,
+        };
+        let (y, saved) = Storage::lstm_seq_fwd(
+            &self.storage(),
+            &bias.storage(),
+            &w_hh.storage(),
+            &keep.storage(),
+            d,
+        );
+        Tensor::from_op(
+            y,
+            [batch, len, units].into(),
+            &[self, bias, w_hh, keep],
+            || LstmSequenceBackward { d, saved },
+        )
+    }
+}
+
+struct LstmSequenceBackward {
+    d: LstmSeqDims,
+    /// Every step's states before it and activations (`LstmSeqDims::SAVED`).
+    saved: Storage,
+}
+
+impl Backward for LstmSequenceBackward {
+    fn backward(&self, dy: &Tensor, inputs: &[Tensor]) -> Vec<Option<Tensor>> {
+        let (w_hh, keep) = (&inputs[2], &inputs[3]);
+        let (dxw, dbias, dw) =
+            self.saved
+                .lstm_seq_bwd(&w_hh.storage(), &keep.storage(), &dy.storage(), self.d);
+        let grad = |i: usize, g: Storage| {
+            inputs[i]
+                .requires_grad()
+                .then(|| Tensor::from_storage(g, inputs[i].shape().clone()))
+        };
+        vec![grad(0, dxw), grad(1, dbias), grad(2, dw), None]
     }
 }
 

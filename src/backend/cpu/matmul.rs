@@ -72,6 +72,73 @@ pub fn product_into(
     unsafe { gemm_raw(a, b, dst.as_mut_ptr(), s, accumulate, par) }
 }
 
+/// A matrix operand read in place through strides: element (i, j) at `i·rs + j·cs` of `data`
+/// (a row range of a larger buffer, every other column block, a transpose).
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    pub data: &'a [f32],
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl View<'_> {
+    /// Whether every element of a `[rows, cols]` matrix lies inside `data`.
+    fn holds(&self, rows: usize, cols: usize) -> bool {
+        rows == 0 || cols == 0 || (rows - 1) * self.rs + (cols - 1) * self.cs < self.data.len()
+    }
+}
+
+/// `dst[m, n]` (row stride `dst_rs`) = `a[m, k] · b[k, n]`, or added to it when `accumulate`.
+#[allow(clippy::too_many_arguments)]
+pub fn product_view(
+    (m, n, k): (usize, usize, usize),
+    a: View,
+    b: View,
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+    par: Parallelism,
+) {
+    assert!(a.holds(m, k) && b.holds(k, n));
+    assert!(m == 0 || n == 0 || (m - 1) * dst_rs + n <= dst.len());
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst.chunks_mut(dst_rs)
+                .take(m)
+                .for_each(|r| r[..n].fill(0.0));
+        }
+        return;
+    }
+    // SAFETY: the asserts bound every element the strides reach in `a`, `b` and `dst`; `dst`
+    // is exclusively borrowed and initialised, so it may be read when accumulating.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
 /// The parallelism for one product of the spec's size (see `THREADED_PRODUCT`).
 pub fn product_parallelism(s: &MatmulSpec) -> Parallelism {
     if s.m * s.n * s.k >= THREADED_PRODUCT {

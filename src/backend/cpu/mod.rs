@@ -22,13 +22,14 @@ mod reduce;
 mod softmax;
 mod unary;
 mod vmath;
+mod wide;
 
 use rayon::prelude::*;
 
 use super::Backend;
 use crate::backend::spec::{
-    AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, ConvGrads, LstmDims, MatmulSpec, Pool,
-    Reduce, SgdStep, SoftmaxKind, Unary,
+    AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, ConvGrads, LstmDims, LstmSeqDims,
+    MatmulSpec, Pool, Reduce, SgdStep, SoftmaxKind, Unary,
 };
 
 /// Below this many elements a loop runs on the calling thread: handing work to rayon costs a few
@@ -368,6 +369,26 @@ impl Backend for Cpu {
         d: LstmDims,
     ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         recurrent::backward(saved, c, keep, dy, d)
+    }
+
+    fn lstm_seq_fwd(
+        xw: &Vec<f32>,
+        bias: &Vec<f32>,
+        w_hh: &Vec<f32>,
+        keep: &Vec<f32>,
+        d: LstmSeqDims,
+    ) -> (Vec<f32>, Vec<f32>) {
+        recurrent::sequence_forward(xw, bias, w_hh, keep, d)
+    }
+
+    fn lstm_seq_bwd(
+        saved: &Vec<f32>,
+        w_hh: &Vec<f32>,
+        keep: &Vec<f32>,
+        dy: &Vec<f32>,
+        d: LstmSeqDims,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        recurrent::sequence_backward(saved, w_hh, keep, dy, d)
     }
 
     fn dropout_mask(len: usize, rate: f32, seed: u64, first: u64) -> Vec<f32> {

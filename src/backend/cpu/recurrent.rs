@@ -1,9 +1,16 @@
-//! The fused LSTM cell on the CPU: one pass over the gates forward, one back, in place of the
-//! dozen elementwise ops (each with its own buffer) the composed step would take.
+//! The LSTM on the CPU: the fused cell (one pass over the gates forward, one back, in place of
+//! the dozen elementwise ops the composed step would take), and whole sequences, whose batch
+//! is split into blocks of rows that each run every step on one thread (rows are independent,
+//! so a step costs no synchronisation, and the small per-step products stay whole).
+
+use gemm::Parallelism;
+use rayon::prelude::*;
 
 use super::for_row_pairs;
+use super::matmul::{product_parallelism, product_view, View};
 use super::unary::{sigmoid, tanh};
-use crate::backend::spec::LstmDims;
+use super::wide::widest;
+use crate::backend::spec::{LstmDims, LstmSeqDims, MatmulSpec};
 
 /// A row's `N` consecutive parts of length `u`.
 fn parts<const N: usize>(row: &[f32], u: usize) -> [&[f32]; N] {
@@ -18,6 +25,94 @@ fn parts_mut<const N: usize>(row: &mut [f32], u: usize) -> [&mut [f32]; N] {
         part
     })
 }
+
+/// One row of the cell forward: the gates' two summands `xt`, `hw` `[4u]`, the old states, the
+/// mask `k`; writes the new states and the activations `[i, f, g, o, tanh(c_new)]` `[5u]`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn cell_row_forward(
+    xt: &[f32],
+    hw: &[f32],
+    h: &[f32],
+    c: &[f32],
+    k: f32,
+    y_h: &mut [f32],
+    y_c: &mut [f32],
+    acts: &mut [f32],
+) {
+    let u = h.len();
+    let [si, sf, sg, so, st] = parts_mut::<5>(acts, u);
+    let ([xi, xf, xg, xo], [hi, hf, hg, ho]) = (parts::<4>(xt, u), parts::<4>(hw, u));
+    let (c, y_h, y_c) = (&c[..u], &mut y_h[..u], &mut y_c[..u]);
+    // Slices of length u indexed by j < u: no bounds checks, so the loop vectorises.
+    for j in 0..u {
+        let i = sigmoid(xi[j] + hi[j]);
+        let f = sigmoid(xf[j] + hf[j]);
+        let g = tanh(xg[j] + hg[j]);
+        let o = sigmoid(xo[j] + ho[j]);
+        let c_new = f * c[j] + i * g;
+        let tc = tanh(c_new);
+        let h_new = o * tc;
+        // A padded step (k = 0) carries the state over.
+        y_c[j] = c[j] + k * (c_new - c[j]);
+        y_h[j] = h[j] + k * (h_new - h[j]);
+        (si[j], sf[j], sg[j], so[j], st[j]) = (i, f, g, o, tc);
+    }
+}
+
+/// One row of the cell backward: from the activations, the old cell state, the mask and the
+/// gradients of the new states, the gates' pre-activation gradient `dz` `[4u]` and the old
+/// states' `dh`, `dc`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn cell_row_backward(
+    acts: &[f32],
+    c: &[f32],
+    k: f32,
+    dy_h: &[f32],
+    dy_c: &[f32],
+    dz: &mut [f32],
+    dh: &mut [f32],
+    dc: &mut [f32],
+) {
+    let u = c.len();
+    let [i, f, g, o, tc] = parts::<5>(acts, u);
+    let [di, df, dg, d_o] = parts_mut::<4>(dz, u);
+    let (dy_h, dy_c, dh, dc) = (&dy_h[..u], &dy_c[..u], &mut dh[..u], &mut dc[..u]);
+    for j in 0..u {
+        let (i, f, g, o, tc) = (i[j], f[j], g[j], o[j], tc[j]);
+        let dh_new = k * dy_h[j];
+        let dc_new = k * dy_c[j] + dh_new * o * (1.0 - tc * tc);
+        di[j] = dc_new * g * i * (1.0 - i);
+        df[j] = dc_new * c[j] * f * (1.0 - f);
+        dg[j] = dc_new * i * (1.0 - g * g);
+        d_o[j] = dh_new * tc * o * (1.0 - o);
+        dh[j] = (1.0 - k) * dy_h[j];
+        dc[j] = (1.0 - k) * dy_c[j] + dc_new * f;
+    }
+}
+
+widest!(fn cell_row_forward_wide(
+    xt: &[f32],
+    hw: &[f32],
+    h: &[f32],
+    c: &[f32],
+    k: f32,
+    y_h: &mut [f32],
+    y_c: &mut [f32],
+    acts: &mut [f32],
+) = cell_row_forward);
+
+widest!(fn cell_row_backward_wide(
+    acts: &[f32],
+    c: &[f32],
+    k: f32,
+    dy_h: &[f32],
+    dy_c: &[f32],
+    dz: &mut [f32],
+    dh: &mut [f32],
+    dc: &mut [f32],
+) = cell_row_backward);
 
 /// `y = [h_out, c_out]` per row and the saved activations `[i, f, g, o, tanh(c_new)]`.
 pub fn forward(
@@ -38,25 +133,17 @@ pub fn forward(
         5 * u,
         d.rows * 4 * u,
         |r, y, s| {
-            let (xt, hw) = (&xt[r * 4 * u..][..4 * u], &hw[r * 4 * u..][..4 * u]);
-            let (h, c, k) = (&h[r * u..][..u], &c[r * u..][..u], keep[r]);
             let (y_h, y_c) = y.split_at_mut(u);
-            let [si, sf, sg, so, st] = parts_mut::<5>(s, u);
-            let ([xi, xf, xg, xo], [hi, hf, hg, ho]) = (parts::<4>(xt, u), parts::<4>(hw, u));
-            // Slices of length u indexed by j < u: no bounds checks, so the loop vectorises.
-            for j in 0..u {
-                let i = sigmoid(xi[j] + hi[j]);
-                let f = sigmoid(xf[j] + hf[j]);
-                let g = tanh(xg[j] + hg[j]);
-                let o = sigmoid(xo[j] + ho[j]);
-                let c_new = f * c[j] + i * g;
-                let tc = tanh(c_new);
-                let h_new = o * tc;
-                // A padded step (k = 0) carries the state over.
-                y_c[j] = c[j] + k * (c_new - c[j]);
-                y_h[j] = h[j] + k * (h_new - h[j]);
-                (si[j], sf[j], sg[j], so[j], st[j]) = (i, f, g, o, tc);
-            }
+            cell_row_forward_wide(
+                &xt[r * 4 * u..][..4 * u],
+                &hw[r * 4 * u..][..4 * u],
+                &h[r * u..][..u],
+                &c[r * u..][..u],
+                keep[r],
+                y_h,
+                y_c,
+                s,
+            );
         },
     );
     (y, saved)
@@ -82,22 +169,10 @@ pub fn backward(
         2 * u,
         d.rows * 4 * u,
         |r, dz, dhc| {
-            let [i, f, g, o, tc] = parts::<5>(&saved[r * 5 * u..][..5 * u], u);
             let (dy_h, dy_c) = dy[r * 2 * u..][..2 * u].split_at(u);
-            let (c, k) = (&c[r * u..][..u], keep[r]);
             let (dh, dc) = dhc.split_at_mut(u);
-            let [di, df, dg, d_o] = parts_mut::<4>(dz, u);
-            for j in 0..u {
-                let (i, f, g, o, tc) = (i[j], f[j], g[j], o[j], tc[j]);
-                let dh_new = k * dy_h[j];
-                let dc_new = k * dy_c[j] + dh_new * o * (1.0 - tc * tc);
-                di[j] = dc_new * g * i * (1.0 - i);
-                df[j] = dc_new * c[j] * f * (1.0 - f);
-                dg[j] = dc_new * i * (1.0 - g * g);
-                d_o[j] = dh_new * tc * o * (1.0 - o);
-                dh[j] = (1.0 - k) * dy_h[j];
-                dc[j] = (1.0 - k) * dy_c[j] + dc_new * f;
-            }
+            let acts = &saved[r * 5 * u..][..5 * u];
+            cell_row_backward_wide(acts, &c[r * u..][..u], keep[r], dy_h, dy_c, dz, dh, dc);
         },
     );
     let (mut dh, mut dc) = (
@@ -109,4 +184,268 @@ pub fn backward(
         dc.extend_from_slice(&row[u..]);
     }
     (dz, dh, dc)
+}
+
+/// Rows per block of a sequence's batch. Fixed by the sizes alone, so results do not depend on
+/// the thread count; 32 rows keep the per-step product [32, units]·[units, 4·units] efficient
+/// while a batch of 64 still fills two cores.
+const SEQ_BLOCK_ROWS: usize = 32;
+
+/// One step of one block of rows: the block's first row of the batch, how many rows it has,
+/// the step, the sequence length and the units.
+#[derive(Clone, Copy)]
+struct BlockStep {
+    first: usize,
+    rows: usize,
+    t: usize,
+    len: usize,
+    u: usize,
+}
+
+/// A block's step forward, after `hw` = h · W_hhᵀ: each row's states before the step and its
+/// activations go to the block's saved record, its new states to `h`, `c` and the block's `y`.
+#[inline(always)]
+fn step_forward_body(
+    xw: &[f32],
+    keep: &[f32],
+    hw: &[f32],
+    (h, c): (&mut [f32], &mut [f32]),
+    (saved, y): (&mut [f32], &mut [f32]),
+    b: BlockStep,
+) {
+    let (u, len, t) = (b.u, b.len, b.t);
+    let (g, sv) = (4 * u, LstmSeqDims::SAVED * u);
+    for r in 0..b.rows {
+        let at = (b.first + r) * len + t;
+        let s = &mut saved[(r * len + t) * sv..][..sv];
+        let (before, acts) = s.split_at_mut(2 * u);
+        before[..u].copy_from_slice(&h[r * u..][..u]);
+        before[u..].copy_from_slice(&c[r * u..][..u]);
+        let (h_old, c_old) = before.split_at(u);
+        cell_row_forward(
+            &xw[at * g..][..g],
+            &hw[r * g..][..g],
+            h_old,
+            c_old,
+            keep[at],
+            &mut h[r * u..][..u],
+            &mut c[r * u..][..u],
+            acts,
+        );
+        y[(r * len + t) * u..][..u].copy_from_slice(&h[r * u..][..u]);
+    }
+}
+
+widest!(fn step_forward(
+    xw: &[f32],
+    keep: &[f32],
+    hw: &[f32],
+    states: (&mut [f32], &mut [f32]),
+    out: (&mut [f32], &mut [f32]),
+    b: BlockStep,
+) = step_forward_body);
+
+/// A block's step backward: from the gradients reaching the states after the step (`dh`, `dc`,
+/// with the step's dy added to dh here), each row's gate gradients into the block's `dz` (and
+/// summed into its share of d bias, `db`) and the gradients reaching the states before the step back into `dh` (the recurrent product's
+/// share is added after) and `dc`.
+#[inline(always)]
+fn step_backward_body(
+    saved: &[f32],
+    keep: &[f32],
+    dy: &[f32],
+    (dh, dc): (&mut [f32], &mut [f32]),
+    (dz, db): (&mut [f32], &mut [f32]),
+    b: BlockStep,
+) {
+    let (u, len, t) = (b.u, b.len, b.t);
+    let (g, sv) = (4 * u, LstmSeqDims::SAVED * u);
+    let (mut dh_total, mut dc_in) = ([0.0f32; 64], [0.0f32; 64]);
+    let (mut dh_big, mut dc_big) = (Vec::new(), Vec::new());
+    // Row-sized scratch, on the stack for up to 64 units.
+    let (dh_total, dc_in): (&mut [f32], &mut [f32]) = if u <= 64 {
+        (&mut dh_total[..u], &mut dc_in[..u])
+    } else {
+        dh_big.resize(u, 0.0);
+        dc_big.resize(u, 0.0);
+        (&mut dh_big, &mut dc_big)
+    };
+    for r in 0..b.rows {
+        let at = (b.first + r) * len + t;
+        let s = &saved[at * sv..][..sv];
+        for ((total, &carried), &out) in dh_total
+            .iter_mut()
+            .zip(&dh[r * u..][..u])
+            .zip(&dy[at * u..][..u])
+        {
+            *total = carried + out;
+        }
+        dc_in.copy_from_slice(&dc[r * u..][..u]);
+        cell_row_backward(
+            &s[2 * u..],
+            &s[u..2 * u],
+            keep[at],
+            dh_total,
+            dc_in,
+            &mut dz[(r * len + t) * g..][..g],
+            &mut dh[r * u..][..u],
+            &mut dc[r * u..][..u],
+        );
+        for (s, &v) in db.iter_mut().zip(&dz[(r * len + t) * g..][..g]) {
+            *s += v;
+        }
+    }
+}
+
+widest!(fn step_backward(
+    saved: &[f32],
+    keep: &[f32],
+    dy: &[f32],
+    grads: (&mut [f32], &mut [f32]),
+    gates: (&mut [f32], &mut [f32]),
+    b: BlockStep,
+) = step_backward_body);
+
+/// The whole sequence forward (see `LstmSeqDims`): h after every step and the saved record.
+pub fn sequence_forward(
+    xw: &[f32],
+    bias: &[f32],
+    w_hh: &[f32],
+    keep: &[f32],
+    d: LstmSeqDims,
+) -> (Vec<f32>, Vec<f32>) {
+    let (len, u) = (d.len, d.units);
+    let (g, sv) = (4 * u, LstmSeqDims::SAVED * u);
+    let mut y = vec![0.0; d.batch * len * u];
+    let mut saved = vec![0.0; d.batch * len * sv];
+    if y.is_empty() {
+        return (y, saved);
+    }
+    let rows_per = SEQ_BLOCK_ROWS.min(d.batch);
+    // W_hhᵀ `[u, 4u]` once per sequence: a row-major right operand multiplies about twice as
+    // fast as one read transposed (which gemm repacks at every step).
+    let mut w_t = vec![0.0; u * g];
+    for (gate, row) in w_hh.chunks(u).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            w_t[j * g + gate] = v;
+        }
+    }
+    y.par_chunks_mut(rows_per * len * u)
+        .zip(saved.par_chunks_mut(rows_per * len * sv))
+        .enumerate()
+        .for_each(|(block, (y, saved))| {
+            let rows = y.len() / (len * u);
+            let mut h = vec![0.0; rows * u];
+            let mut c = vec![0.0; rows * u];
+            let mut hw = vec![0.0; rows * g];
+            for t in d.steps() {
+                let hv = View {
+                    data: &h,
+                    rs: u,
+                    cs: 1,
+                };
+                let w = View {
+                    data: &w_t,
+                    rs: g,
+                    cs: 1,
+                };
+                // hw = bias + h · W_hhᵀ: the bias rides in the product's accumulator.
+                hw.chunks_mut(g).for_each(|row| row.copy_from_slice(bias));
+                product_view((rows, g, u), hv, w, &mut hw, g, true, Parallelism::None);
+                let b = BlockStep {
+                    first: block * rows_per,
+                    rows,
+                    t,
+                    len,
+                    u,
+                };
+                step_forward(xw, keep, &hw, (&mut h, &mut c), (saved, y), b);
+            }
+        });
+    (y, saved)
+}
+
+/// The whole sequence backward from the saved record and dy `[batch, len, units]`: (d xw
+/// `[batch, len, 4·units]`, d bias `[4·units]`, d w_hh `[4·units, units]`).
+pub fn sequence_backward(
+    saved: &[f32],
+    w_hh: &[f32],
+    keep: &[f32],
+    dy: &[f32],
+    d: LstmSeqDims,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (len, u) = (d.len, d.units);
+    let (g, sv) = (4 * u, LstmSeqDims::SAVED * u);
+    let mut dz = vec![0.0; d.batch * len * g];
+    let mut dw = vec![0.0; g * u];
+    let mut dbias = vec![0.0; g];
+    if dz.is_empty() {
+        return (dz, dbias, dw);
+    }
+    let rows_per = SEQ_BLOCK_ROWS.min(d.batch);
+    let steps: Vec<usize> = d.steps().collect();
+    // Each block's share of d bias, summed in block order below (fixed by the sizes).
+    let dbias_parts: Vec<Vec<f32>> = dz
+        .par_chunks_mut(rows_per * len * g)
+        .enumerate()
+        .map(|(block, dz)| {
+            let rows = dz.len() / (len * g);
+            // The gradients reaching the states before the step being undone.
+            let mut dh = vec![0.0; rows * u];
+            let mut dc = vec![0.0; rows * u];
+            let mut db = vec![0.0; g];
+            for &t in steps.iter().rev() {
+                let b = BlockStep {
+                    first: block * rows_per,
+                    rows,
+                    t,
+                    len,
+                    u,
+                };
+                step_backward(saved, keep, dy, (&mut dh, &mut dc), (dz, &mut db), b);
+                // dh += dz_t · W_hh: this step's gate gradients, rows `len·4u` apart.
+                let dzt = View {
+                    data: &dz[t * g..],
+                    rs: len * g,
+                    cs: 1,
+                };
+                let w = View {
+                    data: w_hh,
+                    rs: u,
+                    cs: 1,
+                };
+                product_view((rows, u, g), dzt, w, &mut dh, u, true, Parallelism::None);
+            }
+            db
+        })
+        .collect();
+    for part in &dbias_parts {
+        dbias.iter_mut().zip(part).for_each(|(s, &v)| *s += v);
+    }
+    // d W_hh = Σ over rows and steps of dzᵀ · h_before: one product over all of them, the
+    // states read in place from the saved record.
+    let (m, n, k) = (g, u, d.batch * len);
+    let dz_t = View {
+        data: &dz,
+        rs: 1,
+        cs: g,
+    };
+    let h_before = View {
+        data: saved,
+        rs: sv,
+        cs: 1,
+    };
+    let spec = MatmulSpec {
+        batch: 1,
+        m,
+        n,
+        k,
+        trans_a: true,
+        trans_b: false,
+        a_batch_stride: 0,
+        b_batch_stride: 0,
+    };
+    let par = product_parallelism(&spec);
+    product_view((m, n, k), dz_t, h_before, &mut dw, n, false, par);
+    (dz, dbias, dw)
 }

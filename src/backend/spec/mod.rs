@@ -18,7 +18,7 @@ pub use conv::{Conv2dGeom, ConvGrads};
 pub use matmul::MatmulSpec;
 pub use optim::{AdamCorrections, AdamStep, SgdStep};
 pub use pool::Pool;
-pub use recurrent::LstmDims;
+pub use recurrent::{LstmDims, LstmSeqDims};
 pub use reduce::Reduce;
 pub use softmax::SoftmaxKind;
 pub use unary::Unary;

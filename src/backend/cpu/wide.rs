@@ -1,0 +1,38 @@
+//! Hot elementwise loops compiled for the widest vector unit the CPU has, chosen at run time:
+//! the binary itself targets baseline x86-64 (SSE2, 4 lanes), so it runs on any x86-64
+//! machine, while AVX-512 machines compute 16 lanes at a time. The loops use plain multiplies
+//! and adds (never fused), so every width gives the same bits.
+
+/// `widest!(fn name(args) = inner)` defines `name`, which calls `inner` (an `#[inline(always)]`
+/// function, so it is compiled again inside each wrapper) built for AVX-512 or AVX2 where the
+/// CPU has them, else for the baseline.
+macro_rules! widest {
+    ($vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) = $inner:path) => {
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[allow(clippy::too_many_arguments)]
+                #[target_feature(enable = "avx512f")]
+                fn avx512($($arg: $ty),*) {
+                    $inner($($arg),*)
+                }
+                #[allow(clippy::too_many_arguments)]
+                #[target_feature(enable = "avx2")]
+                fn avx2($($arg: $ty),*) {
+                    $inner($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F, checked just above.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2, checked just above.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $inner($($arg),*)
+        }
+    };
+}
+pub(crate) use widest;
