@@ -114,29 +114,7 @@ pub fn product_view(
     }
     // SAFETY: the asserts bound every element the strides reach in `a`, `b` and `dst`; `dst`
     // is exclusively borrowed and initialised, so it may be read when accumulating.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a.cs as isize,
-            a.rs as isize,
-            b.data.as_ptr(),
-            b.cs as isize,
-            b.rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        );
-    }
+    unsafe { gemm_views((m, n, k), a, b, dst.as_mut_ptr(), dst_rs, accumulate, par) }
 }
 
 /// The parallelism for one product of the spec's size (see `THREADED_PRODUCT`).
@@ -160,27 +138,48 @@ unsafe fn gemm_raw(
     par: Parallelism,
 ) {
     // Row and column strides of op(a) [m, k] and op(b) [k, n] within their row-major storage.
-    let (a_rs, a_cs) = if s.trans_a { (1, s.m) } else { (s.k, 1) };
-    let (b_rs, b_cs) = if s.trans_b { (1, s.k) } else { (s.n, 1) };
-    assert!(a.len() >= s.m * s.k && b.len() >= s.k * s.n);
-    // SAFETY: the assert above bounds every index the strides reach: op(a) spans m·k elements
-    // of `a`, op(b) k·n of `b`; the caller vouches for `dst`. gemm computes
-    // dst = alpha·dst + beta·op(a)·op(b), reading dst only when read_dst.
+    let (rs, cs) = if s.trans_a { (1, s.m) } else { (s.k, 1) };
+    let a = View { data: a, rs, cs };
+    let (rs, cs) = if s.trans_b { (1, s.k) } else { (s.n, 1) };
+    let b = View { data: b, rs, cs };
+    assert!(a.holds(s.m, s.k) && b.holds(s.k, s.n));
+    // SAFETY: the assert above bounds every index the strides reach in `a` and `b`; the caller
+    // vouches for `dst`.
+    unsafe { gemm_views((s.m, s.n, s.k), a, b, dst, s.n, read_dst, par) }
+}
+
+/// `dst = op(a)·op(b)`, or `dst += ...` when `read_dst`, through gemm.
+///
+/// # Safety
+/// Every element of `a` `[m, k]` and `b` `[k, n]` the strides reach must lie inside their
+/// data; `dst` must point to m rows of n writable f32 slots `dst_rs` apart, not aliasing `a`
+/// or `b`, initialised when `read_dst`.
+unsafe fn gemm_views(
+    (m, n, k): (usize, usize, usize),
+    a: View,
+    b: View,
+    dst: *mut f32,
+    dst_rs: usize,
+    read_dst: bool,
+    par: Parallelism,
+) {
+    // SAFETY: as the caller vouches. gemm computes dst = alpha·dst + beta·a·b, reading dst
+    // only when read_dst.
     unsafe {
         gemm::gemm(
-            s.m,
-            s.n,
-            s.k,
+            m,
+            n,
+            k,
             dst,
             1,
-            s.n as isize,
+            dst_rs as isize,
             read_dst,
-            a.as_ptr(),
-            a_cs as isize,
-            a_rs as isize,
-            b.as_ptr(),
-            b_cs as isize,
-            b_rs as isize,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
             1.0,
             1.0,
             false,

@@ -247,8 +247,8 @@ widest!(fn step_forward(
 
 /// A block's step backward: from the gradients reaching the states after the step (`dh`, `dc`,
 /// with the step's dy added to dh here), each row's gate gradients into the block's `dz` (and
-/// summed into its share of d bias, `db`) and the gradients reaching the states before the step back into `dh` (the recurrent product's
-/// share is added after) and `dc`.
+/// summed into its share of d bias, `db`), and the gradients reaching the states before the
+/// step back into `dh` (the recurrent product's share is added after) and `dc`.
 #[inline(always)]
 fn step_backward_body(
     saved: &[f32],
@@ -260,16 +260,8 @@ fn step_backward_body(
 ) {
     let (u, len, t) = (b.u, b.len, b.t);
     let (g, sv) = (4 * u, LstmSeqDims::SAVED * u);
-    let (mut dh_total, mut dc_in) = ([0.0f32; 64], [0.0f32; 64]);
-    let (mut dh_big, mut dc_big) = (Vec::new(), Vec::new());
-    // Row-sized scratch, on the stack for up to 64 units.
-    let (dh_total, dc_in): (&mut [f32], &mut [f32]) = if u <= 64 {
-        (&mut dh_total[..u], &mut dc_in[..u])
-    } else {
-        dh_big.resize(u, 0.0);
-        dc_big.resize(u, 0.0);
-        (&mut dh_big, &mut dc_big)
-    };
+    // Row-sized scratch (a step's allocation is small beside its rows' work).
+    let (mut dh_total, mut dc_in) = (vec![0.0; u], vec![0.0; u]);
     for r in 0..b.rows {
         let at = (b.first + r) * len + t;
         let s = &saved[at * sv..][..sv];
@@ -285,8 +277,8 @@ fn step_backward_body(
             &s[2 * u..],
             &s[u..2 * u],
             keep[at],
-            dh_total,
-            dc_in,
+            &dh_total,
+            &dc_in,
             &mut dz[(r * len + t) * g..][..g],
             &mut dh[r * u..][..u],
             &mut dc[r * u..][..u],
