@@ -190,6 +190,7 @@ fn seq_dims(batch: usize, len: usize, units: usize, reverse: bool) -> LstmSeqDim
         len,
         units,
         reverse,
+        record: true,
     }
 }
 
@@ -263,6 +264,39 @@ fn cpu_lstm_sequence_kernel_matches_the_composed_one() {
             assert_close(&what("d xw"), &dxw, &wide(&dxw2), 1e-6);
             assert_close(&what("d bias"), &db, &wide(&db2), 1e-6);
             assert_close(&what("d w_hh"), &dw, &wide(&dw2), 1e-6);
+        }
+    }
+}
+
+/// Without gradients (inference) the op keeps no record of the steps: the same output, bit
+/// for bit, on the CPU kernel and the composition, and an empty record.
+#[test]
+fn lstm_sequence_without_gradients_keeps_no_record() {
+    for (i, &(n, len, u)) in SEQ_SIZES.iter().enumerate() {
+        for reverse in [false, true] {
+            let d = seq_dims(n, len, u, reverse);
+            let [xw, bias, w_hh, keep] = sequence_case(d, 100 + i as u64);
+            let lean = LstmSeqDims { record: false, ..d };
+            let (y, saved) = Cpu::lstm_seq_fwd(&xw, &bias, &w_hh, &keep, d);
+            let (y_lean, none) = Cpu::lstm_seq_fwd(&xw, &bias, &w_hh, &keep, lean);
+            assert!(y == y_lean && none.is_empty() && !saved.is_empty(), "{d:?}");
+            let (y2, none2) = lstm_seq::forward::<Cpu>(&xw, &bias, &w_hh, &keep, lean);
+            let wide = y.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+            assert_close(&format!("composed {d:?}"), &y2, &wide, 1e-6);
+            assert!(none2.is_empty());
+            // Through the op: no_grad gives the same as a recorded forward.
+            let t = |v: &Vec<f32>, dims: &[usize]| tensor(v.clone(), dims);
+            let run = || {
+                t(&xw, &[n, len, 4 * u]).with_requires_grad().lstm_sequence(
+                    &t(&bias, &[4 * u]),
+                    &t(&w_hh, &[4 * u, u]),
+                    &t(&keep, &[n, len]),
+                    reverse,
+                )
+            };
+            let recorded = run().to_vec();
+            let _guard = kiln::no_grad();
+            assert!(run().to_vec() == recorded, "{d:?} under no_grad");
         }
     }
 }

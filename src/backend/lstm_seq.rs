@@ -71,15 +71,19 @@ pub fn forward<B: Backend + ?Sized>(
         let hw = B::matmul(&h, w_hh, &product(n, 4 * u, u, false, true));
         let xt = B::binary_fwd(Binary::Add, &step::<B>(xw, &d, 4 * u, t), bias, &with_bias);
         let (hc, acts) = B::lstm_cell_fwd(&xt, &hw, &h, &c, &step::<B>(keep, &d, 1, t), d.cell());
-        saved[t] = Some(B::cat_axis(&[&h, &c, &acts], n, &[u, u, 5 * u], 1));
+        if d.record {
+            saved[t] = Some(B::cat_axis(&[&h, &c, &acts], n, &[u, u, 5 * u], 1));
+        }
         h = columns::<B>(&hc, n, 2 * u, 0, u);
         c = columns::<B>(&hc, n, 2 * u, u, u);
         outputs[t] = Some(columns::<B>(&hc, n, 2 * u, 0, u));
     }
-    (
-        join_steps::<B>(&outputs, n, u),
-        join_steps::<B>(&saved, n, LstmSeqDims::SAVED * u),
-    )
+    let saved = if d.record {
+        join_steps::<B>(&saved, n, LstmSeqDims::SAVED * u)
+    } else {
+        B::full(0, 0.0)
+    };
+    (join_steps::<B>(&outputs, n, u), saved)
 }
 
 pub fn backward<B: Backend + ?Sized>(

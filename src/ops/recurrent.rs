@@ -78,6 +78,8 @@ impl Tensor {
             len,
             units,
             reverse,
+            record: crate::autograd::is_grad_enabled()
+                && [self, bias, w_hh].iter().any(|t| t.requires_grad()),
         };
         let (y, saved) = Storage::lstm_seq_fwd(
             &self.storage(),

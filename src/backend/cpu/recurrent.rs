@@ -202,8 +202,22 @@ struct BlockStep {
     u: usize,
 }
 
+impl BlockStep {
+    /// Where row `r`'s record of this step starts in the block's saved record: `[rows, len,
+    /// SAVED·u]` when it is kept, else one step's `[rows, SAVED·u]` reused at every step.
+    fn record_at(&self, r: usize, kept: bool) -> usize {
+        let sv = LstmSeqDims::SAVED * self.u;
+        if kept {
+            (r * self.len + self.t) * sv
+        } else {
+            r * sv
+        }
+    }
+}
+
 /// A block's step forward, after `hw` = h · W_hhᵀ: each row's states before the step and its
-/// activations go to the block's saved record, its new states to `h`, `c` and the block's `y`.
+/// activations go to the block's saved record (or one step's, when none is `kept`), its new
+/// states to `h`, `c` and the block's `y`.
 #[inline(always)]
 fn step_forward_body(
     xw: &[f32],
@@ -211,13 +225,13 @@ fn step_forward_body(
     hw: &[f32],
     (h, c): (&mut [f32], &mut [f32]),
     (saved, y): (&mut [f32], &mut [f32]),
-    b: BlockStep,
+    (b, kept): (BlockStep, bool),
 ) {
     let (u, len, t) = (b.u, b.len, b.t);
     let (g, sv) = (4 * u, LstmSeqDims::SAVED * u);
     for r in 0..b.rows {
         let at = (b.first + r) * len + t;
-        let s = &mut saved[(r * len + t) * sv..][..sv];
+        let s = &mut saved[b.record_at(r, kept)..][..sv];
         let (before, acts) = s.split_at_mut(2 * u);
         before[..u].copy_from_slice(&h[r * u..][..u]);
         before[u..].copy_from_slice(&c[r * u..][..u]);
@@ -242,7 +256,7 @@ widest!(fn step_forward(
     hw: &[f32],
     states: (&mut [f32], &mut [f32]),
     out: (&mut [f32], &mut [f32]),
-    b: BlockStep,
+    at: (BlockStep, bool),
 ) = step_forward_body);
 
 /// A block's step backward: from the gradients reaching the states after the step (`dh`, `dc`,
@@ -309,11 +323,17 @@ pub fn sequence_forward(
     let (len, u) = (d.len, d.units);
     let (g, sv) = (4 * u, LstmSeqDims::SAVED * u);
     let mut y = vec![0.0; d.batch * len * u];
-    let mut saved = vec![0.0; d.batch * len * sv];
+    let mut saved = vec![0.0; if d.record { d.batch * len * sv } else { 0 }];
     if y.is_empty() {
         return (y, saved);
     }
     let rows_per = SEQ_BLOCK_ROWS.min(d.batch);
+    let blocks = d.batch.div_ceil(rows_per);
+    let mut records: Vec<&mut [f32]> = if d.record {
+        saved.chunks_mut(rows_per * len * sv).collect()
+    } else {
+        (0..blocks).map(|_| &mut [][..]).collect()
+    };
     // W_hhᵀ `[u, 4u]` once per sequence: a row-major right operand multiplies about twice as
     // fast as one read transposed (which gemm repacks at every step).
     let mut w_t = vec![0.0; u * g];
@@ -323,10 +343,12 @@ pub fn sequence_forward(
         }
     }
     y.par_chunks_mut(rows_per * len * u)
-        .zip(saved.par_chunks_mut(rows_per * len * sv))
+        .zip(records.par_iter_mut())
         .enumerate()
-        .for_each(|(block, (y, saved))| {
+        .for_each(|(block, (y, record))| {
             let rows = y.len() / (len * u);
+            let mut one_step = vec![0.0; if d.record { 0 } else { rows * sv }];
+            let saved: &mut [f32] = if d.record { record } else { &mut one_step };
             let mut h = vec![0.0; rows * u];
             let mut c = vec![0.0; rows * u];
             let mut hw = vec![0.0; rows * g];
@@ -351,7 +373,7 @@ pub fn sequence_forward(
                     len,
                     u,
                 };
-                step_forward(xw, keep, &hw, (&mut h, &mut c), (saved, y), b);
+                step_forward(xw, keep, &hw, (&mut h, &mut c), (saved, y), (b, d.record));
             }
         });
     (y, saved)
@@ -368,6 +390,10 @@ pub fn sequence_backward(
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let (len, u) = (d.len, d.units);
     let (g, sv) = (4 * u, LstmSeqDims::SAVED * u);
+    assert!(
+        d.record && saved.len() == d.batch * len * sv,
+        "lstm_seq_bwd without the forward's record"
+    );
     let mut dz = vec![0.0; d.batch * len * g];
     let mut dw = vec![0.0; g * u];
     let mut dbias = vec![0.0; g];

@@ -21,6 +21,9 @@ pub struct LstmSeqDims {
     pub len: usize,
     pub units: usize,
     pub reverse: bool,
+    /// Whether to keep the saved record (for a backward); without it the record comes back
+    /// empty, and inference holds only one step's states.
+    pub record: bool,
 }
 
 impl LstmSeqDims {
