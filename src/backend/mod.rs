@@ -13,9 +13,11 @@
 
 pub mod cpu;
 pub mod cuda;
+pub mod precision;
 pub mod spec;
 mod storage;
 
+pub use precision::{autocast, Autocast, Precision};
 pub use storage::{Device, DeviceError, Storage};
 
 use spec::{

@@ -173,9 +173,10 @@ impl Gpu {
         self.ctx.mem_get_info().ok()
     }
 
-    /// A buffer of `len` floats; a placeholder once the device has failed, or when this
-    /// allocation fails (which is then recorded).
-    fn alloc(&self, len: usize) -> CudaSlice<f32> {
+    /// A buffer of `len` elements (floats, or the 16-bit operands of mixed products); a
+    /// placeholder once the device has failed, or when this allocation fails (which is then
+    /// recorded).
+    fn alloc<T: cudarc::driver::DeviceRepr>(&self, len: usize) -> CudaSlice<T> {
         if self.failed() {
             return self.placeholder(len);
         }
@@ -183,10 +184,10 @@ impl Gpu {
             self.stream.null()
         } else {
             // SAFETY: every caller writes all `len` elements (a kernel or a copy) before reading.
-            unsafe { self.stream.alloc::<f32>(len) }
+            unsafe { self.stream.alloc::<T>(len) }
         };
         r.unwrap_or_else(|e| {
-            self.fail(&format!("allocate {len} floats"), e);
+            self.fail(&format!("allocate {len} values"), e);
             self.placeholder(len)
         })
     }
