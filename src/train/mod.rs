@@ -2,6 +2,7 @@
 //! bookkeeping behind named calls: the run directory and resume in `setup`, the watched
 //! metrics in `monitor`, TensorBoard and plots in `visuals`, the terminal in `report`.
 
+pub mod cuda_graphs;
 mod evaluate;
 mod monitor;
 mod parallel;
