@@ -820,6 +820,12 @@ impl Session {
             self.info.test = Some(map);
         }
         self.say_reduce_time()?;
+        if let Some(peak) = crate::backend::cuda::opened().and_then(|g| g.peak_bytes()) {
+            self.say(&format!(
+                "GPU memory: peak {:.1} MiB in kiln's buffers (the pool's high-water mark)",
+                peak as f64 / 1048576.0
+            ))?;
+        }
         // For classification, the saved model's confusion matrix on the test split, else
         // valid, else train (evaluated by every rank).
         let confusion = match (self.data.schema.task, test) {

@@ -66,6 +66,11 @@ pub fn open(ordinal: usize) -> Result<&'static Gpu, String> {
     Ok(GPU.get_or_init(|| gpu))
 }
 
+/// The open device, if this process opened one.
+pub fn opened() -> Option<&'static Gpu> {
+    GPU.get()
+}
+
 /// The open device. Only reachable through CUDA storage, which exists only after `open`.
 pub(crate) fn gpu() -> &'static Gpu {
     GPU.get()
@@ -171,6 +176,27 @@ impl Gpu {
     /// Free and total device memory in bytes.
     pub fn memory(&self) -> Option<(usize, usize)> {
         self.ctx.mem_get_info().ok()
+    }
+
+    /// The most bytes kiln's buffers held at once so far: the stream-ordered pool's high-water
+    /// mark of memory in use (comparable to PyTorch's `torch.cuda.max_memory_allocated`; the
+    /// CUDA context and cuBLAS's workspace are outside it).
+    pub fn peak_bytes(&self) -> Option<u64> {
+        use cudarc::driver::sys;
+        let mut pool = std::ptr::null_mut();
+        let mut peak = 0u64;
+        // SAFETY: plain driver calls on the current device with valid out-pointers; the
+        // attribute is a 64-bit value.
+        let ok = unsafe {
+            sys::cuDeviceGetDefaultMemPool(&mut pool, self.ctx.cu_device())
+                == sys::CUresult::CUDA_SUCCESS
+                && sys::cuMemPoolGetAttribute(
+                    pool,
+                    sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH,
+                    (&mut peak as *mut u64).cast(),
+                ) == sys::CUresult::CUDA_SUCCESS
+        };
+        ok.then_some(peak)
     }
 
     /// A buffer of `len` elements (floats, or the 16-bit operands of mixed products); a
