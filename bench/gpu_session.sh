@@ -73,14 +73,18 @@ mkdir -p target/release
 cp .gpu/kiln target/release/kiln
 
 # libcuda comes with the driver; NVRTC and cuBLAS from the CUDA toolkit or PyTorch's wheels.
-libdirs=$( (ls -d /usr/local/cuda/lib64 /usr/local/cuda/targets/*/lib 2>/dev/null
+libdirs=$( (ls -d /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/local/cuda/lib64 /usr/local/cuda/targets/*/lib 2>/dev/null
             python3 - <<'PY' 2>/dev/null
 import glob, os, site
 for base in site.getsitepackages():
     for d in glob.glob(os.path.join(base, "nvidia", "*", "lib")) + glob.glob(os.path.join(base, "nvidia", "cu*", "lib")):
         print(d)
 PY
-          ) | while read -r d; do ls "$d"/libnvrtc.so* "$d"/libcublas.so* >/dev/null 2>&1 && echo "$d"; done | sort -u | paste -sd:)
+          ) | while read -r d; do
+                  for l in libcuda.so libnvrtc.so libcublas.so; do
+                      ls "$d"/$l* >/dev/null 2>&1 && { echo "$d"; break; }
+                  done
+              done | sort -u | paste -sd:)
 export LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 {
     echo "started $(date -u +%FT%TZ) in $here (binaries built in $built_in)"

@@ -48,7 +48,10 @@ TORCH_ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "2",
 
 
 def timed(cmd, env=None, stdout=subprocess.PIPE):
-    """Run cmd under GNU time: (started_at, wall seconds, peak RSS MiB, stdout)."""
+    """Run cmd under GNU time: (started_at, wall seconds, peak RSS MiB, stdout). Where GNU time
+    is missing (a GPU machine's image), the child's own rusage from wait4 gives the same peak."""
+    if not os.path.exists("/usr/bin/time"):
+        return timed_wait4(cmd, env)
     with tempfile.NamedTemporaryFile(suffix=".time") as t:
         started = time.time()
         out = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", t.name, *cmd], env=env, stdout=stdout,
@@ -57,6 +60,19 @@ def timed(cmd, env=None, stdout=subprocess.PIPE):
             sys.exit(f"{' '.join(map(str, cmd))} failed:\n{out.stderr}")
         wall, kib = open(t.name).read().split()[-2:]
         return started, float(wall), int(kib) / 1024, out.stdout
+
+
+def timed_wait4(cmd, env=None):
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.time()
+        p = subprocess.Popen([str(c) for c in cmd], env=env, stdout=out, stderr=err, cwd=ROOT)
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = time.time() - started
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        if p.returncode != 0:
+            sys.exit(f"{' '.join(map(str, cmd))} failed:\n{err.read().decode(errors='replace')}")
+        return started, wall, usage.ru_maxrss / 1024, out.read().decode()
 
 
 def kiln_train(name, work, device, precision="f32", extra=()):

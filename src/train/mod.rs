@@ -395,7 +395,10 @@ impl Session {
         };
         let finite = scaler::unscale(&self.params, sc.scale)?;
         let growth = self.config.train.loss_scale.clone().unwrap_or_default();
-        let outcome = sc.update(finite, growth.growth_interval)?;
+        // Giving up comes from the all-reduced gradients, the same on every rank: all stop here.
+        let outcome = sc
+            .update(finite, growth.growth_interval)
+            .map_err(crate::dist::agreed)?;
         let to = sc.scale;
         if matches!(outcome, scaler::Outcome::Skipped { .. }) {
             self.progress.skipped_steps += 1;
