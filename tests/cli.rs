@@ -310,7 +310,7 @@ fn misspelt_key_is_exit_2_with_place_and_suggestion() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         first_error_line(&out),
-        "error: bad.toml:27:1: train.epoch: unknown key; did you mean \"epochs\"? (known: epochs, batch_size, shuffle, metrics, grad_clip_norm, early_stopping, checkpoint, log_every_steps, limit_batches, max_time)"
+        "error: bad.toml:27:1: train.epoch: unknown key; did you mean \"epochs\"? (known: epochs, batch_size, shuffle, metrics, grad_clip_norm, early_stopping, checkpoint, log_every_steps, limit_batches, max_time, precision, loss_scale, cuda_graphs)"
     );
     assert!(stdout(&out).is_empty());
     let out = kiln(

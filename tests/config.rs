@@ -68,7 +68,7 @@ fn misspelt_key_names_place_path_and_suggestion() {
     let text = BASE.replace("epochs = 3", "epoch = 3");
     assert_eq!(
         err(&text, &[]),
-        "c.toml:15:1: train.epoch: unknown key; did you mean \"epochs\"? (known: epochs, batch_size, shuffle, metrics, grad_clip_norm, early_stopping, checkpoint, log_every_steps, limit_batches, max_time)"
+        "c.toml:15:1: train.epoch: unknown key; did you mean \"epochs\"? (known: epochs, batch_size, shuffle, metrics, grad_clip_norm, early_stopping, checkpoint, log_every_steps, limit_batches, max_time, precision, loss_scale, cuda_graphs)"
     );
     let text = BASE.replace("units = 2", "unit = 2");
     let e = err(&text, &[]);

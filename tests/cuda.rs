@@ -711,3 +711,210 @@ fn batch_norm_matches_the_cpu() {
         );
     }
 }
+
+// ---- train.precision on the GPU (bf16 / f16 operands, f32 accumulation) ---------------------
+
+/// Each cast kernel rounds as the CPU does (`Precision::round`): a product by a 1×1 one is the
+/// operand itself, rounded, so ties, f16's overflow to inf, its subnormals and NaN are compared
+/// exactly.
+#[test]
+fn half_casts_round_like_the_cpu() {
+    use kiln::backend::{autocast, Precision};
+    if !cuda_or_skip("half_casts_round_like_the_cpu") {
+        return;
+    }
+    let mut values = vec![
+        1.0 + 2f32.powi(-8),
+        1.0 + 3.0 * 2f32.powi(-8),
+        1.0 + 2f32.powi(-11),
+        1.0 + 3.0 * 2f32.powi(-11),
+        65504.0,
+        65519.0,
+        65520.0,
+        -1e6,
+        2f32.powi(-24),
+        2f32.powi(-25),
+        3e-6,
+        1e30,
+        f32::INFINITY,
+    ];
+    values.extend(uniform(1000, -300.0, 300.0, &mut Rng::new(3)));
+    let n = values.len();
+    let a = Tensor::from_vec(values.clone(), [n, 1]);
+    let one = Tensor::from_vec(vec![1.0], [1, 1]);
+    for p in [Precision::Bf16, Precision::F16] {
+        let _scope = autocast(p);
+        let got = a
+            .to_device(Device::Cuda)
+            .matmul(&one.to_device(Device::Cuda))
+            .to_vec();
+        for (x, g) in values.iter().zip(&got) {
+            let want = p.round(*x);
+            assert!(
+                g.to_bits() == want.to_bits(),
+                "{p:?}: {x} rounds to {want} on the CPU, {g} on CUDA"
+            );
+        }
+    }
+    let nan = Tensor::from_vec(vec![f32::NAN], [1, 1]).to_device(Device::Cuda);
+    for p in [Precision::Bf16, Precision::F16] {
+        let _scope = autocast(p);
+        assert!(nan.matmul(&one.to_device(Device::Cuda)).to_vec()[0].is_nan());
+    }
+}
+
+/// Products and convolutions in bf16/f16 on CUDA, forward and backward: against the CPU's f32
+/// reference within the rounding bound of tests/precision.rs ((2u + u² + k·2^-24)·Σ|a||b|,
+/// Σ|a||b| from the same op on absolute values), and against the CPU's emulation at the f32
+/// tolerance of the other matmul tests (the same rounded operands, summed in another order).
+#[test]
+fn half_precision_products_match_the_cpu() {
+    use kiln::backend::{autocast, Precision};
+    if !cuda_or_skip("half_precision_products_match_the_cpu") {
+        return;
+    }
+    type Op = Box<dyn Fn(&Tensor, &Tensor) -> Tensor>;
+    // (name, a's shape, b's shape, the longest dot product, the op)
+    type Case = (&'static str, Vec<usize>, Vec<usize>, usize, Op);
+    let cases: Vec<Case> = vec![
+        (
+            "matmul",
+            vec![64, 300],
+            vec![300, 33],
+            300,
+            Box::new(|a, b| a.matmul(b)),
+        ),
+        (
+            "matmul tt",
+            vec![300, 64],
+            vec![33, 300],
+            300,
+            Box::new(|a, b| a.matmul_t(b, true, true)),
+        ),
+        (
+            "batched",
+            vec![4, 7, 50],
+            vec![4, 50, 9],
+            50,
+            Box::new(|a, b| a.matmul(b)),
+        ),
+        (
+            "shared",
+            vec![4, 7, 50],
+            vec![50, 9],
+            50,
+            Box::new(|a, b| a.matmul(b)),
+        ),
+        (
+            "conv2d",
+            vec![5, 3, 12, 11],
+            vec![8, 3, 3, 3],
+            5 * 12 * 11,
+            Box::new(|x, w| x.conv2d(w, None, (1, 1), (1, 1))),
+        ),
+    ];
+    let run = |a: &Tensor, b: &Tensor, r: &Tensor, f: &Op, device: Device| {
+        let a = a.to_device(device).with_requires_grad();
+        let b = b.to_device(device).with_requires_grad();
+        let y = f(&a, &b);
+        y.mul(&r.to_device(device)).sum_all().backward();
+        [
+            y.to_vec(),
+            a.grad().unwrap().to_vec(),
+            b.grad().unwrap().to_vec(),
+        ]
+    };
+    for (name, da, db, k, f) in &cases {
+        let a = tensor(
+            uniform(da.iter().product(), -2.0, 2.0, &mut Rng::new(1)),
+            da,
+        );
+        let b = tensor(
+            uniform(db.iter().product(), -2.0, 2.0, &mut Rng::new(2)),
+            db,
+        );
+        let y = f(&a, &b);
+        let r = tensor(uniform(y.numel(), -1.0, 1.0, &mut Rng::new(3)), y.dims());
+        let reference = run(&a, &b, &r, f, Device::Cpu);
+        let magnitude = run(&a.abs(), &b.abs(), &r.abs(), f, Device::Cpu);
+        for p in [Precision::Bf16, Precision::F16] {
+            let _scope = autocast(p);
+            let cuda = run(&a, &b, &r, f, Device::Cuda);
+            let emulated = run(&a, &b, &r, f, Device::Cpu);
+            let u = p.unit_roundoff();
+            let bound = 2.0 * u + u * u + *k as f32 * 2f32.powi(-24);
+            for (part, what) in ["forward", "da", "db"].iter().enumerate() {
+                let mut differs = false;
+                for i in 0..reference[part].len() {
+                    let (g, want, m) = (cuda[part][i], reference[part][i], magnitude[part][i]);
+                    assert!(
+                        (g - want).abs() <= bound * m,
+                        "{name} {p:?} {what}[{i}]: CUDA {g} against f32 {want} (bound {})",
+                        bound * m
+                    );
+                    let e = emulated[part][i];
+                    assert!(
+                        (g - e).abs() <= 1e-4 + 1e-4 * m,
+                        "{name} {p:?} {what}[{i}]: CUDA {g} against the CPU's emulation {e}"
+                    );
+                    differs |= g != want;
+                }
+                assert!(
+                    differs,
+                    "{name} {p:?} {what}: identical to f32: not rounded"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn shipped_models_reach_their_floors_in_bf16_on_cuda() {
+    if !cuda_or_skip("shipped_models_reach_their_floors_in_bf16_on_cuda") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (config, floor) in [
+        ("configs/mnist_mlp.toml", 0.93),
+        ("configs/mnist_cnn.toml", 0.965),
+    ] {
+        let run = dir.path().join(config.replace('/', "_"));
+        let args = ["--device", "cuda", "--precision", "bf16", "--json"];
+        let out = train_shipped(config, &run, &args);
+        let acc = test_accuracy(&out);
+        eprintln!("{config} on CUDA in bf16: test accuracy {acc}");
+        assert!(acc >= floor, "{config} on CUDA in bf16: {acc} < {floor}");
+    }
+}
+
+/// As tests/train_precision.rs on the CPU: a scale of 2^40 overflows f16 in the backward pass;
+/// the run skips steps, halving the scale, and goes on to learn.
+#[test]
+fn an_f16_run_that_overflows_recovers_on_cuda() {
+    if !cuda_or_skip("an_f16_run_that_overflows_recovers_on_cuda") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = train_shipped(
+        "configs/mnist_mlp.toml",
+        &run,
+        &[
+            "--device",
+            "cuda",
+            "--precision",
+            "f16",
+            "--set",
+            "train.loss_scale={init_scale=1099511627776}",
+            "--json",
+        ],
+    );
+    let acc = test_accuracy(&out);
+    let log = std::fs::read_to_string(run.join("train.log")).unwrap();
+    let skipped = log.matches("step skipped").count();
+    eprintln!(
+        "mnist_mlp on CUDA in f16 from scale 2^40: {skipped} steps skipped, test accuracy {acc}"
+    );
+    assert!(skipped >= 15, "{log}");
+    assert!(acc >= 0.92, "test accuracy {acc}");
+}

@@ -672,3 +672,40 @@ fn a_rank_that_cannot_read_its_data_stops_the_job_before_anything_is_written() {
     );
     assert!(!runs.exists(), "a run directory was made");
 }
+
+/// f16 loss scaling under two ranks: from a scale of 2^40 the all-reduced gradients overflow,
+/// every rank sees the same ones, so all skip the same steps (the closing checksum check would
+/// fail otherwise) and the run finishes.
+#[test]
+fn ranks_skip_overflowing_f16_steps_together() {
+    if !mpi_or_skip("ranks_skip_overflowing_f16_steps_together") {
+        return;
+    }
+    let _one = MPIRUN.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let o = run(mpirun(
+        2,
+        &[
+            "train",
+            "configs/mnist_mlp.toml",
+            "--run-dir",
+            s(&run_dir),
+            "--precision",
+            "f16",
+            "--set",
+            "train.loss_scale={init_scale=1099511627776}",
+            "--set",
+            "train.epochs=1",
+            "--limit-batches",
+            "40",
+            "--threads",
+            "1",
+        ],
+    ));
+    ok(&o);
+    let log = std::fs::read_to_string(run_dir.join("train.log")).unwrap();
+    let skipped = log.matches("step skipped").count();
+    assert!(skipped >= 15, "{skipped} skipped steps:\n{log}");
+    assert!(log.contains("ranks agree: parameter checksum"), "{log}");
+}

@@ -300,3 +300,34 @@ fn lstm_sequence_without_gradients_keeps_no_record() {
         }
     }
 }
+
+/// Under `train.precision`'s emulation the CPU kernel's recurrent products take rounded
+/// operands as the composition's (through the backend's matmul) do: the two agree in bf16 and
+/// f16 as closely as in f32, and both differ from f32 by the format's rounding.
+#[test]
+fn cpu_lstm_sequence_kernel_rounds_its_products_as_the_composition_does() {
+    use kiln::backend::{autocast, Precision};
+    for (i, &(n, len, u)) in SEQ_SIZES.iter().enumerate() {
+        let d = seq_dims(n, len, u, i % 2 == 1);
+        let [xw, bias, w_hh, keep] = sequence_case(d, 120 + i as u64);
+        let dy = uniform(n * len * u, -1.0, 1.0, &mut Rng::new(130 + i as u64));
+        let (y32, _) = Cpu::lstm_seq_fwd(&xw, &bias, &w_hh, &keep, d);
+        for p in [Precision::Bf16, Precision::F16] {
+            let _scope = autocast(p);
+            let (y, saved) = Cpu::lstm_seq_fwd(&xw, &bias, &w_hh, &keep, d);
+            let (y2, saved2) = lstm_seq::forward::<Cpu>(&xw, &bias, &w_hh, &keep, d);
+            let (dxw, db, dw) = Cpu::lstm_seq_bwd(&saved, &w_hh, &keep, &dy, d);
+            let (dxw2, db2, dw2) = lstm_seq::backward::<Cpu>(&saved2, &w_hh, &keep, &dy, d);
+            let wide = |v: &Vec<f32>| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+            let what = |part: &str| format!("{part} of {d:?} in {p:?}");
+            assert_close(&what("h"), &y, &wide(&y2), 1e-6);
+            assert_close(&what("d xw"), &dxw, &wide(&dxw2), 1e-6);
+            assert_close(&what("d bias"), &db, &wide(&db2), 1e-6);
+            assert_close(&what("d w_hh"), &dw, &wide(&dw2), 1e-6);
+            // From the second step on, h is nonzero and its product rounds.
+            if len > 1 {
+                assert!(y != y32, "{}: no rounding reached the products", what("h"));
+            }
+        }
+    }
+}

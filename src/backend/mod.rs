@@ -14,9 +14,11 @@
 pub mod cpu;
 pub mod cuda;
 pub mod lstm_seq;
+pub mod precision;
 pub mod spec;
 mod storage;
 
+pub use precision::{autocast, Autocast, Precision};
 pub use storage::{Device, DeviceError, Storage};
 
 use spec::{

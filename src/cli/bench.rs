@@ -39,13 +39,24 @@ pub fn exec(a: Args) -> Result<()> {
         return Err(Error::Usage("no training rows to time".into()));
     }
     let (x, y) = first_rows(&prepared.train, bs)?;
-    let rows = profile(&model, loss, &x, &y, a.iters.max(1))?;
+    // Layers timed as training runs them: in train.precision (inference below stays f32).
+    let rows = {
+        let _autocast = crate::backend::autocast(config.train.precision);
+        profile(&model, loss, &x, &y, a.iters.max(1))?
+    };
     let total: f64 = rows.iter().map(|r| r.forward_ms + r.backward_ms).sum();
     let on = match device.device {
         crate::Device::Cpu => format!("{} threads", crate::threads()),
         d => d.name(),
     };
-    outln!("batch {bs}, {on}, mean of {} batches", a.iters.max(1));
+    let precision = match config.train.precision {
+        crate::backend::Precision::F32 => String::new(),
+        p => format!(", {} products (train.precision)", p.name()),
+    };
+    outln!(
+        "batch {bs}, {on}, mean of {} batches{precision}",
+        a.iters.max(1)
+    );
     outln!(
         "{:<10} {:<14} {:<14} {:>11} {:>12} {:>7}",
         "layer",

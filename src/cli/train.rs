@@ -50,6 +50,9 @@ pub struct Args {
     /// At most N batches per epoch of training and of each evaluation (train.limit_batches).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     limit_batches: Option<u64>,
+    /// Operand format of the matrix products: f32, bf16 or f16 (train.precision).
+    #[arg(long, value_name = "P", value_parser = ["f32", "bf16", "f16"])]
+    precision: Option<String>,
     /// Cross-validate: K runs, each validating on one of K folds of the training rows
     /// (stratified for classification, seeded), in `<runs>/<name>-cv-<time>/fold-N`; prints each
     /// fold's validation metrics and their mean ± std.
@@ -121,6 +124,14 @@ fn read_config(
             ));
         }
         set.push(format!("train.limit_batches={n}"));
+    }
+    if let Some(p) = &a.precision {
+        if a.set.iter().any(|s| s.starts_with("train.precision=")) {
+            return Err(Error::Usage(
+                "--precision and --set train.precision both set the precision; give one".into(),
+            ));
+        }
+        set.push(format!("train.precision=\"{p}\""));
     }
     if a.fast_dev_run {
         set.extend(["train.epochs=1".into(), "train.limit_batches=1".into()]);

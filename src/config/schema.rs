@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::backend::Precision;
 use crate::loss::Loss;
 use crate::nn::LayerSpec;
 use crate::optim::schedule::Schedule;
@@ -687,6 +688,33 @@ pub struct TrainConfig {
     /// the run checkpoints and ends with status `timeout` (resumable).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_time: Option<Seconds>,
+    /// The operand format of the matrix products (PyTorch's autocast): `f32`, `bf16`, `f16`.
+    pub precision: Precision,
+    /// Dynamic loss scaling (f16 only; on by default there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<LossScale>,
+    /// Whole-step CUDA graphs (reserved: capture is not built yet, so only `false` is taken).
+    pub cuda_graphs: bool,
+}
+
+/// `train.loss_scale`: PyTorch's `GradScaler` settings. The loss is multiplied by the scale
+/// before the backward pass and the gradients divided by it before the step; a step whose
+/// gradients are not finite is skipped and the scale halved, and after `growth_interval` clean
+/// steps in a row the scale doubles.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LossScale {
+    pub init_scale: f64,
+    pub growth_interval: u64,
+}
+
+impl Default for LossScale {
+    fn default() -> Self {
+        LossScale {
+            init_scale: 65536.0,
+            growth_interval: 2000,
+        }
+    }
 }
 
 /// A duration in seconds, written as a number of seconds or as `"90s"`, `"45m"`, `"1h30m"`,
@@ -766,6 +794,9 @@ impl Default for TrainConfig {
             log_every_steps: 50,
             limit_batches: None,
             max_time: None,
+            precision: Precision::F32,
+            loss_scale: None,
+            cuda_graphs: false,
         }
     }
 }

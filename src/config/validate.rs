@@ -419,4 +419,32 @@ fn train(p: &mut Problems, c: &Config) {
     if t.limit_batches == Some(0) {
         p.bad("train.limit_batches", "must be at least 1");
     }
+    if let Some(ls) = &t.loss_scale {
+        if t.precision != crate::backend::Precision::F16 {
+            p.bad(
+                "train.loss_scale",
+                format!(
+                    "loss scaling is for train.precision = \"f16\" (here \"{}\": its range needs none)",
+                    t.precision.name()
+                ),
+            );
+        }
+        // A power of two keeps scaling and unscaling exact.
+        let s = ls.init_scale;
+        if !(s.is_finite() && s >= 1.0 && s <= 2f64.powi(100) && s.log2().fract() == 0.0) {
+            p.bad(
+                "train.loss_scale.init_scale",
+                format!("must be a power of two from 1 to 2^100, got {s}"),
+            );
+        }
+        if ls.growth_interval == 0 {
+            p.bad("train.loss_scale.growth_interval", "must be at least 1");
+        }
+    }
+    if t.cuda_graphs {
+        p.bad(
+            "train.cuda_graphs",
+            "whole-step CUDA graph capture is not built yet (issue 16: its bookkeeping is, the capture is not); set it to false or leave it out",
+        );
+    }
 }

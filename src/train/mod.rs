@@ -2,11 +2,13 @@
 //! bookkeeping behind named calls: the run directory and resume in `setup`, the watched
 //! metrics in `monitor`, TensorBoard and plots in `visuals`, the terminal in `report`.
 
+pub mod cuda_graphs;
 mod evaluate;
 mod monitor;
 mod parallel;
 mod profile;
 mod report;
+mod scaler;
 mod setup;
 mod visuals;
 
@@ -68,6 +70,24 @@ struct Progress {
     /// The best epoch and early stopping's count.
     #[serde(flatten)]
     watch: WatchState,
+    /// The loss scaler's state (`train.precision = "f16"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scaler: Option<scaler::ScalerState>,
+    /// Steps the loss scaler skipped in the whole run: the optimizer has taken
+    /// `step - skipped_steps` steps (Adam's bias correction counts those).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    skipped_steps: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Progress {
+    /// Steps the optimizer has taken.
+    fn optimizer_steps(&self) -> u64 {
+        self.step - self.skipped_steps
+    }
 }
 
 pub struct Outcome {
@@ -156,6 +176,10 @@ impl Session {
             self.config.train.epochs,
             self.config.seed,
         );
+        // Matrix products in the configured precision for this thread's training and
+        // validation (the test evaluation at the end runs in f32, as eval and predict do).
+        let _autocast = crate::backend::autocast(self.config.train.precision);
+        self.start_scaler()?;
         while self.progress.epoch < epochs {
             let started = self.begin_epoch(steps);
             // data.stream: the epoch's rows read from the file; each rank reads its part of it
@@ -243,7 +267,10 @@ impl Session {
                     if single {
                         self.check_loss(value)?;
                     }
-                    loss.backward();
+                    match &self.progress.scaler {
+                        Some(sc) => sc.scaled(&loss).backward(),
+                        None => loss.backward(),
+                    }
                     local = Some((out, y, value));
                 }
                 let mut time_up = self.deadline.is_some_and(|d| Instant::now() >= d);
@@ -269,11 +296,16 @@ impl Session {
                     self.check_loss(agreed.loss).map_err(crate::dist::agreed)?;
                     (value, stopping, time_up) = (agreed.loss, agreed.stop, agreed.time_up);
                 }
-                if let Some(max) = self.config.train.grad_clip_norm {
+                // f16: unscale before clipping; gradients that overflowed skip the step (on
+                // every rank alike, as they hold the same all-reduced gradients).
+                let take_step = self.unscale_gradients()?;
+                if let Some(max) = self.config.train.grad_clip_norm.filter(|_| take_step) {
                     clip_grad_norm(&self.params, max);
                 }
                 self.lr = self.lr_at(steps);
-                self.optim.step(self.lr);
+                if take_step {
+                    self.optim.step(self.lr);
+                }
                 self.optim.zero_grad();
                 // The epoch's loss counts each rank's rows at the global batch's loss (its
                 // share's own would weigh class-weighted shares wrongly).
@@ -320,6 +352,74 @@ impl Session {
         let (epoch, done) = (self.progress.epoch + 1, self.progress.batch);
         self.report.start_epoch(epoch, epochs, steps, done);
         Instant::now()
+    }
+
+    /// `train.precision = "f16"`: the loss scaler from the checkpoint, or a new one; none in
+    /// another precision (a run resumed in another precision drops it).
+    fn start_scaler(&mut self) -> Result<()> {
+        let t = &self.config.train;
+        if t.precision != crate::backend::Precision::F16 {
+            self.progress.scaler = None;
+        } else if self.progress.scaler.is_none() {
+            let config = t.loss_scale.clone().unwrap_or_default();
+            self.progress.scaler = Some(scaler::ScalerState::new(&config));
+        }
+        let p = t.precision;
+        if p != crate::backend::Precision::F32 {
+            let mut line = format!(
+                "precision {}: matrix products take {} operands and accumulate in f32; weights, optimizer state, losses, softmax and norms stay f32",
+                p.name(),
+                p.name()
+            );
+            if let Some(sc) = &self.progress.scaler {
+                line += &format!("; dynamic loss scale {:e}", sc.scale);
+            }
+            self.say(&line)?;
+            let device = self.params.first().map(|(_, t)| t.device());
+            if device == Some(crate::backend::Device::Cpu) {
+                self.say(&format!(
+                    "note: {} on the CPU is an emulation (operands rounded to {} before f32 products) for checking numerics, not for speed",
+                    p.name(),
+                    p.name()
+                ))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// With a loss scaler: the gradients unscaled, the scale updated (logged when it changes,
+    /// and in TensorBoard), and whether to take the step. Without one: true.
+    fn unscale_gradients(&mut self) -> Result<bool> {
+        let Some(sc) = self.progress.scaler.as_mut() else {
+            return Ok(true);
+        };
+        let finite = scaler::unscale(&self.params, sc.scale)?;
+        let growth = self.config.train.loss_scale.clone().unwrap_or_default();
+        // Giving up comes from the all-reduced gradients, the same on every rank: all stop here.
+        let outcome = sc
+            .update(finite, growth.growth_interval)
+            .map_err(crate::dist::agreed)?;
+        let to = sc.scale;
+        if matches!(outcome, scaler::Outcome::Skipped { .. }) {
+            self.progress.skipped_steps += 1;
+        }
+        let skipped = self.progress.skipped_steps;
+        let (epoch, step) = (self.progress.epoch + 1, self.progress.step + 1);
+        let line = match outcome {
+            scaler::Outcome::Step => return Ok(true),
+            scaler::Outcome::Skipped { from } => format!(
+                "loss scale: gradients not finite at epoch {epoch}, step {step}: step skipped ({skipped} so far), scale {from:e} -> {to:e}"
+            ),
+            scaler::Outcome::Grew { from } => format!(
+                "loss scale: {} clean steps at epoch {epoch}, step {step}: scale {from:e} -> {to:e}",
+                growth.growth_interval
+            ),
+        };
+        self.say(&line)?;
+        if let Some(out) = self.out.as_mut() {
+            out.events.train.scalar("loss_scale", step, to)?;
+        }
+        Ok(matches!(outcome, scaler::Outcome::Grew { .. }))
     }
 
     /// A loss that is not finite ends training here (with several ranks, the global batch's
@@ -723,6 +823,12 @@ impl Session {
             self.info.test = Some(map);
         }
         self.say_reduce_time()?;
+        if let Some(peak) = crate::backend::cuda::opened().and_then(|g| g.peak_bytes()) {
+            self.say(&format!(
+                "GPU memory: peak {:.1} MiB in kiln's buffers (the pool's high-water mark)",
+                peak as f64 / 1048576.0
+            ))?;
+        }
         // For classification, the saved model's confusion matrix on the test split, else
         // valid, else train (evaluated by every rank).
         let confusion = match (self.data.schema.task, test) {

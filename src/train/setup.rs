@@ -313,7 +313,7 @@ fn open_run(
             data.warnings.extend(info.changed_data(&data.files));
             checkpoint::restore(&model.named_state(), &loaded, &path)?;
             optim
-                .load_state(progress.step, |name| {
+                .load_state(progress.optimizer_steps(), |name| {
                     loaded.tensors.get(name).map(|(_, v)| v.clone())
                 })
                 .map_err(|e| Error::Runtime(format!("{}: {e}", path.display())))?;
@@ -494,7 +494,7 @@ fn share_start(
         *progress = serde_json::from_slice(&bytes)
             .map_err(|e| Error::Runtime(format!("rank 0's training progress: {e}")))?;
         progress.train = empty;
-        optim.set_steps(progress.step);
+        optim.set_steps(progress.optimizer_steps());
     }
     Ok(())
 }

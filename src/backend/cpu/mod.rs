@@ -15,6 +15,7 @@ mod matmul;
 mod norm;
 mod optim;
 mod pool;
+mod precision;
 mod random;
 pub use random::uniform_at;
 mod recurrent;
@@ -26,6 +27,7 @@ mod wide;
 
 use rayon::prelude::*;
 
+use super::precision::{current as current_precision, Precision};
 use super::Backend;
 use crate::backend::spec::{
     AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, ConvGrads, LstmDims, LstmSeqDims,
@@ -218,7 +220,8 @@ impl Backend for Cpu {
     }
 
     fn matmul(a: &Vec<f32>, b: &Vec<f32>, spec: &MatmulSpec) -> Vec<f32> {
-        matmul::matmul(a, b, spec)
+        let p = current_precision();
+        matmul::matmul(&precision::rounded(a, p), &precision::rounded(b, p), spec)
     }
 
     fn im2col(x: &Vec<f32>, g: &Conv2dGeom) -> Vec<f32> {
@@ -236,7 +239,10 @@ impl Backend for Cpu {
         g: &Conv2dGeom,
         filters: usize,
     ) -> Vec<f32> {
-        conv::conv2d_fwd(x, w, bias_relu.map(|b| b.as_slice()), g, filters)
+        // Rounding the input rounds every column im2col copies from it (padding is 0 either way).
+        let p = current_precision();
+        let (x, w) = (precision::rounded(x, p), precision::rounded(w, p));
+        conv::conv2d_fwd(&x, &w, bias_relu.map(|b| b.as_slice()), g, filters)
     }
 
     fn conv2d_bwd(
@@ -248,8 +254,28 @@ impl Backend for Cpu {
         filters: usize,
         want: ConvGrads,
     ) -> (Option<Vec<f32>>, Option<Vec<f32>>, Option<Vec<f32>>) {
-        let [dx, dw, dbias] =
-            conv::conv2d_bwd(x, w, dy, relu_out.map(|y| y.as_slice()), g, filters, want);
+        let relu_out = relu_out.map(|y| y.as_slice());
+        let p = current_precision();
+        if p == Precision::F32 {
+            let [dx, dw, dbias] = conv::conv2d_bwd(x, w, dy, relu_out, g, filters, want);
+            return (dx, dw, dbias);
+        }
+        // The products take rounded operands (dx = wᵀ·dy, dw = dy·colsᵀ); the bias gradient is
+        // a reduction, so it sums the f32 dy, as CUDA's composed backward does.
+        let (xr, wr, dyr) = (
+            precision::rounded(x, p),
+            precision::rounded(w, p),
+            precision::rounded(dy, p),
+        );
+        let products = ConvGrads {
+            dbias: false,
+            ..want
+        };
+        let [dx, dw, _] = conv::conv2d_bwd(&xr, &wr, &dyr, relu_out, g, filters, products);
+        let dbias = match relu_out {
+            Some(y) if want.dbias => Some(bias::backward(y, dy, g.channel_dims(filters)).1),
+            _ => None,
+        };
         (dx, dw, dbias)
     }
 
@@ -378,7 +404,7 @@ impl Backend for Cpu {
         keep: &Vec<f32>,
         d: LstmSeqDims,
     ) -> (Vec<f32>, Vec<f32>) {
-        recurrent::sequence_forward(xw, bias, w_hh, keep, d)
+        recurrent::sequence_forward(xw, bias, w_hh, keep, d, current_precision())
     }
 
     fn lstm_seq_bwd(
@@ -388,7 +414,7 @@ impl Backend for Cpu {
         dy: &Vec<f32>,
         d: LstmSeqDims,
     ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-        recurrent::sequence_backward(saved, w_hh, keep, dy, d)
+        recurrent::sequence_backward(saved, w_hh, keep, dy, d, current_precision())
     }
 
     fn dropout_mask(len: usize, rate: f32, seed: u64, first: u64) -> Vec<f32> {

@@ -8,8 +8,10 @@ use rayon::prelude::*;
 
 use super::for_row_pairs;
 use super::matmul::{product_parallelism, product_view, View};
+use super::precision::rounded;
 use super::unary::{sigmoid, tanh};
 use super::wide::widest;
+use crate::backend::precision::Precision;
 use crate::backend::spec::{LstmDims, LstmSeqDims, MatmulSpec};
 
 /// A row's `N` consecutive parts of length `u`.
@@ -313,12 +315,14 @@ widest!(fn step_backward(
 ) = step_backward_body);
 
 /// The whole sequence forward (see `LstmSeqDims`): h after every step and the saved record.
+/// The recurrent products take operands rounded to `p` (the emulation of `train.precision`).
 pub fn sequence_forward(
     xw: &[f32],
     bias: &[f32],
     w_hh: &[f32],
     keep: &[f32],
     d: LstmSeqDims,
+    p: Precision,
 ) -> (Vec<f32>, Vec<f32>) {
     let (len, u) = (d.len, d.units);
     let (g, sv) = (4 * u, LstmSeqDims::SAVED * u);
@@ -339,7 +343,7 @@ pub fn sequence_forward(
     let mut w_t = vec![0.0; u * g];
     for (gate, row) in w_hh.chunks(u).enumerate() {
         for (j, &v) in row.iter().enumerate() {
-            w_t[j * g + gate] = v;
+            w_t[j * g + gate] = p.round(v);
         }
     }
     y.par_chunks_mut(rows_per * len * u)
@@ -352,9 +356,19 @@ pub fn sequence_forward(
             let mut h = vec![0.0; rows * u];
             let mut c = vec![0.0; rows * u];
             let mut hw = vec![0.0; rows * g];
+            let mut h_rounded = vec![0.0; if p == Precision::F32 { 0 } else { rows * u }];
             for t in d.steps() {
+                let h_operand = if p == Precision::F32 {
+                    &h
+                } else {
+                    h_rounded
+                        .iter_mut()
+                        .zip(&h)
+                        .for_each(|(r, &v)| *r = p.round(v));
+                    &h_rounded
+                };
                 let hv = View {
-                    data: &h,
+                    data: h_operand,
                     rs: u,
                     cs: 1,
                 };
@@ -380,13 +394,15 @@ pub fn sequence_forward(
 }
 
 /// The whole sequence backward from the saved record and dy `[batch, len, units]`: (d xw
-/// `[batch, len, 4·units]`, d bias `[4·units]`, d w_hh `[4·units, units]`).
+/// `[batch, len, 4·units]`, d bias `[4·units]`, d w_hh `[4·units, units]`); the products take
+/// operands rounded to `p`, d bias sums the f32 gate gradients.
 pub fn sequence_backward(
     saved: &[f32],
     w_hh: &[f32],
     keep: &[f32],
     dy: &[f32],
     d: LstmSeqDims,
+    p: Precision,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let (len, u) = (d.len, d.units);
     let (g, sv) = (4 * u, LstmSeqDims::SAVED * u);
@@ -402,6 +418,7 @@ pub fn sequence_backward(
     }
     let rows_per = SEQ_BLOCK_ROWS.min(d.batch);
     let steps: Vec<usize> = d.steps().collect();
+    let w_hh = rounded(w_hh, p);
     // Each block's share of d bias, summed in block order below (fixed by the sizes).
     let dbias_parts: Vec<Vec<f32>> = dz
         .par_chunks_mut(rows_per * len * g)
@@ -412,6 +429,7 @@ pub fn sequence_backward(
             let mut dh = vec![0.0; rows * u];
             let mut dc = vec![0.0; rows * u];
             let mut db = vec![0.0; g];
+            let mut dz_rounded = vec![0.0; if p == Precision::F32 { 0 } else { rows * g }];
             for &t in steps.iter().rev() {
                 let b = BlockStep {
                     first: block * rows_per,
@@ -422,13 +440,25 @@ pub fn sequence_backward(
                 };
                 step_backward(saved, keep, dy, (&mut dh, &mut dc), (dz, &mut db), b);
                 // dh += dz_t · W_hh: this step's gate gradients, rows `len·4u` apart.
-                let dzt = View {
-                    data: &dz[t * g..],
-                    rs: len * g,
-                    cs: 1,
+                let dzt = if p == Precision::F32 {
+                    View {
+                        data: &dz[t * g..],
+                        rs: len * g,
+                        cs: 1,
+                    }
+                } else {
+                    for (r, row) in dz_rounded.chunks_mut(g).enumerate() {
+                        let src = &dz[(r * len + t) * g..][..g];
+                        row.iter_mut().zip(src).for_each(|(o, &v)| *o = p.round(v));
+                    }
+                    View {
+                        data: &dz_rounded,
+                        rs: g,
+                        cs: 1,
+                    }
                 };
                 let w = View {
-                    data: w_hh,
+                    data: &w_hh,
                     rs: u,
                     cs: 1,
                 };
@@ -443,13 +473,14 @@ pub fn sequence_backward(
     // d W_hh = Σ over rows and steps of dzᵀ · h_before: one product over all of them, the
     // states read in place from the saved record.
     let (m, n, k) = (g, u, d.batch * len);
+    let (dz_operand, saved_operand) = (rounded(&dz, p), rounded(saved, p));
     let dz_t = View {
-        data: &dz,
+        data: &dz_operand,
         rs: 1,
         cs: g,
     };
     let h_before = View {
-        data: saved,
+        data: &saved_operand,
         rs: sv,
         cs: 1,
     };

@@ -109,6 +109,7 @@ pub const FILES: &[KernelFile] = &[
         ["sgd_update", "sgd_momentum_update", "adam_update"]
     ),
     kernel_file!("random", ["dropout_mask"]),
+    kernel_file!("precision", ["to_bf16", "to_f16"]),
     kernel_file!(
         "bias",
         ["bias_relu_fwd", "bias_relu_bwd_dx", "bias_relu_bwd_bias"]

@@ -66,6 +66,11 @@ pub fn open(ordinal: usize) -> Result<&'static Gpu, String> {
     Ok(GPU.get_or_init(|| gpu))
 }
 
+/// The open device, if this process opened one.
+pub fn opened() -> Option<&'static Gpu> {
+    GPU.get()
+}
+
 /// The open device. Only reachable through CUDA storage, which exists only after `open`.
 pub(crate) fn gpu() -> &'static Gpu {
     GPU.get()
@@ -173,9 +178,31 @@ impl Gpu {
         self.ctx.mem_get_info().ok()
     }
 
-    /// A buffer of `len` floats; a placeholder once the device has failed, or when this
-    /// allocation fails (which is then recorded).
-    fn alloc(&self, len: usize) -> CudaSlice<f32> {
+    /// The most bytes kiln's buffers held at once so far: the stream-ordered pool's high-water
+    /// mark of memory in use (comparable to PyTorch's `torch.cuda.max_memory_allocated`; the
+    /// CUDA context and cuBLAS's workspace are outside it).
+    pub fn peak_bytes(&self) -> Option<u64> {
+        use cudarc::driver::sys;
+        let mut pool = std::ptr::null_mut();
+        let mut peak = 0u64;
+        // SAFETY: plain driver calls on the current device with valid out-pointers; the
+        // attribute is a 64-bit value.
+        let ok = unsafe {
+            sys::cuDeviceGetDefaultMemPool(&mut pool, self.ctx.cu_device())
+                == sys::CUresult::CUDA_SUCCESS
+                && sys::cuMemPoolGetAttribute(
+                    pool,
+                    sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH,
+                    (&mut peak as *mut u64).cast(),
+                ) == sys::CUresult::CUDA_SUCCESS
+        };
+        ok.then_some(peak)
+    }
+
+    /// A buffer of `len` elements (floats, or the 16-bit operands of mixed products); a
+    /// placeholder once the device has failed, or when this allocation fails (which is then
+    /// recorded).
+    fn alloc<T: cudarc::driver::DeviceRepr>(&self, len: usize) -> CudaSlice<T> {
         if self.failed() {
             return self.placeholder(len);
         }
@@ -183,10 +210,10 @@ impl Gpu {
             self.stream.null()
         } else {
             // SAFETY: every caller writes all `len` elements (a kernel or a copy) before reading.
-            unsafe { self.stream.alloc::<f32>(len) }
+            unsafe { self.stream.alloc::<T>(len) }
         };
         r.unwrap_or_else(|e| {
-            self.fail(&format!("allocate {len} floats"), e);
+            self.fail(&format!("allocate {len} values"), e);
             self.placeholder(len)
         })
     }

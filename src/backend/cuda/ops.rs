@@ -8,6 +8,7 @@ use cudarc::driver::{CudaSlice, DeviceRepr, PushKernelArg};
 
 use super::kernels::MAX_RANK;
 use super::{block_each, gpu, grid_for, BLOCK};
+use crate::backend::precision::{self, Precision};
 use crate::backend::spec::{
     AdamStep, AxisDims, Binary, BroadcastPlan, Conv2dGeom, LstmDims, MatmulSpec, OpCode, Pool,
     Reduce, SgdStep, SoftmaxKind, Unary,
@@ -294,6 +295,11 @@ impl Backend for Cuda {
         };
         let g = gpu();
         if g.failed() {
+            return c;
+        }
+        let p = precision::current();
+        if p != Precision::F32 {
+            mixed_matmul(a, b, s, &gemm, p, &mut c);
             return c;
         }
         let blas = &g.blas;
@@ -627,5 +633,112 @@ impl Backend for Cuda {
             launch!("dropout_mask", grid_for(len); &mut mask, &n, &seed, &first, &rate, &keep);
         }
         mask
+    }
+}
+
+/// `x` as the 16-bit operand format of `p` (bf16 or f16 bits), for cuBLAS's GemmEx.
+fn to_half(x: &CudaSlice<f32>, p: Precision) -> CudaSlice<u16> {
+    let mut y = gpu().alloc::<u16>(x.len());
+    let n = x.len() as u64;
+    if n > 0 {
+        match p {
+            Precision::Bf16 => launch!("to_bf16", grid_for(x.len()); x, &mut y, &n),
+            Precision::F16 => launch!("to_f16", grid_for(x.len()); x, &mut y, &n),
+            Precision::F32 => unreachable!("f32 products take their operands as they are"),
+        }
+    }
+    y
+}
+
+/// `Cuda::matmul` under `train.precision` bf16 or f16: both operands cast to the 16-bit format,
+/// then cuBLAS's GemmEx with f32 output and f32 accumulation (`CUBLAS_COMPUTE_32F`), as
+/// PyTorch's autocast runs a linear layer. `gemm` is the column-major description `matmul`
+/// built (operands swapped).
+fn mixed_matmul(
+    a: &CudaSlice<f32>,
+    b: &CudaSlice<f32>,
+    s: &MatmulSpec,
+    gemm: &GemmConfig<f32>,
+    p: Precision,
+    c: &mut CudaSlice<f32>,
+) {
+    use cudarc::cublas::{result, sys};
+    use cudarc::driver::{DevicePtr, DevicePtrMut};
+    let g = gpu();
+    let (ah, bh) = (to_half(a, p), to_half(b, p));
+    if g.failed() {
+        return;
+    }
+    let kind = match p {
+        Precision::Bf16 => sys::cudaDataType_t::CUDA_R_16BF,
+        _ => sys::cudaDataType_t::CUDA_R_16F,
+    };
+    let f32_kind = sys::cudaDataType_t::CUDA_R_32F;
+    let (alpha, beta) = (1.0f32, 0.0f32);
+    let handle = *g.blas.handle();
+    let (bp, _rb) = bh.device_ptr(&g.stream);
+    let (ap, _ra) = ah.device_ptr(&g.stream);
+    let (cp, _rc) = c.device_ptr_mut(&g.stream);
+    let algo = sys::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT;
+    let compute = sys::cublasComputeType_t::CUBLAS_COMPUTE_32F;
+    // SAFETY: as in `matmul`: the half buffers hold exactly the elements of `a` and `b`, whose
+    // extents the spec describes; `c` holds batch·m·n floats; the pointers stay valid until the
+    // records drop after the call (the work is queued on kiln's one stream, which cuBLAS uses);
+    // alpha and beta are f32, as CUBLAS_COMPUTE_32F requires.
+    let r = unsafe {
+        let alpha = (&alpha as *const f32).cast();
+        let beta = (&beta as *const f32).cast();
+        if s.batch == 1 {
+            result::gemm_ex(
+                handle,
+                gemm.transa,
+                gemm.transb,
+                gemm.m,
+                gemm.n,
+                gemm.k,
+                alpha,
+                bp as *const _,
+                kind,
+                gemm.lda,
+                ap as *const _,
+                kind,
+                gemm.ldb,
+                beta,
+                cp as *mut _,
+                f32_kind,
+                gemm.ldc,
+                compute,
+                algo,
+            )
+        } else {
+            result::gemm_strided_batched_ex(
+                handle,
+                gemm.transa,
+                gemm.transb,
+                gemm.m,
+                gemm.n,
+                gemm.k,
+                alpha,
+                bp as *const _,
+                kind,
+                gemm.lda,
+                s.b_batch_stride as i64,
+                ap as *const _,
+                kind,
+                gemm.ldb,
+                s.a_batch_stride as i64,
+                beta,
+                cp as *mut _,
+                f32_kind,
+                gemm.ldc,
+                (s.m * s.n) as i64,
+                s.batch as i32,
+                compute,
+                algo,
+            )
+        }
+    };
+    if let Err(e) = r {
+        g.fail("cuBLAS GemmEx (mixed precision)", e)
     }
 }
