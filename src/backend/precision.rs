@@ -58,6 +58,7 @@ impl Precision {
     /// even, as the hardware's conversions (`cvt.rn`) do: NaN stays NaN, values beyond the
     /// format's range become ±inf (f16 above 65504), and f16's subnormals keep what bits they
     /// can.
+    #[inline]
     pub fn round(self, x: f32) -> f32 {
         match self {
             Precision::F32 => x,

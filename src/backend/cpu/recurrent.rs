@@ -357,6 +357,7 @@ pub fn sequence_forward(
             let mut c = vec![0.0; rows * u];
             let mut hw = vec![0.0; rows * g];
             let mut h_rounded = vec![0.0; if p == Precision::F32 { 0 } else { rows * u }];
+            let first_step = d.steps().next().unwrap_or(0);
             for t in d.steps() {
                 let h_operand = if p == Precision::F32 {
                     &h
@@ -377,9 +378,12 @@ pub fn sequence_forward(
                     rs: g,
                     cs: 1,
                 };
-                // hw = bias + h · W_hhᵀ: the bias rides in the product's accumulator.
+                // hw = bias + h · W_hhᵀ: the bias rides in the product's accumulator; at the
+                // first step h is 0 and hw the bias alone.
                 hw.chunks_mut(g).for_each(|row| row.copy_from_slice(bias));
-                product_view((rows, g, u), hv, w, &mut hw, g, true, Parallelism::None);
+                if t != first_step {
+                    product_view((rows, g, u), hv, w, &mut hw, g, true, Parallelism::None);
+                }
                 let b = BlockStep {
                     first: block * rows_per,
                     rows,
@@ -439,6 +443,9 @@ pub fn sequence_backward(
                     u,
                 };
                 step_backward(saved, keep, dy, (&mut dh, &mut dc), (dz, &mut db), b);
+                if t == steps[0] {
+                    break; // what would flow on reaches the initial state, a constant 0
+                }
                 // dh += dz_t · W_hh: this step's gate gradients, rows `len·4u` apart.
                 let dzt = if p == Precision::F32 {
                     View {
