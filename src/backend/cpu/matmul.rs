@@ -119,7 +119,12 @@ pub fn product_view(
 
 /// The parallelism for one product of the spec's size (see `THREADED_PRODUCT`).
 pub fn product_parallelism(s: &MatmulSpec) -> Parallelism {
-    if s.m * s.n * s.k >= THREADED_PRODUCT {
+    parallelism((s.m, s.n, s.k))
+}
+
+/// The parallelism for one `[m, k] · [k, n]` product (see `THREADED_PRODUCT`).
+pub fn parallelism((m, n, k): (usize, usize, usize)) -> Parallelism {
+    if m * n * k >= THREADED_PRODUCT {
         Parallelism::Rayon(0)
     } else {
         Parallelism::None

@@ -16,3 +16,8 @@ pub fn rounded(x: &[f32], p: Precision) -> Cow<'_, [f32]> {
         p => Cow::Owned(map1(x, move |v| p.round(v))),
     }
 }
+
+/// `src` rounded to `p` into `dst` (a buffer reused across the steps of a recurrence).
+pub fn round_into(dst: &mut [f32], src: &[f32], p: Precision) {
+    dst.iter_mut().zip(src).for_each(|(d, &v)| *d = p.round(v));
+}

@@ -7,12 +7,12 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::for_row_pairs;
-use super::matmul::{product_parallelism, product_view, View};
-use super::precision::rounded;
+use super::matmul::{parallelism, product_view, View};
+use super::precision::{round_into, rounded};
 use super::unary::{sigmoid, tanh};
 use super::wide::widest;
 use crate::backend::precision::Precision;
-use crate::backend::spec::{LstmDims, LstmSeqDims, MatmulSpec};
+use crate::backend::spec::{LstmDims, LstmSeqDims};
 
 /// A row's `N` consecutive parts of length `u`.
 fn parts<const N: usize>(row: &[f32], u: usize) -> [&[f32]; N] {
@@ -194,7 +194,8 @@ pub fn backward(
 const SEQ_BLOCK_ROWS: usize = 32;
 
 /// One step of one block of rows: the block's first row of the batch, how many rows it has,
-/// the step, the sequence length and the units.
+/// the step, the sequence length, the units, and whether the block keeps a record of every
+/// step (for a backward).
 #[derive(Clone, Copy)]
 struct BlockStep {
     first: usize,
@@ -202,14 +203,15 @@ struct BlockStep {
     t: usize,
     len: usize,
     u: usize,
+    kept: bool,
 }
 
 impl BlockStep {
     /// Where row `r`'s record of this step starts in the block's saved record: `[rows, len,
     /// SAVED·u]` when it is kept, else one step's `[rows, SAVED·u]` reused at every step.
-    fn record_at(&self, r: usize, kept: bool) -> usize {
+    fn record_at(&self, r: usize) -> usize {
         let sv = LstmSeqDims::SAVED * self.u;
-        if kept {
+        if self.kept {
             (r * self.len + self.t) * sv
         } else {
             r * sv
@@ -218,7 +220,7 @@ impl BlockStep {
 }
 
 /// A block's step forward, after `hw` = h · W_hhᵀ: each row's states before the step and its
-/// activations go to the block's saved record (or one step's, when none is `kept`), its new
+/// activations go to the block's saved record (or one step's, when it keeps none), its new
 /// states to `h`, `c` and the block's `y`.
 #[inline(always)]
 fn step_forward_body(
@@ -227,13 +229,13 @@ fn step_forward_body(
     hw: &[f32],
     (h, c): (&mut [f32], &mut [f32]),
     (saved, y): (&mut [f32], &mut [f32]),
-    (b, kept): (BlockStep, bool),
+    b: BlockStep,
 ) {
     let (u, len, t) = (b.u, b.len, b.t);
     let (g, sv) = (4 * u, LstmSeqDims::SAVED * u);
     for r in 0..b.rows {
         let at = (b.first + r) * len + t;
-        let s = &mut saved[b.record_at(r, kept)..][..sv];
+        let s = &mut saved[b.record_at(r)..][..sv];
         let (before, acts) = s.split_at_mut(2 * u);
         before[..u].copy_from_slice(&h[r * u..][..u]);
         before[u..].copy_from_slice(&c[r * u..][..u]);
@@ -258,7 +260,7 @@ widest!(fn step_forward(
     hw: &[f32],
     states: (&mut [f32], &mut [f32]),
     out: (&mut [f32], &mut [f32]),
-    at: (BlockStep, bool),
+    b: BlockStep,
 ) = step_forward_body);
 
 /// A block's step backward: from the gradients reaching the states after the step (`dh`, `dc`,
@@ -357,15 +359,11 @@ pub fn sequence_forward(
             let mut c = vec![0.0; rows * u];
             let mut hw = vec![0.0; rows * g];
             let mut h_rounded = vec![0.0; if p == Precision::F32 { 0 } else { rows * u }];
-            let first_step = d.steps().next().unwrap_or(0);
             for t in d.steps() {
                 let h_operand = if p == Precision::F32 {
                     &h
                 } else {
-                    h_rounded
-                        .iter_mut()
-                        .zip(&h)
-                        .for_each(|(r, &v)| *r = p.round(v));
+                    round_into(&mut h_rounded, &h, p);
                     &h_rounded
                 };
                 let hv = View {
@@ -381,7 +379,7 @@ pub fn sequence_forward(
                 // hw = bias + h · W_hhᵀ: the bias rides in the product's accumulator; at the
                 // first step h is 0 and hw the bias alone.
                 hw.chunks_mut(g).for_each(|row| row.copy_from_slice(bias));
-                if t != first_step {
+                if t != d.first_step() {
                     product_view((rows, g, u), hv, w, &mut hw, g, true, Parallelism::None);
                 }
                 let b = BlockStep {
@@ -390,8 +388,9 @@ pub fn sequence_forward(
                     t,
                     len,
                     u,
+                    kept: d.record,
                 };
-                step_forward(xw, keep, &hw, (&mut h, &mut c), (saved, y), (b, d.record));
+                step_forward(xw, keep, &hw, (&mut h, &mut c), (saved, y), b);
             }
         });
     (y, saved)
@@ -441,9 +440,10 @@ pub fn sequence_backward(
                     t,
                     len,
                     u,
+                    kept: true,
                 };
                 step_backward(saved, keep, dy, (&mut dh, &mut dc), (dz, &mut db), b);
-                if t == steps[0] {
+                if t == d.first_step() {
                     break; // what would flow on reaches the initial state, a constant 0
                 }
                 // dh += dz_t · W_hh: this step's gate gradients, rows `len·4u` apart.
@@ -455,8 +455,7 @@ pub fn sequence_backward(
                     }
                 } else {
                     for (r, row) in dz_rounded.chunks_mut(g).enumerate() {
-                        let src = &dz[(r * len + t) * g..][..g];
-                        row.iter_mut().zip(src).for_each(|(o, &v)| *o = p.round(v));
+                        round_into(row, &dz[(r * len + t) * g..][..g], p);
                     }
                     View {
                         data: &dz_rounded,
@@ -491,17 +490,7 @@ pub fn sequence_backward(
         rs: sv,
         cs: 1,
     };
-    let spec = MatmulSpec {
-        batch: 1,
-        m,
-        n,
-        k,
-        trans_a: true,
-        trans_b: false,
-        a_batch_stride: 0,
-        b_batch_stride: 0,
-    };
-    let par = product_parallelism(&spec);
+    let par = parallelism((m, n, k));
     product_view((m, n, k), dz_t, h_before, &mut dw, n, false, par);
     (dz, dbias, dw)
 }

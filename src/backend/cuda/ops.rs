@@ -688,55 +688,32 @@ fn mixed_matmul(
     let r = unsafe {
         let alpha = (&alpha as *const f32).cast();
         let beta = (&beta as *const f32).cast();
-        if s.batch == 1 {
-            result::gemm_ex(
-                handle,
-                gemm.transa,
-                gemm.transb,
-                gemm.m,
-                gemm.n,
-                gemm.k,
-                alpha,
-                bp as *const _,
-                kind,
-                gemm.lda,
-                ap as *const _,
-                kind,
-                gemm.ldb,
-                beta,
-                cp as *mut _,
-                f32_kind,
-                gemm.ldc,
-                compute,
-                algo,
-            )
-        } else {
-            result::gemm_strided_batched_ex(
-                handle,
-                gemm.transa,
-                gemm.transb,
-                gemm.m,
-                gemm.n,
-                gemm.k,
-                alpha,
-                bp as *const _,
-                kind,
-                gemm.lda,
-                s.b_batch_stride as i64,
-                ap as *const _,
-                kind,
-                gemm.ldb,
-                s.a_batch_stride as i64,
-                beta,
-                cp as *mut _,
-                f32_kind,
-                gemm.ldc,
-                (s.m * s.n) as i64,
-                s.batch as i32,
-                compute,
-                algo,
-            )
-        }
+        // One call for a single product too (a batch of one; its strides are not read).
+        result::gemm_strided_batched_ex(
+            handle,
+            gemm.transa,
+            gemm.transb,
+            gemm.m,
+            gemm.n,
+            gemm.k,
+            alpha,
+            bp as *const _,
+            kind,
+            gemm.lda,
+            s.b_batch_stride as i64,
+            ap as *const _,
+            kind,
+            gemm.ldb,
+            s.a_batch_stride as i64,
+            beta,
+            cp as *mut _,
+            f32_kind,
+            gemm.ldc,
+            (s.m * s.n) as i64,
+            s.batch as i32,
+            compute,
+            algo,
+        )
     };
     if let Err(e) = r {
         g.fail("cuBLAS GemmEx (mixed precision)", e)

@@ -36,6 +36,15 @@ impl LstmSeqDims {
         (0..self.len).map(move |i| if self.reverse { self.len - 1 - i } else { i })
     }
 
+    /// The step the recurrence visits first (its states before it are 0).
+    pub fn first_step(&self) -> usize {
+        if self.reverse {
+            self.len.saturating_sub(1)
+        } else {
+            0
+        }
+    }
+
     pub fn cell(&self) -> LstmDims {
         LstmDims {
             rows: self.batch,
