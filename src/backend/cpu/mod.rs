@@ -82,6 +82,15 @@ pub(crate) fn filled(len: usize, fill: impl FnOnce(&mut [std::mem::MaybeUninit<f
     v
 }
 
+/// `slots` set to zero and returned as values: the tasks of a parallel loop each zero their own
+/// part of a fresh buffer this way (taken from `Vec::spare_capacity_mut`, then `set_len` once
+/// every part is done) instead of one thread's calloc zeroing all of it while the rest wait.
+pub(crate) fn zeroed(slots: &mut [std::mem::MaybeUninit<f32>]) -> &mut [f32] {
+    slots.fill(std::mem::MaybeUninit::new(0.0));
+    // SAFETY: every slot was just written; MaybeUninit<f32> has f32's layout.
+    unsafe { &mut *(slots as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) }
+}
+
 /// `out[i] = f(x[i])`, in parallel when large.
 pub(crate) fn map1(x: &[f32], f: impl Fn(f32) -> f32 + Sync + Send) -> Vec<f32> {
     if x.len() < PARALLEL_MIN {

@@ -2,6 +2,7 @@
 
 use rayon::prelude::*;
 
+use super::wide::widest;
 use super::{CHUNK, PARALLEL_MIN};
 use crate::backend::spec::{AdamStep, SgdStep};
 
@@ -61,25 +62,71 @@ pub fn sgd(p: &mut [f32], g: &[f32], momentum: Option<&mut [f32]>, h: &SgdStep) 
     }
 }
 
+/// Adam's per-element constants, copied out of the step so the loop reads registers (through
+/// a reference, the compiler could not rule out a store to `p` changing them, and kept the
+/// loop scalar).
+#[derive(Clone, Copy)]
+struct AdamConsts {
+    b1: f32,
+    b2: f32,
+    eps: f32,
+    wd: f32,
+    step_size: f32,
+    bc2_sqrt: f32,
+    decay: f32,
+}
+
+/// One chunk of the update; `DECOUPLED` (AdamW) is a constant, so each loop has no branch and
+/// vectorises.
+#[inline(always)]
+fn adam_chunk<const DECOUPLED: bool>(
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    k: AdamConsts,
+) {
+    let n = p.len();
+    let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+    for j in 0..n {
+        let g = if DECOUPLED {
+            p[j] *= k.decay;
+            g[j]
+        } else {
+            g[j] + k.wd * p[j]
+        };
+        m[j] += (1.0 - k.b1) * (g - m[j]);
+        v[j] = v[j] * k.b2 + (1.0 - k.b2) * g * g;
+        p[j] -= k.step_size * m[j] / (v[j].sqrt() / k.bc2_sqrt + k.eps);
+    }
+}
+
+widest!(fn adam_coupled(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConsts)
+    = adam_chunk::<false>);
+widest!(fn adam_decoupled(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConsts)
+    = adam_chunk::<true>);
+
 pub fn adam(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: &AdamStep) {
     assert!(m.len() == p.len() && v.len() == p.len());
     let c = h.corrections();
-    let (step_size, bc2_sqrt, decay) = (c.step_size, c.bc2_sqrt, c.decay);
-    let (b1, b2, eps, wd) = (h.beta1, h.beta2, h.eps, h.weight_decay);
+    let k = AdamConsts {
+        b1: h.beta1,
+        b2: h.beta2,
+        eps: h.eps,
+        wd: h.weight_decay,
+        step_size: c.step_size,
+        bc2_sqrt: c.bc2_sqrt,
+        decay: c.decay,
+    };
+    let update = if h.decoupled {
+        adam_decoupled
+    } else {
+        adam_coupled
+    };
     let (m, v) = (SlotPtr(m.as_mut_ptr()), SlotPtr(v.as_mut_ptr()));
     chunked(p, g, |start, p, g| {
         // SAFETY: this task's ranges of the moments, the same as its range of `p`.
         let (m, v) = unsafe { (m.range(start, p.len()), v.range(start, p.len())) };
-        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
-            let g = if h.decoupled {
-                *p *= decay;
-                g
-            } else {
-                g + wd * *p
-            };
-            *m += (1.0 - b1) * (g - *m);
-            *v = *v * b2 + (1.0 - b2) * g * g;
-            *p -= step_size * *m / (v.sqrt() / bc2_sqrt + eps);
-        }
+        update(p, g, m, v, k);
     });
 }
