@@ -1,6 +1,6 @@
 //! Elementwise binary ops with NumPy broadcasting on the CPU.
 
-use super::{for_rows, map2};
+use super::{map2, new_rows};
 use crate::backend::spec::{Binary, BroadcastPlan};
 
 pub fn forward(op: Binary, a: &[f32], b: &[f32], plan: &BroadcastPlan) -> Vec<f32> {
@@ -26,8 +26,7 @@ fn zip(
     let rank = plan.dims.len();
     let inner = plan.dims[rank - 1];
     let (sa, sb) = (plan.a_strides[rank - 1], plan.b_strides[rank - 1]);
-    let mut out = vec![0.0; plan.out_len];
-    for_rows(&mut out, inner, plan.out_len, |first_row, rows| {
+    new_rows(plan.out_len, inner, plan.out_len, |first_row, rows| {
         for (r, row) in rows.chunks_mut(inner).enumerate() {
             let (oa, ob) = plan.row_offsets(first_row + r);
             match (sa, sb) {
@@ -56,6 +55,5 @@ fn zip(
                 }
             }
         }
-    });
-    out
+    })
 }

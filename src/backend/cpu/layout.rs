@@ -4,7 +4,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::{filled, for_rows, PARALLEL_MIN};
+use super::{filled, new_rows, PARALLEL_MIN};
 use crate::backend::spec::AxisDims;
 
 /// Merge output axes that are also adjacent and in order in the input, and drop size-1 axes:
@@ -86,10 +86,9 @@ fn permute_strided(x: &[f32], dims: &[usize], perm: &[usize]) -> Vec<f32> {
     }
     let out_dims: Vec<usize> = perm.iter().map(|&p| dims[p]).collect();
     let strides: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
-    let mut out = vec![0.0; x.len()];
     let inner = out_dims[rank - 1];
     let inner_stride = strides[rank - 1];
-    for_rows(&mut out, inner, x.len(), |first, rows| {
+    new_rows(x.len(), inner, x.len(), |first, rows| {
         for (r, row) in rows.chunks_mut(inner).enumerate() {
             // Offset of this output row's first element in the input.
             let mut rest = first + r;
@@ -102,8 +101,7 @@ fn permute_strided(x: &[f32], dims: &[usize], perm: &[usize]) -> Vec<f32> {
                 *o = x[offset + j * inner_stride];
             }
         }
-    });
-    out
+    })
 }
 
 pub fn slice_axis(x: &[f32], d: AxisDims, start: usize, len: usize) -> Vec<f32> {
@@ -137,14 +135,17 @@ pub fn cat_axis(parts: &[&Vec<f32>], outer: usize, lens: &[usize], inner: usize)
 }
 
 pub fn gather_rows(x: &[f32], row_len: usize, idx: &[u32]) -> Vec<f32> {
-    let mut out = vec![0.0; idx.len() * row_len];
-    for_rows(&mut out, row_len, idx.len() * row_len, |first, rows| {
-        for (r, row) in rows.chunks_mut(row_len).enumerate() {
-            let src = idx[first + r] as usize * row_len;
-            row.copy_from_slice(&x[src..src + row_len]);
-        }
-    });
-    out
+    new_rows(
+        idx.len() * row_len,
+        row_len,
+        idx.len() * row_len,
+        |first, rows| {
+            for (r, row) in rows.chunks_mut(row_len).enumerate() {
+                let src = idx[first + r] as usize * row_len;
+                row.copy_from_slice(&x[src..src + row_len]);
+            }
+        },
+    )
 }
 
 /// Sequential on purpose: rows may repeat, and a fixed order keeps the sums bitwise stable.

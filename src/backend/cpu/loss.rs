@@ -1,6 +1,6 @@
 //! The fused softmax + cross-entropy over integer class targets.
 
-use super::for_rows;
+use super::new_rows;
 
 /// Class index of row `r`, checked: data loading validates targets, so a bad one here is a bug.
 fn class_of(targets: &[f32], r: usize, c: usize) -> usize {
@@ -35,8 +35,7 @@ pub fn cross_entropy_backward(
     c: usize,
 ) -> Vec<f32> {
     let scale = dloss / n as f32;
-    let mut dx = vec![0.0; n * c];
-    for_rows(&mut dx, c, n * c, |first, rows| {
+    new_rows(n * c, c, n * c, |first, rows| {
         for (r, dx_row) in rows.chunks_mut(c).enumerate() {
             let row = &logits[(first + r) * c..][..c];
             let lse = log_sum_exp(row);
@@ -45,6 +44,5 @@ pub fn cross_entropy_backward(
             }
             dx_row[class_of(targets, first + r, c)] -= scale;
         }
-    });
-    dx
+    })
 }

@@ -135,11 +135,11 @@ pub(crate) fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Se
 
 /// Run `body(first_row, rows)` over `out` split into rows of `row_len`, in parallel when `work`
 /// (elements read or written in all) is large. Chunk boundaries depend only on the sizes.
-pub(crate) fn for_rows(
-    out: &mut [f32],
+pub(crate) fn for_rows<T: Send>(
+    out: &mut [T],
     row_len: usize,
     work: usize,
-    body: impl Fn(usize, &mut [f32]) + Sync + Send,
+    body: impl Fn(usize, &mut [T]) + Sync + Send,
 ) {
     if row_len == 0 || out.is_empty() {
         return;
@@ -155,22 +155,46 @@ pub(crate) fn for_rows(
         .for_each(|(i, chunk)| body(i * rows_per_chunk, chunk));
 }
 
+/// A new `[len / row_len, row_len]` buffer written by `body` as `for_rows` runs it, each task
+/// zeroing its own chunk first (in cache, and in parallel: `vec![0.0; len]` is one thread's
+/// memset of the whole buffer while the others wait).
+pub(crate) fn new_rows(
+    len: usize,
+    row_len: usize,
+    work: usize,
+    body: impl Fn(usize, &mut [f32]) + Sync + Send,
+) -> Vec<f32> {
+    if row_len == 0 {
+        return vec![0.0; len];
+    }
+    let mut out = Vec::with_capacity(len);
+    for_rows(
+        &mut out.spare_capacity_mut()[..len],
+        row_len,
+        work,
+        |first, chunk| body(first, zeroed(chunk)),
+    );
+    // SAFETY: `for_rows` handed every slot to a task, which zeroed it.
+    unsafe { out.set_len(len) };
+    out
+}
+
 /// `body(row, a_row, b_row)` for every row of two outputs written side by side (`a` in rows
 /// of `wa` values, `b` in rows of `wb`), split into parallel chunks as `for_rows` does once
 /// `work` is large. Each row is independent, so the split does not change the result.
-pub(crate) fn for_row_pairs(
-    a: &mut [f32],
+pub(crate) fn for_row_pairs<T: Send>(
+    a: &mut [T],
     wa: usize,
-    b: &mut [f32],
+    b: &mut [T],
     wb: usize,
     work: usize,
-    body: impl Fn(usize, &mut [f32], &mut [f32]) + Sync + Send,
+    body: impl Fn(usize, &mut [T], &mut [T]) + Sync + Send,
 ) {
     if wa == 0 || a.is_empty() {
         return;
     }
     let rows = a.len() / wa;
-    let run = |first: usize, a: &mut [f32], b: &mut [f32]| {
+    let run = |first: usize, a: &mut [T], b: &mut [T]| {
         for (r, (a, b)) in a.chunks_mut(wa).zip(b.chunks_mut(wb.max(1))).enumerate() {
             body(first + r, a, b);
         }
@@ -184,6 +208,36 @@ pub(crate) fn for_row_pairs(
         .zip(b.par_chunks_mut(per * wb.max(1)))
         .enumerate()
         .for_each(|(i, (a, b))| run(i * per, a, b));
+}
+
+/// Two new buffers of `rows` rows (`wa` and `wb` values each) written by `body` as
+/// `for_row_pairs` runs it, each row zeroed by its task first (see `new_rows`).
+pub(crate) fn new_row_pairs(
+    rows: usize,
+    wa: usize,
+    wb: usize,
+    work: usize,
+    body: impl Fn(usize, &mut [f32], &mut [f32]) + Sync + Send,
+) -> (Vec<f32>, Vec<f32>) {
+    let (la, lb) = (rows * wa, rows * wb);
+    if wa == 0 || wb == 0 {
+        return (vec![0.0; la], vec![0.0; lb]);
+    }
+    let (mut a, mut b) = (Vec::with_capacity(la), Vec::with_capacity(lb));
+    for_row_pairs(
+        &mut a.spare_capacity_mut()[..la],
+        wa,
+        &mut b.spare_capacity_mut()[..lb],
+        wb,
+        work,
+        |row, a, b| body(row, zeroed(a), zeroed(b)),
+    );
+    // SAFETY: `for_row_pairs` handed every row of both to a task, which zeroed it.
+    unsafe {
+        a.set_len(la);
+        b.set_len(lb);
+    }
+    (a, b)
 }
 
 /// The CPU backend.

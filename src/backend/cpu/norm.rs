@@ -5,8 +5,56 @@
 
 use rayon::prelude::*;
 
-use super::{for_row_pairs, for_rows, PARALLEL_MIN};
+use super::wide::widest;
+use super::{new_row_pairs, new_rows, PARALLEL_MIN};
 use crate::backend::spec::AxisDims;
+
+/// Partial sums per row: 16 interleaved f64 lanes, added in a fixed order at the end. One
+/// running sum is a chain of dependent adds (4 cycles each): it made the statistics pass take
+/// three times as long as the normalising pass (0.45 against 0.15 ms on a [64, 16, 28, 28]
+/// batch), bound by latency, not memory.
+const LANES: usize = 16;
+
+#[inline(always)]
+fn lane_sums(a: &[f32], b: &[f32], f: impl Fn(f64, f64) -> (f64, f64)) -> (f64, f64) {
+    let (mut s, mut t) = ([0.0f64; LANES], [0.0f64; LANES]);
+    let whole = a.len() / LANES * LANES;
+    let (a, a_tail) = a.split_at(whole);
+    let (b, b_tail) = b[..a.len() + a_tail.len()].split_at(whole);
+    for (ca, cb) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+        for j in 0..LANES {
+            let (u, v) = f(ca[j] as f64, cb[j] as f64);
+            s[j] += u;
+            t[j] += v;
+        }
+    }
+    let (mut s0, mut t0) = (0.0, 0.0);
+    for j in 0..LANES {
+        s0 += s[j];
+        t0 += t[j];
+    }
+    for (&x, &y) in a_tail.iter().zip(b_tail) {
+        let (u, v) = f(x as f64, y as f64);
+        s0 += u;
+        t0 += v;
+    }
+    (s0, t0)
+}
+
+/// (Σ x, Σ x²) over a row.
+#[inline(always)]
+fn moments_row(x: &[f32]) -> (f64, f64) {
+    lane_sums(x, x, |v, _| (v, v * v))
+}
+
+/// (Σ g, Σ g·h) over a row.
+#[inline(always)]
+fn gradient_row(g: &[f32], h: &[f32]) -> (f64, f64) {
+    lane_sums(g, h, |a, b| (a, a * b))
+}
+
+widest!(fn moments(x: &[f32]) -> (f64, f64) = moments_row);
+widest!(fn gradient_sums(g: &[f32], h: &[f32]) -> (f64, f64) = gradient_row);
 
 /// Per channel, `f(x_row, other_row)` summed in f64 over every (outer, inner) position, in a
 /// fixed order (one task per channel, so any thread count gives the same bits).
@@ -43,11 +91,7 @@ pub fn forward(
     eps: f32,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
     let count = (d.outer * d.inner).max(1) as f64;
-    let sums = channel_sums(x, x, d, |r, _| {
-        let s: f64 = r.iter().map(|&v| v as f64).sum();
-        let q: f64 = r.iter().map(|&v| (v as f64) * (v as f64)).sum();
-        (s, q)
-    });
+    let sums = channel_sums(x, x, d, |r, _| moments(r));
     let mean: Vec<f64> = sums.iter().map(|s| s.0 / count).collect();
     // var = E[x²] − mean², accumulated in f64 over f32 data: no cancellation at f32 precision
     // unless the mean is some 10⁴ standard deviations away from 0.
@@ -61,22 +105,14 @@ pub fn forward(
         .map(|v| 1.0 / ((*v as f32) + eps).sqrt())
         .collect();
     let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
-    let (mut x_hat, mut y) = (vec![0.0; x.len()], vec![0.0; x.len()]);
-    for_row_pairs(
-        &mut x_hat,
-        d.inner,
-        &mut y,
-        d.inner,
-        x.len(),
-        |row, h, y| {
-            let ch = row % d.len;
-            let src = &x[row * d.inner..(row + 1) * d.inner];
-            for ((h, y), &v) in h.iter_mut().zip(y.iter_mut()).zip(src) {
-                *h = (v - mean32[ch]) * inv[ch];
-                *y = *h * w[ch] + b[ch];
-            }
-        },
-    );
+    let (x_hat, y) = new_row_pairs(d.outer * d.len, d.inner, d.inner, x.len(), |row, h, y| {
+        let ch = row % d.len;
+        let src = &x[row * d.inner..(row + 1) * d.inner];
+        for ((h, y), &v) in h.iter_mut().zip(y.iter_mut()).zip(src) {
+            *h = (v - mean32[ch]) * inv[ch];
+            *y = *h * w[ch] + b[ch];
+        }
+    });
     let var32 = var.iter().map(|&v| v as f32).collect();
     (y, x_hat, mean32, var32)
 }
@@ -92,18 +128,13 @@ pub fn backward(
     eps: f32,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let count = (d.outer * d.inner).max(1) as f32;
-    let sums = channel_sums(dy, x_hat, d, |g, h| {
-        let db: f64 = g.iter().map(|&v| v as f64).sum();
-        let dw: f64 = g.iter().zip(h).map(|(&a, &b)| a as f64 * b as f64).sum();
-        (db, dw)
-    });
+    let sums = channel_sums(dy, x_hat, d, gradient_sums);
     let db: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
     let dw: Vec<f32> = sums.iter().map(|s| s.1 as f32).collect();
     let scale: Vec<f32> = (0..d.len)
         .map(|ch| w[ch] / (var[ch] + eps).sqrt())
         .collect();
-    let mut dx = vec![0.0; dy.len()];
-    for_rows(&mut dx, d.inner, dy.len(), |first, rows| {
+    let dx = new_rows(dy.len(), d.inner, dy.len(), |first, rows| {
         for (r, out) in rows.chunks_mut(d.inner).enumerate() {
             let row = first + r;
             let ch = row % d.len;

@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use super::{for_rows, CHUNK, PARALLEL_MIN};
+use super::{for_rows, new_rows, CHUNK, PARALLEL_MIN};
 use crate::backend::spec::{AxisDims, Reduce};
 
 pub fn forward(op: Reduce, x: &[f32], d: AxisDims) -> Vec<f32> {
@@ -50,14 +50,12 @@ fn sum_axis(x: &[f32], d: AxisDims) -> Vec<f32> {
         return vec![sum_long(x)];
     }
     if d.inner == 1 {
-        let mut out = vec![0.0; d.outer];
-        for_rows(&mut out, 1, x.len(), |first, rows| {
+        return new_rows(d.outer, 1, x.len(), |first, rows| {
             for (r, o) in rows.iter_mut().enumerate() {
                 let start = (first + r) * d.len;
                 *o = sum_slice(&x[start..start + d.len]);
             }
         });
-        return out;
     }
     fold_axis(x, d, 0.0, |acc, v| acc + v)
 }
@@ -84,9 +82,8 @@ fn fold_axis(
 }
 
 pub fn max_backward(x: &[f32], y: &[f32], dy: &[f32], d: AxisDims) -> Vec<f32> {
-    let mut dx = vec![0.0; x.len()];
     let block = d.len * d.inner;
-    for_rows(&mut dx, block, x.len(), |first, rows| {
+    new_rows(x.len(), block, x.len(), |first, rows| {
         for (r, dx_block) in rows.chunks_mut(block).enumerate() {
             let o = first + r;
             let x_block = &x[o * block..][..block];
@@ -97,14 +94,12 @@ pub fn max_backward(x: &[f32], y: &[f32], dy: &[f32], d: AxisDims) -> Vec<f32> {
                 }
             }
         }
-    });
-    dx
+    })
 }
 
 pub fn expand_axis(x: &[f32], d: AxisDims) -> Vec<f32> {
-    let mut out = vec![0.0; d.numel()];
     let block = d.len * d.inner;
-    for_rows(&mut out, block, d.numel(), |first, rows| {
+    new_rows(d.numel(), block, d.numel(), |first, rows| {
         for (r, out_block) in rows.chunks_mut(block).enumerate() {
             let src = &x[(first + r) * d.inner..][..d.inner];
             if let [v] = src {
@@ -117,6 +112,5 @@ pub fn expand_axis(x: &[f32], d: AxisDims) -> Vec<f32> {
                 dst.copy_from_slice(src);
             }
         }
-    });
-    out
+    })
 }

@@ -3,23 +3,23 @@
 //! machine, while AVX-512 machines compute 16 lanes at a time. The loops use plain multiplies
 //! and adds (never fused), so every width gives the same bits.
 
-/// `widest!(fn name(args) = inner)` defines `name`, which calls `inner` (an `#[inline(always)]`
+/// `widest!(fn name(args) -> ret = inner)` (the return type optional) defines `name`, which calls `inner` (an `#[inline(always)]`
 /// function, so it is compiled again inside each wrapper) built for AVX-512 or AVX2 where the
 /// CPU has them, else for the baseline.
 macro_rules! widest {
-    ($vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) = $inner:path) => {
+    ($vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $inner:path) => {
         #[allow(clippy::too_many_arguments)]
-        $vis fn $name($($arg: $ty),*) {
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 #[allow(clippy::too_many_arguments)]
                 #[target_feature(enable = "avx512f")]
-                fn avx512($($arg: $ty),*) {
+                fn avx512($($arg: $ty),*) $(-> $ret)? {
                     $inner($($arg),*)
                 }
                 #[allow(clippy::too_many_arguments)]
                 #[target_feature(enable = "avx2")]
-                fn avx2($($arg: $ty),*) {
+                fn avx2($($arg: $ty),*) $(-> $ret)? {
                     $inner($($arg),*)
                 }
                 if std::arch::is_x86_feature_detected!("avx512f") {
