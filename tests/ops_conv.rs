@@ -24,6 +24,11 @@ const CONV_CASES: &[ConvCase] = &[
     ([3, 1, 4, 4], 2, (1, 1), (1, 1), (0, 0)),
     ([1, 2, 5, 5], 1, (5, 5), (1, 1), (2, 2)),
     ([2, 1, 9, 8], 2, (3, 2), (3, 2), (1, 0)),
+    // Stride 1, output as wide as the input (the CPU's shifted-plane unfolding): a kernel
+    // taller than wide without padding, rows wholly in the padding, a one-pixel-wide plane.
+    ([2, 2, 6, 5], 2, (3, 1), (1, 1), (0, 0)),
+    ([1, 2, 3, 4], 2, (1, 3), (1, 1), (2, 1)),
+    ([1, 1, 4, 1], 1, (3, 1), (1, 1), (1, 0)),
     // More images than the CPU's weight-gradient groups: several images summed per group.
     ([37, 2, 4, 3], 3, (3, 3), (1, 1), (1, 1)),
 ];

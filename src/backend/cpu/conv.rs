@@ -26,6 +26,9 @@ fn inside_columns(g: &Conv2dGeom, kx: usize) -> (usize, usize) {
 fn fill_row(image: &[f32], g: &Conv2dGeom, q: usize, row: &mut [f32]) {
     let (ci, ky, kx) = (q / (g.kh * g.kw), (q / g.kw) % g.kh, q % g.kw);
     let plane = &image[ci * g.h * g.w..][..g.h * g.w];
+    if g.sh == 1 && g.sw == 1 && g.ow == g.w {
+        return fill_row_shifted(plane, g, (ky, kx), row);
+    }
     let (first, end) = inside_columns(g, kx);
     for (oy, out) in row.chunks_exact_mut(g.ow).enumerate() {
         let iy = (oy * g.sh + ky) as isize - g.ph as isize;
@@ -43,6 +46,43 @@ fn fill_row(image: &[f32], g: &Conv2dGeom, q: usize, row: &mut [f32]) {
             for (o, ix) in out[first..end].iter_mut().zip((ix0..).step_by(g.sw)) {
                 *o = src[ix];
             }
+        }
+    }
+}
+
+/// `fill_row` for stride 1 when the output is as wide as the input ("same" padding): the row
+/// is the whole plane shifted by (ky − ph) rows and (kx − pw) columns, so it is one copy of
+/// the rows that stay inside, then zeros over the columns that crossed the left or right
+/// edge. Row by row, a 28-wide MNIST plane took a memmove call per 28 values: 7% of
+/// mnist_resnet's training time.
+fn fill_row_shifted(plane: &[f32], g: &Conv2dGeom, (ky, kx): (usize, usize), row: &mut [f32]) {
+    let w = g.w;
+    // Output rows whose input row oy + ky − ph lies inside [0, h).
+    let oy0 = g.ph.saturating_sub(ky).min(g.oh);
+    let oy1 = (g.h + g.ph).saturating_sub(ky).clamp(oy0, g.oh);
+    row[..oy0 * w].fill(0.0);
+    row[oy1 * w..].fill(0.0);
+    let inside = &mut row[oy0 * w..oy1 * w];
+    if inside.is_empty() {
+        return;
+    }
+    // inside[i] = plane[start + i] (the flat index runs across row ends; fixed below).
+    let start = ((oy0 + ky - g.ph) * w) as isize + kx as isize - g.pw as isize;
+    let lo = (-start).clamp(0, inside.len() as isize) as usize;
+    let hi = (plane.len() as isize - start).clamp(lo as isize, inside.len() as isize) as usize;
+    inside[..lo].fill(0.0);
+    let from = (start + lo as isize) as usize;
+    inside[lo..hi].copy_from_slice(&plane[from..from + (hi - lo)]);
+    inside[hi..].fill(0.0);
+    // Columns whose input column ox + kx − pw falls outside [0, w) read padding.
+    let (left, right) = (
+        g.pw.saturating_sub(kx).min(w),
+        (kx + w).saturating_sub(g.pw + w).min(w),
+    );
+    if left + right > 0 {
+        for out in inside.chunks_exact_mut(w) {
+            out[..left].fill(0.0);
+            out[w - right..].fill(0.0);
         }
     }
 }
