@@ -91,6 +91,22 @@ pub(crate) fn zeroed(slots: &mut [std::mem::MaybeUninit<f32>]) -> &mut [f32] {
     unsafe { &mut *(slots as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) }
 }
 
+/// An initialised buffer seen as slots, for writers that also fill fresh (uninitialised) ones.
+///
+/// # Safety
+/// Only initialised values may be written through the result: the buffer must stay valid.
+pub(crate) unsafe fn as_slots(x: &mut [f32]) -> &mut [std::mem::MaybeUninit<f32>] {
+    &mut *(x as *mut [f32] as *mut [std::mem::MaybeUninit<f32>])
+}
+
+/// `src` written into the slots `dst` (of the same length).
+#[inline(always)]
+pub(crate) fn write_slots(dst: &mut [std::mem::MaybeUninit<f32>], src: &[f32]) {
+    for (d, &v) in dst.iter_mut().zip(src) {
+        d.write(v);
+    }
+}
+
 /// `out[i] = f(x[i])`, in parallel when large.
 pub(crate) fn map1(x: &[f32], f: impl Fn(f32) -> f32 + Sync + Send) -> Vec<f32> {
     if x.len() < PARALLEL_MIN {

@@ -13,7 +13,7 @@ use super::matmul::{parallelism, product_view, View};
 use super::precision::{round_into, rounded};
 use super::unary::{sigmoid, tanh};
 use super::wide::widest;
-use super::{for_row_pairs, zeroed};
+use super::{as_slots, for_row_pairs, write_slots};
 use crate::backend::precision::Precision;
 use crate::backend::spec::{LstmDims, LstmSeqDims};
 
@@ -22,7 +22,7 @@ fn parts<const N: usize>(row: &[f32], u: usize) -> [&[f32]; N] {
     std::array::from_fn(|k| &row[k * u..(k + 1) * u])
 }
 
-fn parts_mut<const N: usize>(row: &mut [f32], u: usize) -> [&mut [f32]; N] {
+fn parts_mut<const N: usize, T>(row: &mut [T], u: usize) -> [&mut [T]; N] {
     let mut rest = &mut row[..N * u];
     std::array::from_fn(|_| {
         let (part, tail) = std::mem::take(&mut rest).split_at_mut(u);
@@ -45,10 +45,10 @@ fn cell_row_forward(
     k: f32,
     y_h: &mut [f32],
     y_c: &mut [f32],
-    acts: &mut [f32],
+    acts: &mut [MaybeUninit<f32>],
 ) {
     let u = h.len();
-    let [si, sf, sg, so, st] = parts_mut::<5>(acts, u);
+    let [si, sf, sg, so, st] = parts_mut::<5, _>(acts, u);
     let ([xi, xf, xg, xo], [hi, hf, hg, ho]) = (parts::<4>(xt, u), parts::<4>(hw, u));
     let [bi, bf, bg, bo] = parts::<4>(b, u);
     let (c, y_h, y_c) = (&c[..u], &mut y_h[..u], &mut y_c[..u]);
@@ -64,7 +64,11 @@ fn cell_row_forward(
         // A padded step (k = 0) carries the state over.
         y_c[j] = c[j] + k * (c_new - c[j]);
         y_h[j] = h[j] + k * (h_new - h[j]);
-        (si[j], sf[j], sg[j], so[j], st[j]) = (i, f, g, o, tc);
+        si[j].write(i);
+        sf[j].write(f);
+        sg[j].write(g);
+        so[j].write(o);
+        st[j].write(tc);
     }
 }
 
@@ -85,7 +89,7 @@ fn cell_row_backward(
 ) {
     let u = c.len();
     let [i, f, g, o, tc] = parts::<5>(acts, u);
-    let [di, df, dg, d_o] = parts_mut::<4>(dz, u);
+    let [di, df, dg, d_o] = parts_mut::<4, _>(dz, u);
     let (dy_h, dy_c, dh, dc) = (&dy_h[..u], &dy_c[..u], &mut dh[..u], &mut dc[..u]);
     for j in 0..u {
         let (i, f, g, o, tc) = (i[j], f[j], g[j], o[j], tc[j]);
@@ -109,7 +113,7 @@ widest!(fn cell_row_forward_wide(
     k: f32,
     y_h: &mut [f32],
     y_c: &mut [f32],
-    acts: &mut [f32],
+    acts: &mut [MaybeUninit<f32>],
 ) = cell_row_forward);
 
 widest!(fn cell_row_backward_wide(
@@ -153,7 +157,8 @@ pub fn forward(
                 keep[r],
                 y_h,
                 y_c,
-                s,
+                // SAFETY: the cell writes only values.
+                unsafe { as_slots(s) },
             );
         },
     );
@@ -238,30 +243,32 @@ fn step_forward_body(
     keep: &[f32],
     hw: &[f32],
     (h, c): (&mut [f32], &mut [f32]),
-    (saved, y): (&mut [f32], &mut [f32]),
+    (saved, y): (&mut [MaybeUninit<f32>], &mut [MaybeUninit<f32>]),
     b: BlockStep,
 ) {
     let (u, len, t) = (b.u, b.len, b.t);
     let (g, sv) = (4 * u, LstmSeqDims::SAVED * u);
+    let (mut h_old, mut c_old) = (vec![0.0; u], vec![0.0; u]);
     for r in 0..b.rows {
         let at = (b.first + r) * len + t;
         let s = &mut saved[b.record_at(r)..][..sv];
         let (before, acts) = s.split_at_mut(2 * u);
-        before[..u].copy_from_slice(&h[r * u..][..u]);
-        before[u..].copy_from_slice(&c[r * u..][..u]);
-        let (h_old, c_old) = before.split_at(u);
+        h_old.copy_from_slice(&h[r * u..][..u]);
+        c_old.copy_from_slice(&c[r * u..][..u]);
+        write_slots(&mut before[..u], &h_old);
+        write_slots(&mut before[u..], &c_old);
         cell_row_forward(
             &xw[at * g..][..g],
             bias,
             &hw[r * g..][..g],
-            h_old,
-            c_old,
+            &h_old,
+            &c_old,
             keep[at],
             &mut h[r * u..][..u],
             &mut c[r * u..][..u],
             acts,
         );
-        y[(r * len + t) * u..][..u].copy_from_slice(&h[r * u..][..u]);
+        write_slots(&mut y[(r * len + t) * u..][..u], &h[r * u..][..u]);
     }
 }
 
@@ -270,14 +277,14 @@ widest!(fn step_forward(
     keep: &[f32],
     hw: &[f32],
     states: (&mut [f32], &mut [f32]),
-    out: (&mut [f32], &mut [f32]),
+    out: (&mut [MaybeUninit<f32>], &mut [MaybeUninit<f32>]),
     b: BlockStep,
 ) = step_forward_body);
 
 /// A block's step backward: from the gradients reaching the states after the step (`dh`, `dc`,
-/// with the step's dy added to dh here), each row's gate gradients into the block's `dz` (and
-/// summed into its share of d bias, `db`), and the gradients reaching the states before the
-/// step back into `dh` (the recurrent product's share is added after) and `dc`.
+/// with the step's dy added to dh here), each row's gate gradients into `dz_step` `[rows, 4u]`
+/// (and summed into the block's share of d bias, `db`), and the gradients reaching the states
+/// before the step back into `dh` (the recurrent product's share is added after) and `dc`.
 #[inline(always)]
 fn step_backward_body(
     saved: &[f32],
@@ -308,11 +315,11 @@ fn step_backward_body(
             keep[at],
             &dh_total,
             &dc_in,
-            &mut dz[(r * len + t) * g..][..g],
+            &mut dz[r * g..][..g],
             &mut dh[r * u..][..u],
             &mut dc[r * u..][..u],
         );
-        for (s, &v) in db.iter_mut().zip(&dz[(r * len + t) * g..][..g]) {
+        for (s, &v) in db.iter_mut().zip(&dz[r * g..][..g]) {
             *s += v;
         }
     }
@@ -346,7 +353,7 @@ pub fn sequence_forward(
     if y_len == 0 {
         return (vec![0.0; y_len], vec![0.0; saved_len]);
     }
-    // Each block zeroes its own share of the outputs (see `zeroed`).
+    // Each block writes every slot of its share of both outputs, so neither is zeroed first.
     let (mut y, mut saved) = (Vec::with_capacity(y_len), Vec::with_capacity(saved_len));
     let rows_per = SEQ_BLOCK_ROWS.min(d.batch);
     let blocks = d.batch.div_ceil(rows_per);
@@ -369,10 +376,14 @@ pub fn sequence_forward(
         .zip(records.par_iter_mut())
         .enumerate()
         .for_each(|(block, (y, record))| {
-            let (y, record) = (zeroed(y), zeroed(record));
             let rows = y.len() / (len * u);
             let mut one_step = vec![0.0; if d.record { 0 } else { rows * sv }];
-            let saved: &mut [f32] = if d.record { record } else { &mut one_step };
+            let saved: &mut [MaybeUninit<f32>] = if d.record {
+                record
+            } else {
+                // SAFETY: the steps write only values.
+                unsafe { as_slots(&mut one_step) }
+            };
             let mut h = vec![0.0; rows * u];
             let mut c = vec![0.0; rows * u];
             let mut hw = vec![0.0; rows * g];
@@ -410,7 +421,8 @@ pub fn sequence_forward(
                 step_forward((xw, bias), keep, &hw, (&mut h, &mut c), (saved, y), b);
             }
         });
-    // SAFETY: the loop above zeroed (then filled) every block's share of both.
+    // SAFETY: every step wrote each row's h into `y` and its states and activations (SAVED·u
+    // values) into its record, for every step of every block.
     unsafe {
         y.set_len(y_len);
         saved.set_len(saved_len);
@@ -441,7 +453,8 @@ pub fn sequence_backward(
     if dz_len == 0 {
         return (Vec::new(), dbias, dw);
     }
-    // Each block zeroes its own share of d xw (see `zeroed`).
+    // Each block writes every slot of its share of d xw (a step's rows, from the step's
+    // scratch), so it is not zeroed first.
     let mut dz = Vec::with_capacity(dz_len);
     let rows_per = SEQ_BLOCK_ROWS.min(d.batch);
     let steps: Vec<usize> = d.steps().collect();
@@ -451,8 +464,10 @@ pub fn sequence_backward(
         .par_chunks_mut(rows_per * len * g)
         .enumerate()
         .map(|(block, dz)| {
-            let dz = zeroed(dz);
             let rows = dz.len() / (len * g);
+            // This step's gate gradients: read by d bias and the product below (contiguous),
+            // then copied to their rows of d xw.
+            let mut dz_step = vec![0.0; rows * g];
             // The gradients reaching the states before the step being undone.
             let mut dh = vec![0.0; rows * u];
             let mut dc = vec![0.0; rows * u];
@@ -467,26 +482,30 @@ pub fn sequence_backward(
                     u,
                     kept: true,
                 };
-                step_backward(saved, keep, dy, (&mut dh, &mut dc), (dz, &mut db), b);
+                step_backward(
+                    saved,
+                    keep,
+                    dy,
+                    (&mut dh, &mut dc),
+                    (&mut dz_step, &mut db),
+                    b,
+                );
+                for (r, row) in dz_step.chunks_exact(g).enumerate() {
+                    write_slots(&mut dz[(r * len + t) * g..][..g], row);
+                }
                 if t == d.first_step() {
                     break; // what would flow on reaches the initial state, a constant 0
                 }
-                // dh += dz_t · W_hh: this step's gate gradients, rows `len·4u` apart.
-                let dzt = if p == Precision::F32 {
-                    View {
-                        data: &dz[t * g..],
-                        rs: len * g,
-                        cs: 1,
-                    }
-                } else {
-                    for (r, row) in dz_rounded.chunks_mut(g).enumerate() {
-                        round_into(row, &dz[(r * len + t) * g..][..g], p);
-                    }
-                    View {
-                        data: &dz_rounded,
-                        rs: g,
-                        cs: 1,
-                    }
+                // dh += dz_t · W_hh.
+                let dzt = View {
+                    data: if p == Precision::F32 {
+                        &dz_step
+                    } else {
+                        round_into(&mut dz_rounded, &dz_step, p);
+                        &dz_rounded
+                    },
+                    rs: g,
+                    cs: 1,
                 };
                 let w = View {
                     data: &w_hh,
@@ -498,7 +517,8 @@ pub fn sequence_backward(
             db
         })
         .collect();
-    // SAFETY: the loop above zeroed (then filled) every block's share.
+    // SAFETY: every step (all of them run: the loop stops after the first) wrote each of its
+    // rows of every block's share.
     unsafe { dz.set_len(dz_len) };
     for part in &dbias_parts {
         dbias.iter_mut().zip(part).for_each(|(s, &v)| *s += v);
