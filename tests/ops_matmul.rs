@@ -14,6 +14,8 @@ const CASES: &[(&[usize], usize, usize, usize)] = &[
     (&[3], 4, 5, 2),
     (&[2, 3], 2, 3, 4),
     (&[1], 3, 2, 1),
+    // k small beside n: B's gradient (B transposed) is computed transposed, then turned.
+    (&[], 6, 3, 17),
 ];
 
 /// Stored dims of an operand whose op() is `[rows, cols]`.
