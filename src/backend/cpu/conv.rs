@@ -8,9 +8,10 @@ use std::mem::MaybeUninit;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::layout::permute;
 use super::matmul::{product_into, product_parallelism, product_uninit};
 use super::{bias, filled, CHUNK, PARALLEL_MIN};
-use crate::backend::spec::{Conv2dGeom, ConvGrads};
+use crate::backend::spec::{Conv2dGeom, ConvGrads, MatmulSpec};
 
 /// Input columns `ix = ox·sw + kx − pw` that fall inside `[0, w)`: the first and one past the
 /// last output column `ox` that read a real pixel.
@@ -232,9 +233,9 @@ pub fn conv2d_fwd(
     })
 }
 
-/// A group's share of the parameter gradients: dw and dbias summed over its images.
+/// A group's share of the parameter gradients: dwᵀ and dbias summed over its images.
 struct GroupGrads {
-    dw: Vec<f32>,
+    dw_t: Vec<f32>,
     dbias: Vec<f32>,
 }
 
@@ -252,6 +253,14 @@ pub fn conv2d_bwd(
     want: ConvGrads,
 ) -> [Option<Vec<f32>>; 3] {
     let (wspec, ispec) = (g.weight_grad_spec(filters), g.input_grad_spec(filters));
+    // dwᵀ `[c·kh·kw, f]` = cols · dyᵀ per image, turned once at the end: gemm packs a
+    // transposed operand for either order, but multiplies this one 10-35% faster on every
+    // shape measured (16 to 128 filters; [32, 288]: 29.6 -> 19.1 µs an image).
+    let wt_spec = MatmulSpec {
+        m: wspec.n,
+        n: wspec.m,
+        ..wspec
+    };
     let (image, out, cols_len) = (g.c * g.h * g.w, filters * g.oh * g.ow, ispec.m * ispec.n);
     let plane = g.oh * g.ow;
     let par = product_parallelism(&ispec);
@@ -265,7 +274,7 @@ pub fn conv2d_bwd(
     };
     let group = |t: usize, dx: &mut [f32]| -> GroupGrads {
         let mut sums = GroupGrads {
-            dw: vec![0.0; if want.dw { w.len() } else { 0 }],
+            dw_t: vec![0.0; if want.dw { w.len() } else { 0 }],
             dbias: vec![0.0; if relu_out.is_some() { filters } else { 0 }],
         };
         let mut scratch = vec![0.0; cols_len];
@@ -287,7 +296,7 @@ pub fn conv2d_bwd(
             }
             if want.dw {
                 let cols = columns(x, g, b, &mut scratch);
-                product_into(dy, cols, &mut sums.dw, &wspec, b > first, par);
+                product_into(cols, dy, &mut sums.dw_t, &wt_spec, b > first, par);
             }
             if want.dx {
                 let dx = &mut dx[(b - first) * image..][..image];
@@ -322,7 +331,9 @@ pub fn conv2d_bwd(
         }
         sum
     };
-    let dw = want.dw.then(|| total(w.len(), |p| &p.dw));
+    let dw = want
+        .dw
+        .then(|| permute(&total(w.len(), |p| &p.dw_t), &[wspec.n, wspec.m], &[1, 0]));
     let dbias = (want.dbias && relu_out.is_some()).then(|| total(filters, |p| &p.dbias));
     [want.dx.then_some(dx), dw, dbias]
 }
