@@ -100,13 +100,7 @@ impl Backward for MatmulBackward {
             sum_to_shared(g, a)
         });
         let db = b.requires_grad().then(|| {
-            let g = if tb && narrow_gradient(a, ta, dy) {
-                // op(B) = Bᵀ: dB = dCᵀ·op(A) `[n, k]` with k small (a dense layer's few inputs)
-                // multiplies at 164 GFLOP/s where op(A)ᵀ·dC `[k, n]`, transposed after, runs at
-                // 213 (gemm vectorises along the result's rows: 28 values fill two registers
-                // badly, 512 fill 32 well).
-                a.matmul_t(dy, !ta, false).transpose(0, 1)
-            } else if tb {
+            let g = if tb {
                 dy.matmul_t(a, true, ta)
             } else {
                 a.matmul_t(dy, !ta, false)
@@ -115,17 +109,6 @@ impl Backward for MatmulBackward {
         });
         vec![da, db]
     }
-}
-
-/// Whether B's gradient `[n, k]` (B used transposed; `a` and `dy` 2-D) has rows too short
-/// for the product's vector width while its columns are long: then it is computed transposed.
-fn narrow_gradient(a: &Tensor, ta: bool, dy: &Tensor) -> bool {
-    if a.rank() != 2 || dy.rank() != 2 {
-        return false;
-    }
-    let k = a.dims()[if ta { 0 } else { 1 }];
-    let n = dy.dims()[1];
-    k < 64 && n >= 4 * k
 }
 
 /// The gradient `g` of one operand, summed over the batch when the operand was a shared 2-D

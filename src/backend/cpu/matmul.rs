@@ -6,6 +6,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::filled;
+use super::layout::permute;
 use crate::backend::spec::MatmulSpec;
 
 /// From this many multiply-adds up, gemm splits a product across threads. Below it, splitting
@@ -18,6 +19,19 @@ pub fn matmul(a: &[f32], b: &[f32], s: &MatmulSpec) -> Vec<f32> {
     let size = s.m * s.n;
     if size == 0 || s.k == 0 {
         return vec![0.0; s.batch * size];
+    }
+    if s.batch == 1 && s.trans_a && !s.trans_b && s.n < 64 && s.m >= 4 * s.n {
+        // C = Aᵀ·B with few columns (a weight gradient dyᵀ·x over few inputs, as an LSTM's
+        // W_ih [512, 28]): gemm vectorises along C's rows, which 28 values fill badly. Cᵀ =
+        // Bᵀ·A has rows of m and multiplies 10-20% faster at 512×1792×28; turned after.
+        let swapped = MatmulSpec {
+            m: s.n,
+            n: s.m,
+            a_batch_stride: s.b_batch_stride,
+            b_batch_stride: s.a_batch_stride,
+            ..*s
+        };
+        return permute(&matmul(b, a, &swapped), &[s.n, s.m], &[1, 0]);
     }
     let one = |i: usize, dst: &mut [MaybeUninit<f32>], par: Parallelism| {
         let a = &a[i * s.a_batch_stride..];
