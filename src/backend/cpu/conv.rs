@@ -306,6 +306,8 @@ pub fn conv2d_bwd(
     let wt_spec = MatmulSpec {
         m: wspec.n,
         n: wspec.m,
+        a_batch_stride: wspec.b_batch_stride,
+        b_batch_stride: wspec.a_batch_stride,
         ..wspec
     };
     let (image, out, cols_len) = (g.c * g.h * g.w, filters * g.oh * g.ow, ispec.m * ispec.n);

@@ -87,8 +87,17 @@ pub(crate) fn filled(len: usize, fill: impl FnOnce(&mut [std::mem::MaybeUninit<f
 /// every part is done) instead of one thread's calloc zeroing all of it while the rest wait.
 pub(crate) fn zeroed(slots: &mut [std::mem::MaybeUninit<f32>]) -> &mut [f32] {
     slots.fill(std::mem::MaybeUninit::new(0.0));
-    // SAFETY: every slot was just written; MaybeUninit<f32> has f32's layout.
-    unsafe { &mut *(slots as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) }
+    // SAFETY: every slot was just written.
+    unsafe { written(slots) }
+}
+
+/// Slots that have all been written, seen as values.
+///
+/// # Safety
+/// Every slot must hold an initialised value.
+unsafe fn written(slots: &mut [std::mem::MaybeUninit<f32>]) -> &mut [f32] {
+    // MaybeUninit<f32> has f32's layout.
+    &mut *(slots as *mut [std::mem::MaybeUninit<f32>] as *mut [f32])
 }
 
 /// An initialised buffer seen as slots, for writers that also fill fresh (uninitialised) ones.
@@ -99,12 +108,18 @@ pub(crate) unsafe fn as_slots(x: &mut [f32]) -> &mut [std::mem::MaybeUninit<f32>
     &mut *(x as *mut [f32] as *mut [std::mem::MaybeUninit<f32>])
 }
 
-/// `src` written into the slots `dst` (of the same length).
+/// `src` written into the slots `dst` (of the same length), which are returned as values.
 #[inline(always)]
-pub(crate) fn write_slots(dst: &mut [std::mem::MaybeUninit<f32>], src: &[f32]) {
+pub(crate) fn write_slots<'a>(
+    dst: &'a mut [std::mem::MaybeUninit<f32>],
+    src: &[f32],
+) -> &'a mut [f32] {
+    assert_eq!(dst.len(), src.len());
     for (d, &v) in dst.iter_mut().zip(src) {
         d.write(v);
     }
+    // SAFETY: the loop wrote every slot (the lengths are equal).
+    unsafe { written(dst) }
 }
 
 /// `out[i] = f(x[i])`, in parallel when large.

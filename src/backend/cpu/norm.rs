@@ -18,9 +18,9 @@ const LANES: usize = 16;
 #[inline(always)]
 fn lane_sums(a: &[f32], b: &[f32], f: impl Fn(f64, f64) -> (f64, f64)) -> (f64, f64) {
     let (mut s, mut t) = ([0.0f64; LANES], [0.0f64; LANES]);
-    let whole = a.len() / LANES * LANES;
+    let (len, whole) = (a.len(), a.len() / LANES * LANES);
     let (a, a_tail) = a.split_at(whole);
-    let (b, b_tail) = b[..a.len() + a_tail.len()].split_at(whole);
+    let (b, b_tail) = b[..len].split_at(whole);
     for (ca, cb) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
         for j in 0..LANES {
             let (u, v) = f(ca[j] as f64, cb[j] as f64);

@@ -248,21 +248,21 @@ fn step_forward_body(
 ) {
     let (u, len, t) = (b.u, b.len, b.t);
     let (g, sv) = (4 * u, LstmSeqDims::SAVED * u);
-    let (mut h_old, mut c_old) = (vec![0.0; u], vec![0.0; u]);
     for r in 0..b.rows {
         let at = (b.first + r) * len + t;
         let s = &mut saved[b.record_at(r)..][..sv];
         let (before, acts) = s.split_at_mut(2 * u);
-        h_old.copy_from_slice(&h[r * u..][..u]);
-        c_old.copy_from_slice(&c[r * u..][..u]);
-        write_slots(&mut before[..u], &h_old);
-        write_slots(&mut before[u..], &c_old);
+        // The states before the step, kept in the record, are the cell's inputs (it writes
+        // the new ones over `h` and `c`).
+        let (h_slots, c_slots) = before.split_at_mut(u);
+        let h_old = write_slots(h_slots, &h[r * u..][..u]);
+        let c_old = write_slots(c_slots, &c[r * u..][..u]);
         cell_row_forward(
             &xw[at * g..][..g],
             bias,
             &hw[r * g..][..g],
-            &h_old,
-            &c_old,
+            h_old,
+            c_old,
             keep[at],
             &mut h[r * u..][..u],
             &mut c[r * u..][..u],
