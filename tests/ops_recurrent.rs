@@ -243,6 +243,32 @@ fn lstm_sequence_gradients_match_finite_differences() {
     }
 }
 
+/// The CPU's sequence kernel against the composition on one case, under whatever precision
+/// is in force: h, and the gradients of xw, the bias and w_hh (and the saved record when
+/// `record` says so), each within 1e-6; returns the kernel's h.
+fn kernel_matches_composition(
+    d: LstmSeqDims,
+    [xw, bias, w_hh, keep]: &[Vec<f32>; 4],
+    dy: &Vec<f32>,
+    record: bool,
+    label: &str,
+) -> Vec<f32> {
+    let (y, saved) = Cpu::lstm_seq_fwd(xw, bias, w_hh, keep, d);
+    let (y2, saved2) = lstm_seq::forward::<Cpu>(xw, bias, w_hh, keep, d);
+    let (dxw, db, dw) = Cpu::lstm_seq_bwd(&saved, w_hh, keep, dy, d);
+    let (dxw2, db2, dw2) = lstm_seq::backward::<Cpu>(&saved2, w_hh, keep, dy, d);
+    let wide = |v: &Vec<f32>| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    let what = |part: &str| format!("{part} of {label}");
+    assert_close(&what("h"), &y, &wide(&y2), 1e-6);
+    if record {
+        assert_close(&what("saved record"), &saved, &wide(&saved2), 1e-6);
+    }
+    assert_close(&what("d xw"), &dxw, &wide(&dxw2), 1e-6);
+    assert_close(&what("d bias"), &db, &wide(&db2), 1e-6);
+    assert_close(&what("d w_hh"), &dw, &wide(&dw2), 1e-6);
+    y
+}
+
 /// The CPU's sequence kernel (row blocks, products read in place) against the step-by-step
 /// composition of primitives that backends without one (CUDA) run: outputs, saved records and
 /// both gradients.
@@ -251,19 +277,9 @@ fn cpu_lstm_sequence_kernel_matches_the_composed_one() {
     for (i, &(n, len, u)) in SEQ_SIZES.iter().enumerate() {
         for reverse in [false, true] {
             let d = seq_dims(n, len, u, reverse);
-            let [xw, bias, w_hh, keep] = sequence_case(d, 80 + i as u64);
+            let case = sequence_case(d, 80 + i as u64);
             let dy = uniform(n * len * u, -1.0, 1.0, &mut Rng::new(90 + i as u64));
-            let (y, saved) = Cpu::lstm_seq_fwd(&xw, &bias, &w_hh, &keep, d);
-            let (y2, saved2) = lstm_seq::forward::<Cpu>(&xw, &bias, &w_hh, &keep, d);
-            let (dxw, db, dw) = Cpu::lstm_seq_bwd(&saved, &w_hh, &keep, &dy, d);
-            let (dxw2, db2, dw2) = lstm_seq::backward::<Cpu>(&saved2, &w_hh, &keep, &dy, d);
-            let wide = |v: &Vec<f32>| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
-            let what = |part: &str| format!("{part} of {d:?}");
-            assert_close(&what("h"), &y, &wide(&y2), 1e-6);
-            assert_close(&what("saved record"), &saved, &wide(&saved2), 1e-6);
-            assert_close(&what("d xw"), &dxw, &wide(&dxw2), 1e-6);
-            assert_close(&what("d bias"), &db, &wide(&db2), 1e-6);
-            assert_close(&what("d w_hh"), &dw, &wide(&dw2), 1e-6);
+            kernel_matches_composition(d, &case, &dy, true, &format!("{d:?}"));
         }
     }
 }
@@ -309,24 +325,17 @@ fn cpu_lstm_sequence_kernel_rounds_its_products_as_the_composition_does() {
     use kiln::backend::{autocast, Precision};
     for (i, &(n, len, u)) in SEQ_SIZES.iter().enumerate() {
         let d = seq_dims(n, len, u, i % 2 == 1);
-        let [xw, bias, w_hh, keep] = sequence_case(d, 120 + i as u64);
+        let case = sequence_case(d, 120 + i as u64);
         let dy = uniform(n * len * u, -1.0, 1.0, &mut Rng::new(130 + i as u64));
-        let (y32, _) = Cpu::lstm_seq_fwd(&xw, &bias, &w_hh, &keep, d);
+        let [xw, bias, w_hh, keep] = &case;
+        let (y32, _) = Cpu::lstm_seq_fwd(xw, bias, w_hh, keep, d);
         for p in [Precision::Bf16, Precision::F16] {
             let _scope = autocast(p);
-            let (y, saved) = Cpu::lstm_seq_fwd(&xw, &bias, &w_hh, &keep, d);
-            let (y2, saved2) = lstm_seq::forward::<Cpu>(&xw, &bias, &w_hh, &keep, d);
-            let (dxw, db, dw) = Cpu::lstm_seq_bwd(&saved, &w_hh, &keep, &dy, d);
-            let (dxw2, db2, dw2) = lstm_seq::backward::<Cpu>(&saved2, &w_hh, &keep, &dy, d);
-            let wide = |v: &Vec<f32>| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
-            let what = |part: &str| format!("{part} of {d:?} in {p:?}");
-            assert_close(&what("h"), &y, &wide(&y2), 1e-6);
-            assert_close(&what("d xw"), &dxw, &wide(&dxw2), 1e-6);
-            assert_close(&what("d bias"), &db, &wide(&db2), 1e-6);
-            assert_close(&what("d w_hh"), &dw, &wide(&dw2), 1e-6);
+            let label = format!("{d:?} in {p:?}");
+            let y = kernel_matches_composition(d, &case, &dy, false, &label);
             // From the second step on, h is nonzero and its product rounds.
             if len > 1 {
-                assert!(y != y32, "{}: no rounding reached the products", what("h"));
+                assert!(y != y32, "h of {label}: no rounding reached the products");
             }
         }
     }
