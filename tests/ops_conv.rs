@@ -1,5 +1,7 @@
-//! Convolution (im2col + matmul) and pooling: forward against direct f64 loops, backward
-//! against finite differences, over odd sizes and stride / padding combinations.
+//! Convolution (im2col + matmul, and on AVX-512 CPUs F(2×2, 3×3) Winograd tiles for 3×3
+//! stride-1 windows with 8 or more channels in and out) and pooling: forward against direct
+//! f64 loops, backward against finite differences, over odd sizes and stride / padding
+//! combinations.
 
 mod common;
 
@@ -31,6 +33,18 @@ const CONV_CASES: &[ConvCase] = &[
     ([1, 1, 4, 1], 1, (3, 1), (1, 1), (1, 0)),
     // More images than the CPU's weight-gradient groups: several images summed per group.
     ([37, 2, 4, 3], 3, (3, 3), (1, 1), (1, 1)),
+    // 3×3 stride 1 with 8+ channels (Winograd tiles on AVX-512 CPUs): odd and even sides,
+    // no padding, padding 2 (an output larger than the input), unequal padding, a 1×1 and a
+    // one-pixel-wide plane, filter and channel counts that are not multiples of 4, more
+    // images than weight-gradient groups, and padding 3 (back to columns).
+    ([2, 8, 7, 6], 8, (3, 3), (1, 1), (1, 1)),
+    ([1, 9, 5, 5], 10, (3, 3), (1, 1), (0, 0)),
+    ([1, 8, 4, 5], 8, (3, 3), (1, 1), (2, 2)),
+    ([1, 8, 6, 3], 9, (3, 3), (1, 1), (0, 2)),
+    ([2, 8, 1, 1], 8, (3, 3), (1, 1), (1, 1)),
+    ([1, 8, 3, 1], 8, (3, 3), (1, 1), (1, 1)),
+    ([19, 8, 3, 4], 8, (3, 3), (1, 1), (1, 1)),
+    ([1, 8, 2, 2], 8, (3, 3), (1, 1), (3, 3)),
 ];
 
 fn conv_reference(case: ConvCase, x: &[f32], w: &[f32], b: &[f32]) -> (Vec<f64>, [usize; 4]) {
@@ -103,6 +117,72 @@ fn conv2d_backward_matches_finite_differences() {
             &format!("conv {xd:?} k{k:?} s{s:?} p{p:?}"),
             &[x, w, b],
             |t| t[0].conv2d(&t[1], Some(&t[2]), s, p),
+        );
+    }
+}
+
+/// dx and dw of Σ conv(x, w) ⊙ dy by direct f64 loops: each output's dy times the input and
+/// weight it multiplied.
+fn conv_grads_reference(case: ConvCase, x: &[f32], w: &[f32], dy: &[f32]) -> [Vec<f64>; 2] {
+    let (xd, f, k, s, p) = case;
+    let [n, c, h, wd] = xd;
+    let oh = (h + 2 * p.0 - k.0) / s.0 + 1;
+    let ow = (wd + 2 * p.1 - k.1) / s.1 + 1;
+    let (mut dx, mut dw) = (vec![0.0; x.len()], vec![0.0; w.len()]);
+    for bi in 0..n {
+        for fi in 0..f {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let g = dy[((bi * f + fi) * oh + oy) * ow + ox] as f64;
+                    for ci in 0..c {
+                        for ky in 0..k.0 {
+                            for kx in 0..k.1 {
+                                let iy = (oy * s.0 + ky) as isize - p.0 as isize;
+                                let ix = (ox * s.1 + kx) as isize - p.1 as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                    continue;
+                                }
+                                let xi = ((bi * c + ci) * h + iy as usize) * wd + ix as usize;
+                                let wi = ((fi * c + ci) * k.0 + ky) * k.1 + kx;
+                                dx[xi] += g * w[wi] as f64;
+                                dw[wi] += g * x[xi] as f64;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    [dx, dw]
+}
+
+/// dx and dw against the direct sums to 1e-5: finite differences in f32 would let a slightly
+/// wrong transform through.
+#[test]
+fn conv2d_gradients_match_direct_loops() {
+    let mut rng = Rng::new(56);
+    for &(xd, f, k, s, p) in CONV_CASES {
+        let wd = [f, xd[1], k.0, k.1];
+        let x = uniform(numel(&xd), -1.0, 1.0, &mut rng);
+        let w = uniform(numel(&wd), -1.0, 1.0, &mut rng);
+        let xt = tensor(x.clone(), &xd).with_requires_grad();
+        let wt = tensor(w.clone(), &wd).with_requires_grad();
+        let y = xt.conv2d(&wt, None, s, p);
+        let dy = uniform(y.numel(), -1.0, 1.0, &mut rng);
+        y.mul(&tensor(dy.clone(), y.dims())).sum_all().backward();
+        let [dx, dw] = conv_grads_reference((xd, f, k, s, p), &x, &w, &dy);
+        let what = format!("{xd:?} k{k:?} s{s:?} p{p:?}");
+        assert_close(
+            &format!("dx {what}"),
+            &xt.grad().unwrap().to_vec(),
+            &dx,
+            1e-5,
+        );
+        assert_close(
+            &format!("dw {what}"),
+            &wt.grad().unwrap().to_vec(),
+            &dw,
+            1e-5,
         );
     }
 }

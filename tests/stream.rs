@@ -108,7 +108,7 @@ fn shards_together_read_every_training_row_once() {
     for crlf in [false, true] {
         let mut text = id_table(1001, crlf);
         // A size that 2 and 3 do not divide.
-        while text.len() % 6 == 0 {
+        while text.len().is_multiple_of(6) {
             text.push('\n');
         }
         for name in ["s.csv", "s.csv.gz"] {

@@ -46,7 +46,7 @@ impl SelfAttention {
     /// PyTorch's initialisation: Xavier-uniform input projection, zero biases, the output
     /// projection as a linear layer's weight.
     pub fn new(d: usize, heads: usize, rate: f32, rng: &mut Rng) -> Result<SelfAttention, String> {
-        if heads == 0 || d % heads != 0 {
+        if heads == 0 || !d.is_multiple_of(heads) {
             return Err(format!("{d} features do not split into {heads} heads"));
         }
         let bound = (6.0 / (4 * d) as f32).sqrt();

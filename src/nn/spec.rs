@@ -249,7 +249,7 @@ impl LayerSpec {
             Some(Padding::Size(n)) => Ok((*n, *n)),
             Some(Padding::Mode(m)) if m == "valid" => Ok((0, 0)),
             Some(Padding::Mode(m)) if m == "same" => {
-                if stride != (1, 1) || kernel.0 % 2 == 0 || kernel.1 % 2 == 0 {
+                if stride != (1, 1) || kernel.0.is_multiple_of(2) || kernel.1.is_multiple_of(2) {
                     return Err(format!("padding \"same\" needs stride 1 and an odd kernel, got kernel {kernel:?} stride {stride:?}"));
                 }
                 Ok((kernel.0 / 2, kernel.1 / 2))

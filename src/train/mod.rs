@@ -472,7 +472,7 @@ impl Session {
         let every = self.config.train.log_every_steps;
         if let Some(out) = self.out.as_mut().filter(|_| every > 0) {
             let step = self.progress.step;
-            if step % every == 0 {
+            if step.is_multiple_of(every) {
                 out.events.train.scalar("batch_loss", step, loss as f64)?;
             }
         }
@@ -578,7 +578,7 @@ impl Session {
         }
         let ck = &self.config.train.checkpoint;
         let last = epoch == self.config.train.epochs || verdict.stop;
-        let due = epoch % ck.every_epochs.max(1) == 0
+        let due = epoch.is_multiple_of(ck.every_epochs.max(1))
             && self.last_saved.elapsed().as_secs_f64() >= ck.every_seconds;
         // Rank 0's clock decides, for every rank: a checkpoint is a collective step.
         let due = ck.every_epochs > 0 && self.world.any(due && self.world.is_lead());

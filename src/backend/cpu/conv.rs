@@ -10,7 +10,8 @@ use rayon::prelude::*;
 
 use super::layout::permute;
 use super::matmul::{product_into, product_parallelism, product_uninit};
-use super::{bias, filled, CHUNK, PARALLEL_MIN};
+use super::winograd::{self, Tiles};
+use super::{as_slots, bias, filled, CHUNK, PARALLEL_MIN};
 use crate::backend::spec::{Conv2dGeom, ConvGrads, MatmulSpec};
 
 /// Input columns `ix = ox·sw + kx − pw` that fall inside `[0, w)`: the first and one past the
@@ -237,11 +238,93 @@ fn columns<'a>(x: &'a [f32], g: &Conv2dGeom, b: usize, scratch: &'a mut [f32]) -
     scratch
 }
 
-/// Convolution x `[n, c, h, w]` by w `[f, c·kh·kw]` → `[n, f, oh·ow]`, one image at a time:
-/// its columns are unfolded into a buffer the size of one image's patches, which stays in
+/// Fewer channels in or out than this and the tiles' transforms, which cost the same per
+/// output whatever the channels, outweigh the multiplies they save (mnist_resnet's 1-channel
+/// stem: 0.38 ms forward with columns, 0.62 ms with tiles).
+const WINOGRAD_MIN_CHANNELS: usize = 8;
+
+/// The F(2×2, 3×3) tiling when `g` is a 3×3 stride-1 convolution it applies to, the CPU runs
+/// its kernels (`winograd::available`) and `allowed` (f32 products: under autocast the
+/// products take the rounded operands as they are).
+fn winograd_tiles(g: &Conv2dGeom, filters: usize, allowed: bool) -> Option<Tiles> {
+    if !allowed
+        || (g.kh, g.kw, g.sh, g.sw) != (3, 3, 1, 1)
+        || g.c.min(filters) < WINOGRAD_MIN_CHANNELS
+        || !winograd::available()
+    {
+        return None;
+    }
+    Tiles::new(g.c, filters, (g.h, g.w), (g.ph, g.pw))
+}
+
+/// Images per task when `n` images of `work` multiply-adds each are shared among the pool's
+/// threads: one task (one set of scratch buffers) per thread, or all on the caller when small.
+fn images_per_task(n: usize, work: usize) -> usize {
+    if n * work < PARALLEL_MIN {
+        n.max(1)
+    } else {
+        n.div_ceil(rayon::current_num_threads()).max(1)
+    }
+}
+
+/// `relu(y + bias)` over each filter's plane of one image's output.
+fn bias_relu_planes(y: &mut [f32], bias: &[f32], plane: usize) {
+    for (row, &b) in y.chunks_exact_mut(plane).zip(bias) {
+        bias::relu_in_place(row, b);
+    }
+}
+
+/// Convolution x `[n, c, h, w]` by w `[f, c·kh·kw]` → `[n, f, oh·ow]`, one image at a time.
+/// A 3×3 stride-1 window (with `winograd` allowed) goes through F(2×2, 3×3) tiles; any other
+/// through columns unfolded into a buffer the size of one image's patches, which stays in
 /// cache for the product that reads it, instead of the whole batch's columns crossing memory.
 /// With `bias_relu`, each image's output becomes `relu(y + bias)` while still in cache.
 pub fn conv2d_fwd(
+    x: &[f32],
+    w: &[f32],
+    bias_relu: Option<&[f32]>,
+    g: &Conv2dGeom,
+    filters: usize,
+    winograd: bool,
+) -> Vec<f32> {
+    match winograd_tiles(g, filters, winograd) {
+        Some(t) => winograd_fwd(x, w, bias_relu, g, &t),
+        None => columns_fwd(x, w, bias_relu, g, filters),
+    }
+}
+
+fn winograd_fwd(
+    x: &[f32],
+    w: &[f32],
+    bias_relu: Option<&[f32]>,
+    g: &Conv2dGeom,
+    t: &Tiles,
+) -> Vec<f32> {
+    let u = winograd::filters(w, t.f, t.c);
+    let (image, plane) = (g.c * g.h * g.w, g.oh * g.ow);
+    let out = t.f * plane;
+    let per_task = images_per_task(g.n, t.products_per_image());
+    let task = |first: usize, y: &mut [MaybeUninit<f32>]| {
+        let mut scratch = winograd::Scratch::new(t);
+        for (i, y) in y.chunks_mut(out).enumerate() {
+            let b = first + i;
+            let y = winograd::conv_image(&x[b * image..][..image], &u, t, y, &mut scratch);
+            if let Some(bias) = bias_relu {
+                bias_relu_planes(y, bias, plane);
+            }
+        }
+    };
+    filled(g.n * out, |y| {
+        if out == 0 {
+            return;
+        }
+        y.par_chunks_mut(per_task * out)
+            .enumerate()
+            .for_each(|(t, y)| task(t * per_task, y));
+    })
+}
+
+fn columns_fwd(
     x: &[f32],
     w: &[f32],
     bias_relu: Option<&[f32]>,
@@ -257,9 +340,7 @@ pub fn conv2d_fwd(
         if let Some(bias) = bias_relu {
             // SAFETY: the product above wrote every slot of `y`.
             let y = unsafe { &mut *(y as *mut [MaybeUninit<f32>] as *mut [f32]) };
-            for (row, &b) in y.chunks_exact_mut(spec.n).zip(bias) {
-                bias::relu_in_place(row, b);
-            }
+            bias_relu_planes(y, bias, spec.n);
         }
     };
     filled(g.n * out, |y| {
@@ -280,16 +361,118 @@ pub fn conv2d_fwd(
     })
 }
 
-/// A group's share of the parameter gradients: dwᵀ and dbias summed over its images.
+/// A group's share of the parameter gradients: dw (in the method's own layout) and dbias
+/// summed over its images.
 struct GroupGrads {
-    dw_t: Vec<f32>,
+    dw_part: Vec<f32>,
     dbias: Vec<f32>,
 }
 
-/// Gradients of `conv2d_fwd`, one image at a time as the forward: with the epilogue, the
-/// image's dy is masked by the ReLU (and summed for dbias) into a cache-sized buffer; its
-/// columns are unfolded again (cheaper than keeping the batch's); dw accumulates
-/// `dy · colsᵀ` per group of images, and dx folds `wᵀ · dy` back image by image.
+/// How the backward computes one image's dw share and dx.
+enum Method {
+    /// Unfolded columns and gemm: dwᵀ `[c·kh·kw, f]` += cols · dyᵀ, dx folded from wᵀ · dy.
+    Columns {
+        wt_spec: MatmulSpec,
+        ispec: MatmulSpec,
+        par: Parallelism,
+    },
+    /// F(2×2, 3×3): the transformed dU `[16, c, fp]` += the tiles' sums, dx the convolution of dy
+    /// with the turned filters.
+    Winograd {
+        fwd: Tiles,
+        back: Tiles,
+        u_back: Vec<f32>,
+    },
+}
+
+/// A task's scratch buffers for its method.
+enum Work {
+    Columns(Vec<f32>),
+    Winograd(Box<(winograd::Scratch, winograd::Scratch)>),
+}
+
+impl Method {
+    fn work(&self) -> Work {
+        match self {
+            Method::Columns { ispec, .. } => Work::Columns(vec![0.0; ispec.m * ispec.n]),
+            Method::Winograd { fwd, back, .. } => Work::Winograd(Box::new((
+                winograd::Scratch::new(fwd),
+                winograd::Scratch::new(back),
+            ))),
+        }
+    }
+
+    /// Whether images run in parallel tasks (else the products split themselves, or the work
+    /// is too small to share).
+    fn parallel(&self, g: &Conv2dGeom) -> bool {
+        match self {
+            Method::Columns { par, .. } => matches!(par, Parallelism::None),
+            Method::Winograd { fwd, .. } => g.n * fwd.products_per_image() >= PARALLEL_MIN,
+        }
+    }
+
+    /// Image `b`'s dw share added into `dw_part` (set when `first`) and its dx written.
+    #[allow(clippy::too_many_arguments)]
+    fn image(
+        &self,
+        work: &mut Work,
+        (x, w, g): (&[f32], &[f32], &Conv2dGeom),
+        b: usize,
+        dy: &[f32],
+        dw_part: Option<(&mut [f32], bool)>,
+        dx: Option<&mut [f32]>,
+    ) {
+        match (self, work) {
+            (
+                Method::Columns {
+                    wt_spec,
+                    ispec,
+                    par,
+                },
+                Work::Columns(scratch),
+            ) => {
+                if let Some((dw_t, first)) = dw_part {
+                    let cols = columns(x, g, b, scratch);
+                    product_into(cols, dy, dw_t, wt_spec, !first, *par);
+                }
+                if let Some(dx) = dx {
+                    if is_pointwise(g) {
+                        product_into(w, dy, dx, ispec, false, *par);
+                    } else {
+                        product_into(w, dy, scratch, ispec, false, *par);
+                        fold_scratch(scratch, g, dx);
+                    }
+                }
+            }
+            (Method::Winograd { fwd, back, u_back }, Work::Winograd(scratch)) => {
+                let (sf, sb) = &mut **scratch;
+                let image = g.c * g.h * g.w;
+                if let Some((du, _)) = dw_part {
+                    winograd::weight_grads_image(&x[b * image..][..image], dy, fwd, du, sf);
+                }
+                if let Some(dx) = dx {
+                    // SAFETY: slots of initialised values, all overwritten.
+                    winograd::conv_image(dy, u_back, back, unsafe { as_slots(dx) }, sb);
+                }
+            }
+            _ => unreachable!("a method's work is made by that method"),
+        }
+    }
+
+    /// The batch's dw `[f, c·kh·kw]` from the sum of the groups' parts.
+    fn dw(&self, total: &[f32]) -> Vec<f32> {
+        match self {
+            Method::Columns { wt_spec, .. } => permute(total, &[wt_spec.m, wt_spec.n], &[1, 0]),
+            Method::Winograd { fwd, .. } => winograd::filter_grads(total, fwd),
+        }
+    }
+}
+
+/// Gradients of `conv2d_fwd`, one image at a time as the forward, by the forward's method:
+/// with the epilogue, the image's dy is masked by the ReLU (and summed for dbias) into a
+/// cache-sized buffer; dw accumulates per group of images (columns or tiles recomputed, as
+/// cheap as keeping the batch's), and dx is written image by image.
+#[allow(clippy::too_many_arguments)]
 pub fn conv2d_bwd(
     x: &[f32],
     w: &[f32],
@@ -298,21 +481,43 @@ pub fn conv2d_bwd(
     g: &Conv2dGeom,
     filters: usize,
     want: ConvGrads,
+    winograd: bool,
 ) -> [Option<Vec<f32>>; 3] {
-    let (wspec, ispec) = (g.weight_grad_spec(filters), g.input_grad_spec(filters));
-    // dwᵀ `[c·kh·kw, f]` = cols · dyᵀ per image, turned once at the end: gemm packs a
-    // transposed operand for either order, but multiplies this one 10-35% faster on every
-    // shape measured (16 to 128 filters; [32, 288]: 29.6 -> 19.1 µs an image).
-    let wt_spec = MatmulSpec {
-        m: wspec.n,
-        n: wspec.m,
-        a_batch_stride: wspec.b_batch_stride,
-        b_batch_stride: wspec.a_batch_stride,
-        ..wspec
+    let method = match winograd_tiles(g, filters, winograd) {
+        Some(fwd) => Method::Winograd {
+            back: fwd.input_grad(),
+            u_back: if want.dx {
+                winograd::flipped_filters(w, filters, g.c)
+            } else {
+                Vec::new()
+            },
+            fwd,
+        },
+        None => {
+            let (wspec, ispec) = (g.weight_grad_spec(filters), g.input_grad_spec(filters));
+            // dwᵀ `[c·kh·kw, f]` = cols · dyᵀ per image, turned once at the end: gemm packs a
+            // transposed operand for either order, but multiplies this one 10-35% faster on
+            // every shape measured (16 to 128 filters; [32, 288]: 29.6 -> 19.1 µs an image).
+            let wt_spec = MatmulSpec {
+                m: wspec.n,
+                n: wspec.m,
+                a_batch_stride: wspec.b_batch_stride,
+                b_batch_stride: wspec.a_batch_stride,
+                ..wspec
+            };
+            Method::Columns {
+                wt_spec,
+                par: product_parallelism(&ispec),
+                ispec,
+            }
+        }
     };
-    let (image, out, cols_len) = (g.c * g.h * g.w, filters * g.oh * g.ow, ispec.m * ispec.n);
-    let plane = g.oh * g.ow;
-    let par = product_parallelism(&ispec);
+    let dw_part_len = match &method {
+        Method::Columns { .. } => w.len(),
+        Method::Winograd { fwd, .. } => fwd.grad_len(),
+    };
+    let (image, plane) = (g.c * g.h * g.w, g.oh * g.ow);
+    let out = filters * plane;
     let per_group = g.n.div_ceil(WEIGHT_GRAD_GROUPS).max(1);
     let groups = g.n.div_ceil(per_group);
     let mut dx = vec![0.0; if want.dx { g.n * image } else { 0 }];
@@ -321,13 +526,11 @@ pub fn conv2d_bwd(
     } else {
         (0..groups).map(|_| &mut [][..]).collect()
     };
-    let group = |t: usize, dx: &mut [f32]| -> GroupGrads {
+    let group = |t: usize, dx: &mut [f32], work: &mut Work, masked: &mut [f32]| -> GroupGrads {
         let mut sums = GroupGrads {
-            dw_t: vec![0.0; if want.dw { w.len() } else { 0 }],
+            dw_part: vec![0.0; if want.dw { dw_part_len } else { 0 }],
             dbias: vec![0.0; if relu_out.is_some() { filters } else { 0 }],
         };
-        let mut scratch = vec![0.0; cols_len];
-        let mut masked = vec![0.0; if relu_out.is_some() { out } else { 0 }];
         let first = t * per_group;
         for b in first..(first + per_group).min(g.n) {
             let mut dy = &dy[b * out..][..out];
@@ -341,35 +544,39 @@ pub fn conv2d_bwd(
                 {
                     *s += bias::relu_grad_row(y, dy, m);
                 }
-                dy = &masked;
+                dy = masked;
             }
-            if want.dw {
-                let cols = columns(x, g, b, &mut scratch);
-                product_into(cols, dy, &mut sums.dw_t, &wt_spec, b > first, par);
-            }
-            if want.dx {
-                let dx = &mut dx[(b - first) * image..][..image];
-                if is_pointwise(g) {
-                    product_into(w, dy, dx, &ispec, false, par);
-                } else {
-                    product_into(w, dy, &mut scratch, &ispec, false, par);
-                    fold_scratch(&mut scratch, g, dx);
-                }
-            }
+            let dw_part = want.dw.then_some((&mut sums.dw_part[..], b == first));
+            let dx = want.dx.then(|| &mut dx[(b - first) * image..][..image]);
+            method.image(work, (x, w, g), b, dy, dw_part, dx);
         }
         sums
     };
-    let partials: Vec<GroupGrads> = if !matches!(par, Parallelism::None) {
+    // Groups are shared among one task per thread, each with one set of buffers; a group's
+    // sums do not depend on which task computes it.
+    let tasks = if method.parallel(g) {
+        rayon::current_num_threads().clamp(1, groups.max(1))
+    } else {
+        1
+    };
+    let groups_per_task = groups.div_ceil(tasks).max(1);
+    let task = |(k, dx_groups): (usize, &mut [&mut [f32]])| -> Vec<GroupGrads> {
+        let mut work = method.work();
+        let mut masked = vec![0.0; if relu_out.is_some() { out } else { 0 }];
         dx_groups
             .iter_mut()
             .enumerate()
-            .map(|(t, dx)| group(t, dx))
+            .map(|(i, dx)| group(k * groups_per_task + i, dx, &mut work, &mut masked))
             .collect()
+    };
+    let partials: Vec<GroupGrads> = if tasks == 1 {
+        task((0, &mut dx_groups))
     } else {
         dx_groups
-            .par_iter_mut()
+            .par_chunks_mut(groups_per_task)
             .enumerate()
-            .map(|(t, dx)| group(t, dx))
+            .map(task)
+            .flatten_iter()
             .collect()
     };
     // The groups' partials, added in group order.
@@ -382,7 +589,7 @@ pub fn conv2d_bwd(
     };
     let dw = want
         .dw
-        .then(|| permute(&total(w.len(), |p| &p.dw_t), &[wspec.n, wspec.m], &[1, 0]));
+        .then(|| method.dw(&total(dw_part_len, |p| &p.dw_part)));
     let dbias = (want.dbias && relu_out.is_some()).then(|| total(filters, |p| &p.dbias));
     [want.dx.then_some(dx), dw, dbias]
 }

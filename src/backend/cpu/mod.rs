@@ -24,6 +24,7 @@ mod softmax;
 mod unary;
 mod vmath;
 mod wide;
+mod winograd;
 
 use rayon::prelude::*;
 
@@ -336,7 +337,14 @@ impl Backend for Cpu {
         // Rounding the input rounds every column im2col copies from it (padding is 0 either way).
         let p = current_precision();
         let (x, w) = (precision::rounded(x, p), precision::rounded(w, p));
-        conv::conv2d_fwd(&x, &w, bias_relu.map(|b| b.as_slice()), g, filters)
+        conv::conv2d_fwd(
+            &x,
+            &w,
+            bias_relu.map(|b| b.as_slice()),
+            g,
+            filters,
+            p == Precision::F32,
+        )
     }
 
     fn conv2d_bwd(
@@ -351,7 +359,7 @@ impl Backend for Cpu {
         let relu_out = relu_out.map(|y| y.as_slice());
         let p = current_precision();
         if p == Precision::F32 {
-            let [dx, dw, dbias] = conv::conv2d_bwd(x, w, dy, relu_out, g, filters, want);
+            let [dx, dw, dbias] = conv::conv2d_bwd(x, w, dy, relu_out, g, filters, want, true);
             return (dx, dw, dbias);
         }
         // The products take rounded operands (dx = wᵀ·dy, dw = dy·colsᵀ); the bias gradient is
@@ -365,7 +373,7 @@ impl Backend for Cpu {
             dbias: false,
             ..want
         };
-        let [dx, dw, _] = conv::conv2d_bwd(&xr, &wr, &dyr, relu_out, g, filters, products);
+        let [dx, dw, _] = conv::conv2d_bwd(&xr, &wr, &dyr, relu_out, g, filters, products, false);
         let dbias = match relu_out {
             Some(y) if want.dbias => Some(bias::backward(y, dy, g.channel_dims(filters)).1),
             _ => None,

@@ -321,7 +321,7 @@ impl CsvReader {
             rows.lines.push(line);
             // Refuse a table that cannot fit before the allocator aborts (a copy is made
             // while splitting, hence twice what is held).
-            if rows.lines.len() % 65_536 == 0 {
+            if rows.lines.len().is_multiple_of(65_536) {
                 let cell_bytes: usize = rows.cells.iter().flatten().map(|c| c.len() + 24).sum();
                 let held = (rows.x.bytes() + rows.lines.len() * 40 + cell_bytes) as u128 * 2;
                 crate::limits::fits(held).map_err(|e| {

@@ -1,0 +1,754 @@
+//! 3×3 convolutions with stride 1 by Winograd's minimal filtering F(2×2, 3×3) (Lavin and Gray,
+//! "Fast Algorithms for Convolutional Neural Networks", 2015). Each 2×2 block of outputs is
+//! Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A for its 4×4 input tile d, so the sums over channels take 16
+//! products per 4 outputs where the direct convolution takes 36: 2.25× fewer. The transforms'
+//! coefficients are 0, ±1 and ±½, so the rounding stays that of a direct sum.
+//!
+//! Layout: a plane's tiles are numbered k = ty·s + tx with s = tw + 1. The spare column at the
+//! end of each tile row makes tile (ty, tx + 1) entry k + 1 and tile (ty + 1, tx) entry k + s
+//! everywhere, so each transform is one vector loop over the whole plane whatever its width.
+//! Spare entries are computed from real pixels and dropped by the output transform; the weight
+//! gradient gives them zero output gradients. Transformed planes are padded to whole vectors
+//! (`span`, zeros past the tiles).
+//!
+//! The gradient of the input is the same convolution of dy with the filters turned 180° and
+//! transposed (`Tiles::input_grad`, `flipped_filters`). The gradient of the filters is
+//! Gᵀ[Σ_tiles (A dy Aᵀ) ⊙ (Bᵀ d B)]G, a sum over tiles of the same transformed input.
+
+use std::mem::MaybeUninit;
+
+use super::wide::widest;
+
+/// Values a transform loop handles at once: the product blocks are whole vectors of this many.
+const LANES: usize = 16;
+/// Positions of a transformed 4×4 tile.
+const TILE: usize = 16;
+
+/// One F(2×2, 3×3) convolution's tiling: `c` input and `f` output channels, an `h`×`w` input
+/// padded by (`ph`, `pw`), an `oh`×`ow` output in `th` rows of 2×2 tiles.
+#[derive(Clone, Debug)]
+pub struct Tiles {
+    pub c: usize,
+    pub f: usize,
+    h: usize,
+    w: usize,
+    ph: usize,
+    pw: usize,
+    oh: usize,
+    ow: usize,
+    th: usize,
+    /// Row stride of the tile grids: the tile columns ⌈ow/2⌉, plus one spare.
+    s: usize,
+    /// Entries of a sub-plane of the padded input, `th + 1` rows of `s`.
+    grid: usize,
+    /// Entries of a transformed plane: th·s rounded up to whole vectors.
+    span: usize,
+}
+
+impl Tiles {
+    /// The tiling of a 3×3 stride-1 convolution; `None` where the window never fits or the
+    /// padding is over 2 (the input gradient's convolution would need negative padding).
+    pub fn new(
+        c: usize,
+        f: usize,
+        (h, w): (usize, usize),
+        (ph, pw): (usize, usize),
+    ) -> Option<Self> {
+        if ph > 2 || pw > 2 || h + 2 * ph < 3 || w + 2 * pw < 3 {
+            return None;
+        }
+        let (oh, ow) = (h + 2 * ph - 2, w + 2 * pw - 2);
+        let th = oh.div_ceil(2);
+        // One spare column past the ow/2 rounded up tile columns.
+        let s = ow.div_ceil(2) + 1;
+        Some(Tiles {
+            c,
+            f,
+            h,
+            w,
+            ph,
+            pw,
+            oh,
+            ow,
+            th,
+            s,
+            grid: (th + 1) * s,
+            span: (th * s).next_multiple_of(LANES),
+        })
+    }
+
+    /// The tiling of the input gradient: dy `[f, oh, ow]` convolved with the turned filters
+    /// (`flipped_filters`) and padding 2 − p gives dx `[c, h, w]`.
+    pub fn input_grad(&self) -> Self {
+        Tiles::new(
+            self.f,
+            self.c,
+            (self.oh, self.ow),
+            (2 - self.ph, 2 - self.pw),
+        )
+        .expect("the input gradient of a valid tiling is valid")
+    }
+
+    /// Filters padded to whole vectors: the row length of the filter gradient's layouts.
+    fn fp(&self) -> usize {
+        self.f.next_multiple_of(LANES)
+    }
+
+    /// Length of the transformed filter gradient `[16, c, fp]`.
+    pub fn grad_len(&self) -> usize {
+        TILE * self.c * self.fp()
+    }
+
+    /// Multiply-adds of one image's products (for choosing serial or parallel work).
+    pub fn products_per_image(&self) -> usize {
+        TILE * self.c * self.f * self.span
+    }
+}
+
+/// Per-thread buffers for one tiling.
+pub struct Scratch {
+    /// The padded input plane's rows by parity, `[2, th + 1, 2s]`, zero outside the pixels.
+    padded: Vec<f32>,
+    /// The padded plane split by row and column parity: 4 sub-planes [ry][rx] of `grid`.
+    split: Vec<f32>,
+    /// The column transforms of the two row parities: 8 arrays [ry][j] of `grid`.
+    rows: Vec<f32>,
+    /// The transformed input, `[16, c, span]`.
+    v: Vec<f32>,
+    /// The products (or the transformed output gradients), `[16, f, span]`.
+    m: Vec<f32>,
+    /// The output transform's column sums, `[2, 4, span]`.
+    cols: Vec<f32>,
+    /// Four `span` arrays: the output's 2×2 positions before interleaving.
+    quads: Vec<f32>,
+    /// The output's rows by parity, `[2, th, 2s]`.
+    out_rows: Vec<f32>,
+    /// dy's 2×2 positions, `[4, span, fp]`.
+    dy_quads: Vec<f32>,
+    /// The transformed output gradient, `[16, span, fp]`.
+    grads_t: Vec<f32>,
+}
+
+impl Scratch {
+    pub fn new(t: &Tiles) -> Self {
+        Scratch {
+            padded: vec![0.0; 4 * t.grid],
+            split: vec![0.0; 4 * t.grid],
+            rows: vec![0.0; 8 * t.grid],
+            v: vec![0.0; TILE * t.c * t.span],
+            m: vec![0.0; TILE * t.f * t.span],
+            cols: vec![0.0; 8 * t.span],
+            quads: vec![0.0; 4 * t.span],
+            out_rows: vec![0.0; 4 * t.th * t.s],
+            dy_quads: vec![0.0; 4 * t.span * t.fp()],
+            grads_t: vec![0.0; TILE * t.span * t.fp()],
+        }
+    }
+}
+
+/// G g Gᵀ of one 3×3 filter (row-major) as a 4×4 tile.
+fn filter_tile(g: &[f32]) -> [f32; TILE] {
+    // G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]], applied along each row, then down.
+    let apply = |a: f32, b: f32, c: f32| [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
+    let along_rows: [[f32; 4]; 3] =
+        std::array::from_fn(|y| apply(g[3 * y], g[3 * y + 1], g[3 * y + 2]));
+    let mut tile = [0.0; TILE];
+    for x in 0..4 {
+        let col = apply(along_rows[0][x], along_rows[1][x], along_rows[2][x]);
+        for (i, v) in col.into_iter().enumerate() {
+            tile[4 * i + x] = v;
+        }
+    }
+    tile
+}
+
+/// Filters `[f, c, 3, 3]` → their transforms U `[16, f, c]`.
+pub fn filters(w: &[f32], f: usize, c: usize) -> Vec<f32> {
+    let mut u = vec![0.0; TILE * f * c];
+    for (fc, g) in w.chunks_exact(9).enumerate() {
+        for (xi, v) in filter_tile(g).into_iter().enumerate() {
+            u[xi * f * c + fc] = v;
+        }
+    }
+    u
+}
+
+/// The filters of the input gradient's convolution: `[c, f, 3, 3]` with w'[ci][fi] = w[fi][ci]
+/// turned 180°, transformed to `[16, c, f]`.
+pub fn flipped_filters(w: &[f32], f: usize, c: usize) -> Vec<f32> {
+    let mut turned = vec![0.0; w.len()];
+    for (fc, g) in w.chunks_exact(9).enumerate() {
+        let (fi, ci) = (fc / c, fc % c);
+        let dst = &mut turned[(ci * f + fi) * 9..][..9];
+        for (q, d) in dst.iter_mut().enumerate() {
+            *d = g[8 - q];
+        }
+    }
+    filters(&turned, c, f)
+}
+
+/// The filter gradient dw `[f, c, 3, 3]` = Gᵀ dU G from the transformed one dU `[16, c, fp]`
+/// (`weight_grads_image`).
+pub fn filter_grads(du: &[f32], t: &Tiles) -> Vec<f32> {
+    let (f, c, fp) = (t.f, t.c, t.fp());
+    // Gᵀ = [[1, ½, ½, 0], [0, ½, −½, 0], [0, ½, ½, 1]].
+    let apply =
+        |a: f32, b: f32, c: f32, d: f32| [a + 0.5 * (b + c), 0.5 * (b - c), 0.5 * (b + c) + d];
+    let mut dw = vec![0.0; f * c * 9];
+    for (i, out) in dw.chunks_exact_mut(9).enumerate() {
+        let (fi, ci) = (i / c, i % c);
+        let t: [f32; TILE] = std::array::from_fn(|xi| du[(xi * c + ci) * fp + fi]);
+        let along_rows: [[f32; 3]; 4] =
+            std::array::from_fn(|r| apply(t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]));
+        for x in 0..3 {
+            let col = apply(
+                along_rows[0][x],
+                along_rows[1][x],
+                along_rows[2][x],
+                along_rows[3][x],
+            );
+            for (y, v) in col.into_iter().enumerate() {
+                out[3 * y + x] = v;
+            }
+        }
+    }
+    dw
+}
+
+/// Disjoint mutable windows of `len` at increasing `starts` of `buf`.
+fn windows_mut<const N: usize>(buf: &mut [f32], starts: [usize; N], len: usize) -> [&mut [f32]; N] {
+    let mut rest = buf;
+    let mut taken = 0;
+    let mut out: [&mut [f32]; N] = std::array::from_fn(|_| Default::default());
+    for (slot, start) in out.iter_mut().zip(starts) {
+        let tail = std::mem::take(&mut rest);
+        let (win, after) = tail[start - taken..].split_at_mut(len);
+        *slot = win;
+        rest = after;
+        taken = start + len;
+    }
+    out
+}
+
+/// `src` copied to `dst` (of the same length): from 16 values on as two overlapping 16-value
+/// moves or whole 16-value blocks, short of a `memcpy` call per image row (8% of
+/// mnist_resnet's training time when each row went through one).
+#[inline(always)]
+fn copy_row<T: Copy>(dst: &mut [T], src: &[T]) {
+    const V: usize = LANES;
+    let n = src.len();
+    assert_eq!(dst.len(), n);
+    if n < V {
+        for (d, &x) in dst.iter_mut().zip(src) {
+            *d = x;
+        }
+        return;
+    }
+    let mut at = 0;
+    loop {
+        let block: [T; V] = src[at..at + V].try_into().unwrap();
+        dst[at..at + V].copy_from_slice(&block);
+        if at + V == n {
+            return;
+        }
+        at = (at + V).min(n - V);
+    }
+}
+
+/// `pairs` split into its even and odd entries.
+#[inline(always)]
+fn deinterleave(pairs: &[f32], even: &mut [f32], odd: &mut [f32]) {
+    for ((e, o), p) in even
+        .iter_mut()
+        .zip(odd.iter_mut())
+        .zip(pairs.chunks_exact(2))
+    {
+        *e = p[0];
+        *o = p[1];
+    }
+}
+
+/// One input plane → its padded plane split by row and column parity: sub-plane [ry][rx] holds
+/// padded[2a + ry][2b + rx] at a·s + b. The rows go whole into `rows` `[2, th + 1, 2s]` by
+/// parity (padding entries are never written, so they stay zero), then each parity's columns
+/// are split in one loop over all its rows: short per-row loops left most of a 16-lane vector
+/// to scalar code.
+#[inline(always)]
+fn split_plane(plane: &[f32], t: &Tiles, rows: &mut [f32], split: &mut [f32]) {
+    let (g, s) = (t.grid, t.s);
+    for (iy, src) in plane.chunks_exact(t.w).enumerate() {
+        let r = iy + t.ph;
+        let at = (r % 2) * 2 * g + (r / 2) * 2 * s + t.pw;
+        copy_row(&mut rows[at..at + t.w], src);
+    }
+    for ry in 0..2 {
+        let [even, odd] = windows_mut(split, [2 * ry * g, (2 * ry + 1) * g], g);
+        deinterleave(&rows[ry * 2 * g..][..2 * g], even, odd);
+    }
+}
+
+/// Bᵀ d B for every tile of one channel, from its split plane, into `v` `[16, c, span]`.
+/// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]: first along each row
+/// (columns 2tx .. 2tx + 3 are even[tx], odd[tx], even[tx + 1], odd[tx + 1]), then down.
+#[inline(always)]
+fn transform_plane(split: &[f32], rows: &mut [f32], v: &mut [f32], t: &Tiles, ci: usize) {
+    let (g, s) = (t.grid, t.s);
+    let n = g - 1;
+    for ry in 0..2 {
+        let (even, odd) = (&split[2 * ry * g..][..g], &split[(2 * ry + 1) * g..][..g]);
+        let (e0, e1, o0, o1) = (&even[..n], &even[1..], &odd[..n], &odd[1..]);
+        let [h0, h1, h2, h3] = windows_mut(rows, std::array::from_fn(|j| (4 * ry + j) * g), n);
+        for k in 0..n {
+            h0[k] = e0[k] - e1[k];
+            h1[k] = o0[k] + e1[k];
+            h2[k] = e1[k] - o0[k];
+            h3[k] = o0[k] - o1[k];
+        }
+    }
+    let n = t.th * s;
+    let plane = t.c * t.span;
+    for j in 0..4 {
+        let (top, bottom) = (&rows[j * g..][..g], &rows[(4 + j) * g..][..g]);
+        let (a0, a1, b0, b1) = (&top[..n], &top[s..s + n], &bottom[..n], &bottom[s..s + n]);
+        let starts = std::array::from_fn(|i| (4 * i + j) * plane + ci * t.span);
+        let [v0, v1, v2, v3] = windows_mut(v, starts, n);
+        for k in 0..n {
+            v0[k] = a0[k] - a1[k];
+            v1[k] = b0[k] + a1[k];
+            v2[k] = a1[k] - b0[k];
+            v3[k] = b0[k] - b1[k];
+        }
+    }
+}
+
+#[inline(always)]
+fn transform_input_inner(image: &[f32], t: &Tiles, s: &mut Scratch) {
+    for (ci, plane) in image.chunks_exact(t.h * t.w).enumerate() {
+        split_plane(plane, t, &mut s.padded, &mut s.split);
+        transform_plane(&s.split, &mut s.rows, &mut s.v, t, ci);
+    }
+}
+widest!(fn transform_input(image: &[f32], t: &Tiles, s: &mut Scratch) = transform_input_inner);
+
+/// `NF` filters × `NK` tiles of M[f][k] = Σ_c U[f][c]·V[c][k] at one position.
+#[inline(always)]
+fn product_block<const NF: usize, const NK: usize>(
+    u: &[f32],
+    v: &[f32],
+    m: &mut [f32],
+    (c, span): (usize, usize),
+    (f0, k0): (usize, usize),
+) {
+    let mut acc = [[0.0f32; NK]; NF];
+    for ci in 0..c {
+        let row: [f32; NK] = v[ci * span + k0..][..NK].try_into().unwrap();
+        let weights: [f32; NF] = std::array::from_fn(|fi| u[(f0 + fi) * c + ci]);
+        for fi in 0..NF {
+            for l in 0..NK {
+                acc[fi][l] += weights[fi] * row[l];
+            }
+        }
+    }
+    for (fi, acc) in acc.iter().enumerate() {
+        m[(f0 + fi) * span + k0..][..NK].copy_from_slice(acc);
+    }
+}
+
+/// Every tile block of `NF` filters from `f0`.
+#[inline(always)]
+fn product_rows<const NF: usize>(
+    u: &[f32],
+    v: &[f32],
+    m: &mut [f32],
+    dims: (usize, usize),
+    f0: usize,
+) {
+    let span = dims.1;
+    let mut k0 = 0;
+    while k0 + 4 * LANES <= span {
+        product_block::<NF, { 4 * LANES }>(u, v, m, dims, (f0, k0));
+        k0 += 4 * LANES;
+    }
+    while k0 < span {
+        product_block::<NF, LANES>(u, v, m, dims, (f0, k0));
+        k0 += LANES;
+    }
+}
+
+/// M `[16, f, span]` = U `[16, f, c]` · V `[16, c, span]`, position by position.
+#[inline(always)]
+fn products_inner(u: &[f32], v: &[f32], m: &mut [f32], t: &Tiles) {
+    let (c, f, span) = (t.c, t.f, t.span);
+    for xi in 0..TILE {
+        let u = &u[xi * f * c..][..f * c];
+        let v = &v[xi * c * span..][..c * span];
+        let m = &mut m[xi * f * span..][..f * span];
+        let mut f0 = 0;
+        while f0 + 4 <= f {
+            product_rows::<4>(u, v, m, (c, span), f0);
+            f0 += 4;
+        }
+        while f0 < f {
+            product_rows::<1>(u, v, m, (c, span), f0);
+            f0 += 1;
+        }
+    }
+}
+widest!(fn products(u: &[f32], v: &[f32], m: &mut [f32], t: &Tiles) = products_inner);
+
+/// Aᵀ m A for every tile of every filter, interleaved into y `[f, oh, ow]`.
+/// Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]: down the tile's columns into `cols` `[2, 4, span]`,
+/// along its rows into `quads` `[2, 2, span]` (loops of few streams: with all 16 positions in
+/// one loop their pointers did not fit the registers), then each output row parity is
+/// interleaved in one loop into `rows` `[2, th, 2s]` and copied out row by row.
+#[inline(always)]
+fn transform_output_inner(m: &[f32], t: &Tiles, s: &mut Scratch, y: &mut [MaybeUninit<f32>]) {
+    let (n, span) = (t.th * t.s, t.span);
+    let (cols, quads, rows) = (&mut s.cols, &mut s.quads, &mut s.out_rows);
+    for (fi, plane) in y.chunks_exact_mut(t.oh * t.ow).enumerate() {
+        let ms = |xi: usize| &m[(xi * t.f + fi) * span..][..n];
+        for j in 0..4 {
+            let [r0, r1] = windows_mut(cols, [j * span, (4 + j) * span], n);
+            combine([ms(j), ms(4 + j), ms(8 + j), ms(12 + j)], r0, r1);
+        }
+        for a in 0..2 {
+            let col = |j: usize| &cols[(4 * a + j) * span..][..n];
+            let c = [col(0), col(1), col(2), col(3)];
+            let [o0, o1] = windows_mut(quads, [2 * a * span, (2 * a + 1) * span], n);
+            combine(c, o0, o1);
+        }
+        for a in 0..2 {
+            let (even, odd) = (
+                &quads[2 * a * span..][..n],
+                &quads[(2 * a + 1) * span..][..n],
+            );
+            let out = &mut rows[a * 2 * n..][..2 * n];
+            for ((p, &e), &o) in out.chunks_exact_mut(2).zip(even).zip(odd) {
+                p[0] = e;
+                p[1] = o;
+            }
+        }
+        for (oy, dst) in plane.chunks_exact_mut(t.ow).enumerate() {
+            let src = &rows[(oy % 2) * 2 * n + (oy / 2) * 2 * t.s..][..t.ow];
+            copy_row(dst, as_slots_ref(src));
+        }
+    }
+}
+
+/// Values seen as the slots they can initialise.
+fn as_slots_ref(x: &[f32]) -> &[MaybeUninit<f32>] {
+    // SAFETY: MaybeUninit<f32> has f32's layout, and initialised slots are valid to read.
+    unsafe { &*(x as *const [f32] as *const [MaybeUninit<f32>]) }
+}
+
+/// Aᵀ along one line of a tile: x₀ + x₁ + x₂ and x₁ − x₂ − x₃, for every tile.
+#[inline(always)]
+fn combine([x0, x1, x2, x3]: [&[f32]; 4], out0: &mut [f32], out1: &mut [f32]) {
+    let n = out0.len();
+    let (x0, x1, x2, x3, out1) = (&x0[..n], &x1[..n], &x2[..n], &x3[..n], &mut out1[..n]);
+    for k in 0..n {
+        out0[k] = x0[k] + x1[k] + x2[k];
+        out1[k] = x1[k] - x2[k] - x3[k];
+    }
+}
+widest!(fn transform_output(m: &[f32], t: &Tiles, s: &mut Scratch, y: &mut [MaybeUninit<f32>]) = transform_output_inner);
+
+/// One image `[c, h, w]` convolved with the transformed filters `u` (`filters`) into the slots
+/// `y` `[f, oh, ow]`, which are returned written.
+pub fn conv_image<'a>(
+    image: &[f32],
+    u: &[f32],
+    t: &Tiles,
+    y: &'a mut [MaybeUninit<f32>],
+    s: &mut Scratch,
+) -> &'a mut [f32] {
+    assert_eq!((image.len(), y.len()), (t.c * t.h * t.w, t.f * t.oh * t.ow));
+    transform_input(image, t, s);
+    products(u, &s.v, &mut s.m, t);
+    let m = std::mem::take(&mut s.m);
+    transform_output(&m, t, s, y);
+    s.m = m;
+    // SAFETY: the output transform wrote every row of every plane.
+    unsafe { super::written(y) }
+}
+
+/// dy `[f, oh, ow]` → A dy Aᵀ per tile into `mt` `[16, span, fp]`: filters last (padded to
+/// whole vectors) so the reduction below runs along them, with no sums across lanes.
+/// Zero at the spare column, past the output and past the filters, written once when the
+/// scratch was made and never over. A = [[1, 0], [1, 1], [1, −1], [0, −1]].
+#[inline(always)]
+fn transform_output_grads(dy: &[f32], t: &Tiles, dq: &mut [f32], mt: &mut [f32]) {
+    let (fp, quad) = (t.fp(), t.span * t.fp());
+    // dq[2a + b] holds dy[2ty + a][2tx + b] at (ty·s + tx)·fp + fi.
+    assert!(dq.len() >= 4 * quad && t.f <= fp);
+    for (fi, src) in dy.chunks_exact(t.oh * t.ow).enumerate() {
+        for (oy, row) in src.chunks_exact(t.ow).enumerate() {
+            let even = (oy % 2) * 2 * quad + (oy / 2) * t.s * fp + fi;
+            let odd = even + quad;
+            let mut pairs = row.chunks_exact(2);
+            // SAFETY: (ty·s + tx)·fp + fi < span·fp = quad for every tile (tx < tw < s,
+            // ty < th, th·s ≤ span) and fi < fp, so each index is inside dq's 4 quads.
+            unsafe {
+                for (tx, p) in (&mut pairs).enumerate() {
+                    *dq.get_unchecked_mut(even + tx * fp) = p[0];
+                    *dq.get_unchecked_mut(odd + tx * fp) = p[1];
+                }
+                if let [last] = pairs.remainder() {
+                    *dq.get_unchecked_mut(even + (t.ow / 2) * fp) = *last;
+                }
+            }
+        }
+    }
+    let [d00, d01, d10, d11] = [0, 1, 2, 3].map(|q| &dq[q * quad..][..quad]);
+    // Down the rows (A on the left) for each column b, then along them: row i of the result
+    // is spread over its 4 columns from its two column values.
+    let at = |i: usize| std::array::from_fn(|j| (4 * i + j) * quad);
+    let (top, bottom) = ((d00, d01), (d10, d11));
+    spread(top, bottom, |x, _| x, windows_mut(mt, at(0), quad));
+    spread(top, bottom, |x, y| x + y, windows_mut(mt, at(1), quad));
+    spread(top, bottom, |x, y| x - y, windows_mut(mt, at(2), quad));
+    spread(top, bottom, |_, y| -y, windows_mut(mt, at(3), quad));
+}
+
+/// One row of A dy Aᵀ: its two column values a = down(top, bottom) for b = 0 and 1, spread
+/// along the row as [a₀, a₀ + a₁, a₀ − a₁, −a₁].
+#[inline(always)]
+fn spread(
+    top: (&[f32], &[f32]),
+    bottom: (&[f32], &[f32]),
+    down: impl Fn(f32, f32) -> f32,
+    [m0, m1, m2, m3]: [&mut [f32]; 4],
+) {
+    let n = m0.len();
+    let (t0, t1, b0, b1) = (&top.0[..n], &top.1[..n], &bottom.0[..n], &bottom.1[..n]);
+    let (m1, m2, m3) = (&mut m1[..n], &mut m2[..n], &mut m3[..n]);
+    for k in 0..n {
+        let (a0, a1) = (down(t0[k], b0[k]), down(t1[k], b1[k]));
+        m0[k] = a0;
+        m1[k] = a0 + a1;
+        m2[k] = a0 - a1;
+        m3[k] = -a1;
+    }
+}
+
+/// `NC` channels × `FW` filters of dU[c][f] += Σ_k V[c][k]·M̄ᵀ[k][f] at one position: each
+/// sum runs in its own lane, in tile order.
+#[inline(always)]
+fn reduce_block<const NC: usize, const FW: usize>(
+    mt: &[f32],
+    v: &[f32],
+    du: &mut [f32],
+    t: &Tiles,
+    (c0, f0): (usize, usize),
+) {
+    let (fp, span) = (t.fp(), t.span);
+    let mut acc = [[0.0f32; FW]; NC];
+    for k in 0..t.th * t.s {
+        let row: [f32; FW] = mt[k * fp + f0..][..FW].try_into().unwrap();
+        let xs: [f32; NC] = std::array::from_fn(|ci| v[(c0 + ci) * span + k]);
+        for ci in 0..NC {
+            for l in 0..FW {
+                acc[ci][l] += xs[ci] * row[l];
+            }
+        }
+    }
+    for (ci, acc) in acc.iter().enumerate() {
+        let du = &mut du[(c0 + ci) * fp + f0..][..FW];
+        for (d, a) in du.iter_mut().zip(acc) {
+            *d += a;
+        }
+    }
+}
+
+/// Every channel block for the `FW` filters from `f0`.
+#[inline(always)]
+fn reduce_channels<const NC: usize, const FW: usize>(
+    mt: &[f32],
+    v: &[f32],
+    du: &mut [f32],
+    t: &Tiles,
+    f0: usize,
+) {
+    let mut c0 = 0;
+    while c0 + NC <= t.c {
+        reduce_block::<NC, FW>(mt, v, du, t, (c0, f0));
+        c0 += NC;
+    }
+    while c0 < t.c {
+        reduce_block::<1, FW>(mt, v, du, t, (c0, f0));
+        c0 += 1;
+    }
+}
+
+/// dU `[16, c, fp]` += V `[16, c, span]` · M̄ᵀ `[16, span, fp]`, position by position.
+fn reduce_portable(mt: &[f32], v: &[f32], du: &mut [f32], t: &Tiles) {
+    let (c, fp, span) = (t.c, t.fp(), t.span);
+    for xi in 0..TILE {
+        let mt = &mt[xi * span * fp..][..span * fp];
+        let v = &v[xi * c * span..][..c * span];
+        let du = &mut du[xi * c * fp..][..c * fp];
+        for f0 in (0..fp).step_by(LANES) {
+            reduce_channels::<4, LANES>(mt, v, du, t, f0);
+        }
+    }
+}
+
+/// `reduce_portable` with AVX-512 registers: the compiler vectorises the portable blocks
+/// across tiles with gathers instead (10x slower), so the blocks are written out here.
+#[cfg(target_arch = "x86_64")]
+mod reduce_avx512 {
+    use super::{Tiles, LANES, TILE};
+    use std::arch::x86_64::*;
+
+    /// `NC` channels × `FV` vectors of filters from (c0, f0): dU[c][f] += Σ_k V[c][k]·M̄ᵀ[k][f],
+    /// each sum in its own lane in tile order (fused multiply-adds).
+    #[target_feature(enable = "avx512f")]
+    fn block<const NC: usize, const FV: usize>(
+        mt: &[f32],
+        v: &[f32],
+        du: &mut [f32],
+        t: &Tiles,
+        (c0, f0): (usize, usize),
+    ) {
+        let (fp, span, n) = (t.fp(), t.span, t.th * t.s);
+        assert!(n >= 1 && (n - 1) * fp + f0 + FV * LANES <= mt.len());
+        assert!((c0 + NC - 1) * span + n <= v.len() && (c0 + NC) * fp <= du.len());
+        let mut acc = [[_mm512_setzero_ps(); FV]; NC];
+        // SAFETY: every offset read below is inside the bounds asserted above.
+        unsafe {
+            let (rows, xs) = (mt.as_ptr().add(f0), v.as_ptr().add(c0 * span));
+            for k in 0..n {
+                let mut row = [_mm512_setzero_ps(); FV];
+                for (j, r) in row.iter_mut().enumerate() {
+                    *r = _mm512_loadu_ps(rows.add(k * fp + j * LANES));
+                }
+                for (ci, acc) in acc.iter_mut().enumerate() {
+                    let x = _mm512_set1_ps(*xs.add(ci * span + k));
+                    for (a, &r) in acc.iter_mut().zip(&row) {
+                        *a = _mm512_fmadd_ps(x, r, *a);
+                    }
+                }
+            }
+            for (ci, acc) in acc.iter().enumerate() {
+                for (j, &a) in acc.iter().enumerate() {
+                    let d = du.as_mut_ptr().add((c0 + ci) * fp + f0 + j * LANES);
+                    _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), a));
+                }
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    fn channels<const NC: usize, const FV: usize>(
+        mt: &[f32],
+        v: &[f32],
+        du: &mut [f32],
+        t: &Tiles,
+        f0: usize,
+    ) {
+        let mut c0 = 0;
+        while c0 + NC <= t.c {
+            block::<NC, FV>(mt, v, du, t, (c0, f0));
+            c0 += NC;
+        }
+        while c0 + 4 <= t.c {
+            block::<4, FV>(mt, v, du, t, (c0, f0));
+            c0 += 4;
+        }
+        while c0 < t.c {
+            block::<1, FV>(mt, v, du, t, (c0, f0));
+            c0 += 1;
+        }
+    }
+
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn reduce(mt: &[f32], v: &[f32], du: &mut [f32], t: &Tiles) {
+        let (c, fp, span) = (t.c, t.fp(), t.span);
+        for xi in 0..TILE {
+            let mt = &mt[xi * span * fp..][..span * fp];
+            let v = &v[xi * c * span..][..c * span];
+            let du = &mut du[xi * c * fp..][..c * fp];
+            let mut f0 = 0;
+            while f0 + 2 * LANES <= fp {
+                channels::<8, 2>(mt, v, du, t, f0);
+                f0 += 2 * LANES;
+            }
+            if f0 < fp {
+                channels::<16, 1>(mt, v, du, t, f0);
+            }
+        }
+    }
+}
+
+/// Whether this CPU runs the F(2×2, 3×3) kernels at full speed (AVX-512F). Without it the
+/// convolution keeps to unfolded columns and gemm.
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+fn reduce(mt: &[f32], v: &[f32], du: &mut [f32], t: &Tiles) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F, checked just above.
+        return unsafe { reduce_avx512::reduce(mt, v, du, t) };
+    }
+    reduce_portable(mt, v, du, t)
+}
+
+#[inline(always)]
+fn transforms_for_grads_inner(image: &[f32], dy: &[f32], t: &Tiles, s: &mut Scratch) {
+    transform_input_inner(image, t, s);
+    transform_output_grads(dy, t, &mut s.dy_quads, &mut s.grads_t);
+}
+widest!(fn transforms_for_grads(image: &[f32], dy: &[f32], t: &Tiles, s: &mut Scratch) = transforms_for_grads_inner);
+
+/// One image's share of the transformed filter gradient: du `[16, c, fp]` (`Tiles::grad_len`)
+/// += the tiles' sums of (Bᵀ d B) ⊙ (A dy Aᵀ) for image `[c, h, w]` and its output gradient
+/// dy `[f, oh, ow]`.
+pub fn weight_grads_image(image: &[f32], dy: &[f32], t: &Tiles, du: &mut [f32], s: &mut Scratch) {
+    assert_eq!(
+        (image.len(), dy.len()),
+        (t.c * t.h * t.w, t.f * t.oh * t.ow)
+    );
+    assert_eq!(du.len(), t.grad_len());
+    transforms_for_grads(image, dy, t, s);
+    reduce(&s.grads_t, &s.v, du, t);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The AVX-512 reduction against the portable one, on a tiling with channel and filter
+    /// counts that leave every block size a remainder (13 channels, 37 filters).
+    #[test]
+    fn reductions_agree() {
+        let t = Tiles::new(13, 37, (9, 7), (1, 2)).unwrap();
+        let mut rng = crate::Rng::new(3);
+        let mut s = Scratch::new(&t);
+        let image: Vec<f32> = (0..13 * 9 * 7).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+        let dy: Vec<f32> = (0..37 * t.oh * t.ow)
+            .map(|_| rng.uniform() * 2.0 - 1.0)
+            .collect();
+        transforms_for_grads(&image, &dy, &t, &mut s);
+        let (mut fast, mut portable) = (vec![0.0; t.grad_len()], vec![0.0; t.grad_len()]);
+        reduce(&s.grads_t, &s.v, &mut fast, &t);
+        reduce_portable(&s.grads_t, &s.v, &mut portable, &t);
+        for (i, (a, b)) in fast.iter().zip(&portable).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                "entry {i}: {a} vs {b}"
+            );
+        }
+        assert!(portable.iter().any(|&v| v != 0.0));
+    }
+}
