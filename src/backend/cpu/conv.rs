@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use super::layout::permute;
 use super::matmul::{product_into, product_parallelism, product_uninit};
 use super::winograd::{self, Tiles};
-use super::{as_slots, bias, filled, CHUNK, PARALLEL_MIN};
+use super::{bias, filled, zeroed, CHUNK, PARALLEL_MIN};
 use crate::backend::spec::{Conv2dGeom, ConvGrads, MatmulSpec};
 
 /// Input columns `ix = ox·sw + kx − pw` that fall inside `[0, w)`: the first and one past the
@@ -305,7 +305,7 @@ fn winograd_fwd(
     let out = t.f * plane;
     let per_task = images_per_task(g.n, t.products_per_image());
     let task = |first: usize, y: &mut [MaybeUninit<f32>]| {
-        let mut scratch = winograd::Scratch::new(t);
+        let mut scratch = winograd::Pooled::new(t);
         for (i, y) in y.chunks_mut(out).enumerate() {
             let b = first + i;
             let y = winograd::conv_image(&x[b * image..][..image], &u, t, y, &mut scratch);
@@ -388,7 +388,7 @@ enum Method {
 /// A task's scratch buffers for its method.
 enum Work {
     Columns(Vec<f32>),
-    Winograd(Box<(winograd::Scratch, winograd::Scratch)>),
+    Winograd(Box<(winograd::Pooled, winograd::Pooled)>),
 }
 
 impl Method {
@@ -396,8 +396,8 @@ impl Method {
         match self {
             Method::Columns { ispec, .. } => Work::Columns(vec![0.0; ispec.m * ispec.n]),
             Method::Winograd { fwd, back, .. } => Work::Winograd(Box::new((
-                winograd::Scratch::new(fwd),
-                winograd::Scratch::new(back),
+                winograd::Pooled::new(fwd),
+                winograd::Pooled::new(back),
             ))),
         }
     }
@@ -420,7 +420,7 @@ impl Method {
         b: usize,
         dy: &[f32],
         dw_part: Option<(&mut [f32], bool)>,
-        dx: Option<&mut [f32]>,
+        dx: Option<&mut [MaybeUninit<f32>]>,
     ) {
         match (self, work) {
             (
@@ -436,6 +436,7 @@ impl Method {
                     product_into(cols, dy, dw_t, wt_spec, !first, *par);
                 }
                 if let Some(dx) = dx {
+                    let dx = zeroed(dx);
                     if is_pointwise(g) {
                         product_into(w, dy, dx, ispec, false, *par);
                     } else {
@@ -451,8 +452,7 @@ impl Method {
                     winograd::weight_grads_image(&x[b * image..][..image], dy, fwd, du, sf);
                 }
                 if let Some(dx) = dx {
-                    // SAFETY: slots of initialised values, all overwritten.
-                    winograd::conv_image(dy, u_back, back, unsafe { as_slots(dx) }, sb);
+                    winograd::conv_image(dy, u_back, back, dx, sb);
                 }
             }
             _ => unreachable!("a method's work is made by that method"),
@@ -520,13 +520,22 @@ pub fn conv2d_bwd(
     let out = filters * plane;
     let per_group = g.n.div_ceil(WEIGHT_GRAD_GROUPS).max(1);
     let groups = g.n.div_ceil(per_group);
-    let mut dx = vec![0.0; if want.dx { g.n * image } else { 0 }];
-    let mut dx_groups: Vec<&mut [f32]> = if want.dx && image > 0 {
-        dx.chunks_mut(per_group * image).collect()
+    // dx is written image by image into fresh slots (zeroed first where it is summed into),
+    // not zeroed all at once by one thread's calloc.
+    let dx_len = if want.dx { g.n * image } else { 0 };
+    let mut dx = Vec::with_capacity(dx_len);
+    let mut dx_groups: Vec<&mut [MaybeUninit<f32>]> = if want.dx && image > 0 {
+        dx.spare_capacity_mut()[..dx_len]
+            .chunks_mut(per_group * image)
+            .collect()
     } else {
         (0..groups).map(|_| &mut [][..]).collect()
     };
-    let group = |t: usize, dx: &mut [f32], work: &mut Work, masked: &mut [f32]| -> GroupGrads {
+    let group = |t: usize,
+                 dx: &mut [MaybeUninit<f32>],
+                 work: &mut Work,
+                 masked: &mut [f32]|
+     -> GroupGrads {
         let mut sums = GroupGrads {
             dw_part: vec![0.0; if want.dw { dw_part_len } else { 0 }],
             dbias: vec![0.0; if relu_out.is_some() { filters } else { 0 }],
@@ -560,7 +569,7 @@ pub fn conv2d_bwd(
         1
     };
     let groups_per_task = groups.div_ceil(tasks).max(1);
-    let task = |(k, dx_groups): (usize, &mut [&mut [f32]])| -> Vec<GroupGrads> {
+    let task = |(k, dx_groups): (usize, &mut [&mut [MaybeUninit<f32>]])| -> Vec<GroupGrads> {
         let mut work = method.work();
         let mut masked = vec![0.0; if relu_out.is_some() { out } else { 0 }];
         dx_groups
@@ -591,5 +600,7 @@ pub fn conv2d_bwd(
         .dw
         .then(|| method.dw(&total(dw_part_len, |p| &p.dw_part)));
     let dbias = (want.dbias && relu_out.is_some()).then(|| total(filters, |p| &p.dbias));
+    // SAFETY: every image's dx slots were written by the task of its group.
+    unsafe { dx.set_len(dx_len) };
     [want.dx.then_some(dx), dw, dbias]
 }
