@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use kiln::backend::spec::Conv2dGeom;
 use kiln::ops::Pool;
 use kiln::Rng;
 
@@ -33,19 +34,58 @@ const CONV_CASES: &[ConvCase] = &[
     ([1, 1, 4, 1], 1, (3, 1), (1, 1), (1, 0)),
     // More images than the CPU's weight-gradient groups: several images summed per group.
     ([37, 2, 4, 3], 3, (3, 3), (1, 1), (1, 1)),
-    // 3×3 stride 1 with 8+ channels (Winograd tiles on AVX-512 CPUs): odd and even sides,
-    // no padding, padding 2 (an output larger than the input), unequal padding, a 1×1 and a
-    // one-pixel-wide plane, filter and channel counts that are not multiples of 4, more
-    // images than weight-gradient groups, and padding 3 (back to columns).
+    // 3×3 stride 1 with 8+ channels on planes large enough for Winograd tiles on AVX-512
+    // CPUs (`TILED`): odd height, odd width with counts not multiples of 4, no padding,
+    // padding 2 (an output larger than the input), unequal padding.
+    ([2, 8, 13, 16], 8, (3, 3), (1, 1), (1, 1)),
+    ([1, 9, 16, 15], 10, (3, 3), (1, 1), (1, 1)),
+    ([1, 8, 18, 14], 8, (3, 3), (1, 1), (0, 0)),
+    ([1, 8, 12, 14], 9, (3, 3), (1, 1), (2, 2)),
+    ([1, 8, 14, 11], 8, (3, 3), (1, 1), (0, 2)),
+    ([1, 8, 13, 17], 8, (3, 3), (1, 1), (2, 1)),
+    // The same windows where columns stay faster or the tiles do not apply: a small plane,
+    // a 1×1 and a one-pixel-wide plane, padding 3.
     ([2, 8, 7, 6], 8, (3, 3), (1, 1), (1, 1)),
-    ([1, 9, 5, 5], 10, (3, 3), (1, 1), (0, 0)),
-    ([1, 8, 4, 5], 8, (3, 3), (1, 1), (2, 2)),
-    ([1, 8, 6, 3], 9, (3, 3), (1, 1), (0, 2)),
     ([2, 8, 1, 1], 8, (3, 3), (1, 1), (1, 1)),
     ([1, 8, 3, 1], 8, (3, 3), (1, 1), (1, 1)),
-    ([19, 8, 3, 4], 8, (3, 3), (1, 1), (1, 1)),
     ([1, 8, 2, 2], 8, (3, 3), (1, 1), (3, 3)),
 ];
+
+/// The cases above that take Winograd tiles on a CPU with AVX-512, and one with more images
+/// than the weight-gradient groups (for the gradient test only: finite differences over its
+/// inputs would be slow).
+const TILED: &[ConvCase] = &[
+    ([2, 8, 13, 16], 8, (3, 3), (1, 1), (1, 1)),
+    ([1, 9, 16, 15], 10, (3, 3), (1, 1), (1, 1)),
+    ([1, 8, 18, 14], 8, (3, 3), (1, 1), (0, 0)),
+    ([1, 8, 12, 14], 9, (3, 3), (1, 1), (2, 2)),
+    ([1, 8, 14, 11], 8, (3, 3), (1, 1), (0, 2)),
+    ([1, 8, 13, 17], 8, (3, 3), (1, 1), (2, 1)),
+    ([19, 8, 12, 16], 8, (3, 3), (1, 1), (1, 1)),
+];
+
+/// Each method is covered: the `TILED` cases take the tiles where the CPU has AVX-512, and
+/// the small-plane, 1×1 and padding-3 cases take columns.
+#[test]
+fn tiled_cases_take_the_tiles() {
+    let geom = |&(xd, f, k, s, p): &ConvCase| (Conv2dGeom::new(&xd, k, s, p).unwrap(), f);
+    let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+    if !avx512 {
+        eprintln!("skipped: no AVX-512 here, every convolution takes columns");
+    }
+    for case in TILED {
+        let (g, f) = geom(case);
+        assert_eq!(
+            kiln::backend::cpu::conv_uses_tiles(&g, f),
+            avx512,
+            "{case:?}"
+        );
+    }
+    for case in &CONV_CASES[CONV_CASES.len() - 4..] {
+        let (g, f) = geom(case);
+        assert!(!kiln::backend::cpu::conv_uses_tiles(&g, f), "{case:?}");
+    }
+}
 
 fn conv_reference(case: ConvCase, x: &[f32], w: &[f32], b: &[f32]) -> (Vec<f64>, [usize; 4]) {
     let (xd, f, k, s, p) = case;
@@ -161,7 +201,7 @@ fn conv_grads_reference(case: ConvCase, x: &[f32], w: &[f32], dy: &[f32]) -> [Ve
 #[test]
 fn conv2d_gradients_match_direct_loops() {
     let mut rng = Rng::new(56);
-    for &(xd, f, k, s, p) in CONV_CASES {
+    for &(xd, f, k, s, p) in CONV_CASES.iter().chain(TILED) {
         let wd = [f, xd[1], k.0, k.1];
         let x = uniform(numel(&xd), -1.0, 1.0, &mut rng);
         let w = uniform(numel(&wd), -1.0, 1.0, &mut rng);

@@ -63,14 +63,17 @@ fn fill_row_shifted(plane: &[f32], g: &Conv2dGeom, (ky, kx): (usize, usize), row
     row[s.rows.end * g.w..].fill(0.0);
     let inside = &mut row[s.rows.start * g.w..s.rows.end * g.w];
     inside[..s.lo].fill(0.0);
-    inside[s.lo..s.hi].copy_from_slice(&plane[s.from..s.from + (s.hi - s.lo)]);
+    if s.hi > s.lo {
+        inside[s.lo..s.hi].copy_from_slice(&plane[s.from..s.from + (s.hi - s.lo)]);
+    }
     inside[s.hi..].fill(0.0);
     s.zero_edges(inside, g.w);
 }
 
 /// Where a kernel cell's row of the columns meets the input plane, for stride 1 with the output
 /// as wide as the input: output rows `rows` read input rows; within them (flattened), entries
-/// `lo..hi` are plane values from flat index `from` on, and per row of `w` the first `left`
+/// `lo..hi` are plane values from flat index `from` on (past the plane when `lo == hi`: a
+/// plane narrower than the window's reach), and per row of `w` the first `left`
 /// and last `right` crossed the left or right edge into padding.
 struct Shift {
     rows: std::ops::Range<usize>,
@@ -129,6 +132,11 @@ fn fold_scratch(cols: &mut [f32], g: &Conv2dGeom, dx: &mut [f32]) {
         let inside = &mut row[s.rows.start * g.w..s.rows.end * g.w];
         s.zero_edges(inside, g.w);
         let dplane = &mut dx[ci * plane_len..][..plane_len];
+        if s.hi == s.lo {
+            // The cell reads only padding here (a plane narrower than the window's reach):
+            // `from` may then point past the plane.
+            continue;
+        }
         let dst = &mut dplane[s.from..s.from + (s.hi - s.lo)];
         for (d, &v) in dst.iter_mut().zip(&inside[s.lo..s.hi]) {
             *d += v;
@@ -254,7 +262,12 @@ fn winograd_tiles(g: &Conv2dGeom, filters: usize, allowed: bool) -> Option<Tiles
     {
         return None;
     }
-    Tiles::new(g.c, filters, (g.h, g.w), (g.ph, g.pw))
+    Tiles::new(g.c, filters, (g.h, g.w), (g.ph, g.pw)).filter(Tiles::saves_enough)
+}
+
+/// Whether an f32 convolution of `g` by `filters` filters goes through Winograd tiles here.
+pub fn uses_winograd(g: &Conv2dGeom, filters: usize) -> bool {
+    winograd_tiles(g, filters, true).is_some()
 }
 
 /// Images per task when `n` images of `work` multiply-adds each are shared among the pool's

@@ -59,6 +59,12 @@ pub fn set_threads(threads: usize) -> Result<(), String> {
     }
 }
 
+/// Whether this CPU convolves `g` (f32, `filters` filters) in Winograd F(2×2, 3×3) tiles
+/// rather than unfolded columns: lets the tests check that each method is covered.
+pub fn conv_uses_tiles(g: &Conv2dGeom, filters: usize) -> bool {
+    conv::uses_winograd(g, filters)
+}
+
 pub fn threads() -> usize {
     rayon::current_num_threads()
 }

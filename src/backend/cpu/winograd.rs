@@ -101,6 +101,14 @@ impl Tiles {
         TILE * self.c * self.fp()
     }
 
+    /// Whether the tiles take at most 1/1.6 of the direct sum's multiplies per channel pair
+    /// (16 per tile entry against 9 per output). Small planes lose to rounding up: an 11×11
+    /// output needs 6 rows of 7 tiles (48 entries in whole vectors), 1.42× fewer multiplies
+    /// than direct, and mnist_cnn's 32→64 layer ran 30% slower in tiles than in columns.
+    pub fn saves_enough(&self) -> bool {
+        9 * self.oh * self.ow * 10 >= 16 * self.span * 16
+    }
+
     /// Multiply-adds of one image's products (for choosing serial or parallel work).
     pub fn products_per_image(&self) -> usize {
         TILE * self.c * self.f * self.span
