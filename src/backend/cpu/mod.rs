@@ -27,6 +27,7 @@ mod wide;
 mod winograd;
 
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 use super::precision::{current as current_precision, Precision};
 use super::Backend;
@@ -131,15 +132,62 @@ pub(crate) fn write_slots<'a>(
 
 /// `out[i] = f(x[i])`, in parallel when large.
 pub(crate) fn map1(x: &[f32], f: impl Fn(f32) -> f32 + Sync + Send) -> Vec<f32> {
-    if x.len() < PARALLEL_MIN {
-        return x.iter().map(|&v| f(v)).collect();
+    fill_chunks(x.len(), |first, dst| {
+        let src = &x[first..][..dst.len()];
+        widest_loop(|| {
+            for (d, &v) in dst.iter_mut().zip(src) {
+                d.write(f(v));
+            }
+        })
+    })
+}
+
+/// A new buffer of `len` values written by `body(first, slots)` over chunks of `CHUNK`,
+/// in parallel when large. `body` must write every slot it is given.
+fn fill_chunks(
+    len: usize,
+    body: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync + Send,
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(len);
+    let slots = &mut out.spare_capacity_mut()[..len];
+    if len < PARALLEL_MIN {
+        body(0, slots);
+    } else {
+        slots
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(i, chunk)| body(i * CHUNK, chunk));
     }
-    let mut out = Vec::new();
-    x.par_iter()
-        .with_min_len(CHUNK)
-        .map(|&v| f(v))
-        .collect_into_vec(&mut out);
+    // SAFETY: every chunk was handed to `body`, which writes each of its slots.
+    unsafe { out.set_len(len) };
     out
+}
+
+/// `body` (an elementwise loop, inlined) compiled for the widest vector unit the CPU has. The
+/// loops behind `map1`/`map2` went through rayon's iterator adapters in baseline SSE2 code:
+/// ReLU's backward took 3.4x its forward's time on a [64, 16, 28, 28] batch.
+#[inline(always)]
+fn widest_loop(body: impl FnOnce()) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        fn avx512(body: impl FnOnce()) {
+            body()
+        }
+        #[target_feature(enable = "avx2")]
+        fn avx2(body: impl FnOnce()) {
+            body()
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            return unsafe { avx512(body) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { avx2(body) };
+        }
+    }
+    body()
 }
 
 /// `out[i] = f(i)`, in parallel when large.
@@ -158,17 +206,15 @@ pub(crate) fn map_index(len: usize, f: impl Fn(usize) -> f32 + Sync + Send) -> V
 
 /// `out[i] = f(a[i], b[i])`, in parallel when large.
 pub(crate) fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Send) -> Vec<f32> {
-    debug_assert_eq!(a.len(), b.len());
-    if a.len() < PARALLEL_MIN {
-        return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
-    }
-    let mut out = Vec::new();
-    a.par_iter()
-        .zip(b.par_iter())
-        .with_min_len(CHUNK)
-        .map(|(&x, &y)| f(x, y))
-        .collect_into_vec(&mut out);
-    out
+    assert_eq!(a.len(), b.len());
+    fill_chunks(a.len(), |first, dst| {
+        let (a, b) = (&a[first..][..dst.len()], &b[first..][..dst.len()]);
+        widest_loop(|| {
+            for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+                d.write(f(x, y));
+            }
+        })
+    })
 }
 
 /// Run `body(first_row, rows)` over `out` split into rows of `row_len`, in parallel when `work`
