@@ -21,6 +21,9 @@ use std::ops::{Deref, DerefMut};
 
 use super::wide::widest;
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
 /// Values a transform loop handles at once: the product blocks are whole vectors of this many.
 const LANES: usize = 16;
 /// Positions of a transformed 4×4 tile.
@@ -129,7 +132,7 @@ pub struct Scratch {
     cols: Vec<f32>,
     /// Four `span` arrays: the output's 2×2 positions before interleaving.
     quads: Vec<f32>,
-    /// The output's rows by parity, `[2, th, 2s]`.
+    /// The output's rows by parity, `[2, th, 2s]` within `[2, 2·span]`.
     out_rows: Vec<f32>,
     /// dy's 2×2 positions, `[4, span, fp]`.
     dy_quads: Vec<f32>,
@@ -146,7 +149,7 @@ impl Scratch {
             m: vec![0.0; TILE * t.f * t.span],
             cols: vec![0.0; 8 * t.span],
             quads: vec![0.0; 4 * t.span],
-            out_rows: vec![0.0; 4 * t.th * t.s],
+            out_rows: vec![0.0; 4 * t.span],
             dy_quads: vec![0.0; 4 * t.span * t.fp()],
             grads_t: vec![0.0; TILE * t.span * t.fp()],
         }
@@ -460,98 +463,12 @@ fn products_inner(u: &[f32], v: &[f32], m: &mut [f32], t: &Tiles) {
 }
 widest!(fn products_portable(u: &[f32], v: &[f32], m: &mut [f32], t: &Tiles) = products_inner);
 
-/// `products_portable` with AVX-512 fused multiply-adds. The portable loops keep to separate
-/// multiplies and adds (the same bits on every vector width) and bounds checks: twice the
-/// arithmetic instructions. The tiles run only on AVX-512 CPUs (`available`), so this is the
-/// one path they take.
-#[cfg(target_arch = "x86_64")]
-mod products_avx512 {
-    use super::{Tiles, LANES, TILE};
-    use std::arch::x86_64::*;
-
-    /// `NF` filters × `NV` vectors of tiles from (f0, k0): M[f][k] = Σ_c U[f][c]·V[c][k].
-    #[target_feature(enable = "avx512f")]
-    fn block<const NF: usize, const NV: usize>(
-        u: &[f32],
-        v: &[f32],
-        m: &mut [f32],
-        (c, span): (usize, usize),
-        (f0, k0): (usize, usize),
-    ) {
-        let end = k0 + NV * LANES;
-        assert!(c >= 1 && (f0 + NF) * c <= u.len());
-        assert!((c - 1) * span + end <= v.len() && (f0 + NF - 1) * span + end <= m.len());
-        let mut acc = [[_mm512_setzero_ps(); NV]; NF];
-        // SAFETY: every offset below is inside the bounds asserted above.
-        unsafe {
-            let (up, vp) = (u.as_ptr().add(f0 * c), v.as_ptr().add(k0));
-            for ci in 0..c {
-                let mut row = [_mm512_setzero_ps(); NV];
-                for (j, r) in row.iter_mut().enumerate() {
-                    *r = _mm512_loadu_ps(vp.add(ci * span + j * LANES));
-                }
-                for (fi, acc) in acc.iter_mut().enumerate() {
-                    let w = _mm512_set1_ps(*up.add(fi * c + ci));
-                    for (a, &r) in acc.iter_mut().zip(&row) {
-                        *a = _mm512_fmadd_ps(w, r, *a);
-                    }
-                }
-            }
-            let mp = m.as_mut_ptr().add(f0 * span + k0);
-            for (fi, acc) in acc.iter().enumerate() {
-                for (j, &a) in acc.iter().enumerate() {
-                    _mm512_storeu_ps(mp.add(fi * span + j * LANES), a);
-                }
-            }
-        }
-    }
-
-    /// Every tile block of `NF` filters from `f0`: 4 vectors at a time, then 2, then 1.
-    #[target_feature(enable = "avx512f")]
-    fn rows<const NF: usize>(u: &[f32], v: &[f32], m: &mut [f32], dims: (usize, usize), f0: usize) {
-        let span = dims.1;
-        let mut k0 = 0;
-        while k0 + 4 * LANES <= span {
-            block::<NF, 4>(u, v, m, dims, (f0, k0));
-            k0 += 4 * LANES;
-        }
-        if k0 + 2 * LANES <= span {
-            block::<NF, 2>(u, v, m, dims, (f0, k0));
-            k0 += 2 * LANES;
-        }
-        if k0 < span {
-            block::<NF, 1>(u, v, m, dims, (f0, k0));
-        }
-    }
-
-    /// # Safety
-    /// The CPU must have AVX-512F.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn products(u: &[f32], v: &[f32], m: &mut [f32], t: &Tiles) {
-        let (c, f, span) = (t.c, t.f, t.span);
-        for xi in 0..TILE {
-            let u = &u[xi * f * c..][..f * c];
-            let v = &v[xi * c * span..][..c * span];
-            let m = &mut m[xi * f * span..][..f * span];
-            let mut f0 = 0;
-            while f0 + 4 <= f {
-                rows::<4>(u, v, m, (c, span), f0);
-                f0 += 4;
-            }
-            while f0 < f {
-                rows::<1>(u, v, m, (c, span), f0);
-                f0 += 1;
-            }
-        }
-    }
-}
-
 /// M `[16, f, span]` = U `[16, f, c]` · V `[16, c, span]`.
 fn products(u: &[f32], v: &[f32], m: &mut [f32], t: &Tiles) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has AVX-512F, checked just above.
-        return unsafe { products_avx512::products(u, v, m, t) };
+        return unsafe { avx512::products(u, v, m, t) };
     }
     products_portable(u, v, m, t)
 }
@@ -611,7 +528,20 @@ fn combine([x0, x1, x2, x3]: [&[f32]; 4], out0: &mut [f32], out1: &mut [f32]) {
         out1[k] = x1[k] - x2[k] - x3[k];
     }
 }
-widest!(fn transform_output(m: &[f32], t: &Tiles, s: &mut Scratch, y: &mut [MaybeUninit<f32>]) = transform_output_inner);
+widest!(fn transform_output_portable(m: &[f32], t: &Tiles, s: &mut Scratch, y: &mut [MaybeUninit<f32>]) = transform_output_inner);
+
+/// Aᵀ m A for every tile of every filter of the products `s.m`, interleaved into y.
+fn transform_output(t: &Tiles, s: &mut Scratch, y: &mut [MaybeUninit<f32>]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F, checked just above.
+        return unsafe { avx512::transform_output(&s.m, t, &mut s.out_rows, y) };
+    }
+    // The portable transform borrows the rest of the scratch around the products.
+    let m = std::mem::take(&mut s.m);
+    transform_output_portable(&m, t, s, y);
+    s.m = m;
+}
 
 /// One image `[c, h, w]` convolved with the transformed filters `u` (`filters`) into the slots
 /// `y` `[f, oh, ow]`, which are returned written.
@@ -625,9 +555,7 @@ pub fn conv_image<'a>(
     assert_eq!((image.len(), y.len()), (t.c * t.h * t.w, t.f * t.oh * t.ow));
     transform_input(image, t, s);
     products(u, &s.v, &mut s.m, t);
-    let m = std::mem::take(&mut s.m);
-    transform_output(&m, t, s, y);
-    s.m = m;
+    transform_output(t, s, y);
     // SAFETY: the output transform wrote every row of every plane.
     unsafe { super::written(y) }
 }
@@ -753,95 +681,6 @@ fn reduce_portable(mt: &[f32], v: &[f32], du: &mut [f32], t: &Tiles) {
     }
 }
 
-/// `reduce_portable` with AVX-512 registers: the compiler vectorises the portable blocks
-/// across tiles with gathers instead (10x slower), so the blocks are written out here.
-#[cfg(target_arch = "x86_64")]
-mod reduce_avx512 {
-    use super::{Tiles, LANES, TILE};
-    use std::arch::x86_64::*;
-
-    /// `NC` channels × `FV` vectors of filters from (c0, f0): dU[c][f] += Σ_k V[c][k]·M̄ᵀ[k][f],
-    /// each sum in its own lane in tile order (fused multiply-adds).
-    #[target_feature(enable = "avx512f")]
-    fn block<const NC: usize, const FV: usize>(
-        mt: &[f32],
-        v: &[f32],
-        du: &mut [f32],
-        t: &Tiles,
-        (c0, f0): (usize, usize),
-    ) {
-        let (fp, span, n) = (t.fp(), t.span, t.th * t.s);
-        assert!(n >= 1 && (n - 1) * fp + f0 + FV * LANES <= mt.len());
-        assert!((c0 + NC - 1) * span + n <= v.len() && (c0 + NC) * fp <= du.len());
-        let mut acc = [[_mm512_setzero_ps(); FV]; NC];
-        // SAFETY: every offset read below is inside the bounds asserted above.
-        unsafe {
-            let (rows, xs) = (mt.as_ptr().add(f0), v.as_ptr().add(c0 * span));
-            for k in 0..n {
-                let mut row = [_mm512_setzero_ps(); FV];
-                for (j, r) in row.iter_mut().enumerate() {
-                    *r = _mm512_loadu_ps(rows.add(k * fp + j * LANES));
-                }
-                for (ci, acc) in acc.iter_mut().enumerate() {
-                    let x = _mm512_set1_ps(*xs.add(ci * span + k));
-                    for (a, &r) in acc.iter_mut().zip(&row) {
-                        *a = _mm512_fmadd_ps(x, r, *a);
-                    }
-                }
-            }
-            for (ci, acc) in acc.iter().enumerate() {
-                for (j, &a) in acc.iter().enumerate() {
-                    let d = du.as_mut_ptr().add((c0 + ci) * fp + f0 + j * LANES);
-                    _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), a));
-                }
-            }
-        }
-    }
-
-    #[target_feature(enable = "avx512f")]
-    fn channels<const NC: usize, const FV: usize>(
-        mt: &[f32],
-        v: &[f32],
-        du: &mut [f32],
-        t: &Tiles,
-        f0: usize,
-    ) {
-        let mut c0 = 0;
-        while c0 + NC <= t.c {
-            block::<NC, FV>(mt, v, du, t, (c0, f0));
-            c0 += NC;
-        }
-        while c0 + 4 <= t.c {
-            block::<4, FV>(mt, v, du, t, (c0, f0));
-            c0 += 4;
-        }
-        while c0 < t.c {
-            block::<1, FV>(mt, v, du, t, (c0, f0));
-            c0 += 1;
-        }
-    }
-
-    /// # Safety
-    /// The CPU must have AVX-512F.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn reduce(mt: &[f32], v: &[f32], du: &mut [f32], t: &Tiles) {
-        let (c, fp, span) = (t.c, t.fp(), t.span);
-        for xi in 0..TILE {
-            let mt = &mt[xi * span * fp..][..span * fp];
-            let v = &v[xi * c * span..][..c * span];
-            let du = &mut du[xi * c * fp..][..c * fp];
-            let mut f0 = 0;
-            while f0 + 2 * LANES <= fp {
-                channels::<8, 2>(mt, v, du, t, f0);
-                f0 += 2 * LANES;
-            }
-            if f0 < fp {
-                channels::<16, 1>(mt, v, du, t, f0);
-            }
-        }
-    }
-}
-
 /// Whether this CPU runs the F(2×2, 3×3) kernels at full speed (AVX-512F). Without it the
 /// convolution keeps to unfolded columns and gemm.
 pub fn available() -> bool {
@@ -859,17 +698,18 @@ fn reduce(mt: &[f32], v: &[f32], du: &mut [f32], t: &Tiles) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has AVX-512F, checked just above.
-        return unsafe { reduce_avx512::reduce(mt, v, du, t) };
+        return unsafe { avx512::reduce(mt, v, du, t) };
     }
     reduce_portable(mt, v, du, t)
 }
 
-#[inline(always)]
-fn transforms_for_grads_inner(image: &[f32], dy: &[f32], t: &Tiles, s: &mut Scratch) {
-    transform_input_inner(image, t, s);
-    transform_output_grads(dy, t, &mut s.dy_quads, &mut s.grads_t);
+widest!(fn output_grads(dy: &[f32], t: &Tiles, dq: &mut [f32], mt: &mut [f32]) = transform_output_grads);
+
+/// The two transforms the filter gradient multiplies: the input's and the output gradient's.
+fn transforms_for_grads(image: &[f32], dy: &[f32], t: &Tiles, s: &mut Scratch) {
+    transform_input(image, t, s);
+    output_grads(dy, t, &mut s.dy_quads, &mut s.grads_t);
 }
-widest!(fn transforms_for_grads(image: &[f32], dy: &[f32], t: &Tiles, s: &mut Scratch) = transforms_for_grads_inner);
 
 /// One image's share of the transformed filter gradient: du `[16, c, fp]` (`Tiles::grad_len`)
 /// += the tiles' sums of (Bᵀ d B) ⊙ (A dy Aᵀ) for image `[c, h, w]` and its output gradient
@@ -934,6 +774,40 @@ mod tests {
                     "{c}x{f}, side {side}, entry {i}: {a} vs {b}"
                 );
             }
+        }
+    }
+
+    /// The AVX-512 output transform gives the portable one's bits, on odd sides, unequal
+    /// paddings and one-tile planes.
+    #[test]
+    fn output_transforms_agree() {
+        let mut rng = crate::Rng::new(6);
+        for (c, f, (h, w), pad) in [
+            (3, 5, (9, 7), (1, 2)),
+            (2, 3, (28, 28), (1, 1)),
+            (1, 2, (3, 3), (0, 0)),
+            (4, 1, (14, 5), (2, 0)),
+        ] {
+            let t = Tiles::new(c, f, (h, w), pad).unwrap();
+            let (mut fast, mut portable) = (Scratch::new(&t), Scratch::new(&t));
+            let m: Vec<f32> = (0..TILE * f * t.span)
+                .map(|_| rng.uniform() - 0.5)
+                .collect();
+            let mut ys = [0, 1].map(|_| vec![MaybeUninit::new(f32::NAN); f * t.oh * t.ow]);
+            let [y_fast, y_portable] = &mut ys;
+            fast.m.copy_from_slice(&m);
+            portable.m.copy_from_slice(&m);
+            transform_output(&t, &mut fast, y_fast);
+            transform_output_portable(&m, &t, &mut portable, y_portable);
+            // SAFETY: both transforms wrote every slot.
+            let (a, b) = unsafe {
+                (
+                    super::super::written(y_fast),
+                    super::super::written(y_portable),
+                )
+            };
+            assert_eq!(a, b, "{c}x{h}x{w}");
+            assert!(a.iter().all(|v| v.is_finite()));
         }
     }
 }
