@@ -39,11 +39,13 @@ pub unsafe fn transform_output(m: &[f32], t: &Tiles, rows: &mut [f32], y: &mut [
             let mp = m.as_ptr().add(fi * span);
             for k0 in (0..n).step_by(LANES) {
                 let x = |xi: usize| _mm512_loadu_ps(mp.add(xi * f * span + k0));
+                // Down the columns: column j of the tile's two rows of Aᵀ m.
                 let mut cols = [[_mm512_setzero_ps(); 4]; 2];
-                for j in 0..4 {
+                let [top, bottom] = &mut cols;
+                for (j, (t, b)) in top.iter_mut().zip(bottom.iter_mut()).enumerate() {
                     let (x0, x1, x2, x3) = (x(j), x(4 + j), x(8 + j), x(12 + j));
-                    cols[0][j] = _mm512_add_ps(_mm512_add_ps(x0, x1), x2);
-                    cols[1][j] = _mm512_sub_ps(_mm512_sub_ps(x1, x2), x3);
+                    *t = _mm512_add_ps(_mm512_add_ps(x0, x1), x2);
+                    *b = _mm512_sub_ps(_mm512_sub_ps(x1, x2), x3);
                 }
                 for (a, c) in cols.iter().enumerate() {
                     let even = _mm512_add_ps(_mm512_add_ps(c[0], c[1]), c[2]);

@@ -323,8 +323,16 @@ fn copy_row<T: Copy>(dst: &mut [T], src: &[T]) {
     let n = src.len();
     assert_eq!(dst.len(), n);
     if n < V {
-        for (d, &x) in dst.iter_mut().zip(src) {
-            *d = x;
+        // Two overlapping moves of 8 or 4 values: an element loop became a memcpy call per
+        // row (14-pixel rows: a third of the output transform's time).
+        if n >= 8 {
+            copy_block::<T, 8>(dst, src, [0, n - 8]);
+        } else if n >= 4 {
+            copy_block::<T, 4>(dst, src, [0, n - 4]);
+        } else {
+            for (d, &x) in dst.iter_mut().zip(src) {
+                *d = x;
+            }
         }
         return;
     }
@@ -336,6 +344,15 @@ fn copy_row<T: Copy>(dst: &mut [T], src: &[T]) {
             return;
         }
         at = (at + V).min(n - V);
+    }
+}
+
+/// `N` values moved from `src` to `dst` at each of `starts`.
+#[inline(always)]
+fn copy_block<T: Copy, const N: usize>(dst: &mut [T], src: &[T], starts: [usize; 2]) {
+    for at in starts {
+        let block: [T; N] = src[at..at + N].try_into().unwrap();
+        dst[at..at + N].copy_from_slice(&block);
     }
 }
 
