@@ -295,13 +295,14 @@ pub(crate) fn for_row_pairs<T: Send>(
 }
 
 /// Two new buffers of `rows` rows (`wa` and `wb` values each) written by `body` as
-/// `for_row_pairs` runs it, each row zeroed by its task first (see `new_rows`).
+/// `for_row_pairs` runs it. `body` must write every slot of the rows it is given: they are not
+/// zeroed first (that memset was 0.9% of mnist_resnet's training time, in batchnorm).
 pub(crate) fn new_row_pairs(
     rows: usize,
     wa: usize,
     wb: usize,
     work: usize,
-    body: impl Fn(usize, &mut [f32], &mut [f32]) + Sync + Send,
+    body: impl Fn(usize, &mut [MaybeUninit<f32>], &mut [MaybeUninit<f32>]) + Sync + Send,
 ) -> (Vec<f32>, Vec<f32>) {
     let (la, lb) = (rows * wa, rows * wb);
     if wa == 0 || wb == 0 {
@@ -314,9 +315,9 @@ pub(crate) fn new_row_pairs(
         &mut b.spare_capacity_mut()[..lb],
         wb,
         work,
-        |row, a, b| body(row, zeroed(a), zeroed(b)),
+        body,
     );
-    // SAFETY: `for_row_pairs` handed every row of both to a task, which zeroed it.
+    // SAFETY: `for_row_pairs` handed every row of both to `body`, which writes every slot.
     unsafe {
         a.set_len(la);
         b.set_len(lb);

@@ -156,9 +156,11 @@ pub fn forward(
     let (x_hat, y) = new_row_pairs(d.outer * d.len, d.inner, d.inner, x.len(), |row, h, y| {
         let ch = row % d.len;
         let src = &x[row * d.inner..(row + 1) * d.inner];
+        // Every slot of both rows is written (the three lengths are d.inner).
         for ((h, y), &v) in h.iter_mut().zip(y.iter_mut()).zip(src) {
-            *h = (v - mean32[ch]) * inv[ch];
-            *y = *h * w[ch] + b[ch];
+            let normalized = (v - mean32[ch]) * inv[ch];
+            h.write(normalized);
+            y.write(normalized * w[ch] + b[ch]);
         }
     });
     let var32 = var.iter().map(|&v| v as f32).collect();
