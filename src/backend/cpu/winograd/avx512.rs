@@ -8,7 +8,7 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
-use super::{as_slots_ref, copy_row, Tiles, LANES, TILE};
+use super::{as_slots_ref, copy_row, for_filter_blocks, Tiles, LANES, TILE};
 
 /// Lanes that interleave the first (last) 8 entries of two vectors: a₀ b₀ a₁ b₁ ...
 const LOW_PAIRS: [i32; 16] = [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23];
@@ -130,21 +130,11 @@ fn product_rows<const NF: usize>(
 /// The CPU must have AVX-512F.
 #[target_feature(enable = "avx512f")]
 pub unsafe fn products(u: &[f32], v: &[f32], m: &mut [f32], t: &Tiles) {
-    let (c, f, span) = (t.c, t.f, t.span);
-    for xi in 0..TILE {
-        let u = &u[xi * f * c..][..f * c];
-        let v = &v[xi * c * span..][..c * span];
-        let m = &mut m[xi * f * span..][..f * span];
-        let mut f0 = 0;
-        while f0 + 4 <= f {
-            product_rows::<4>(u, v, m, (c, span), f0);
-            f0 += 4;
-        }
-        while f0 < f {
-            product_rows::<1>(u, v, m, (c, span), f0);
-            f0 += 1;
-        }
-    }
+    let dims = (t.c, t.span);
+    for_filter_blocks((u, v, m), t, |u, v, m, f0, four| match four {
+        true => product_rows::<4>(u, v, m, dims, f0),
+        false => product_rows::<1>(u, v, m, dims, f0),
+    });
 }
 
 // The filter-gradient reduction: `reduce_portable` blocked in registers.

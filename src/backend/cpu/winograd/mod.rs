@@ -459,9 +459,14 @@ fn product_rows<const NF: usize>(
     }
 }
 
-/// M `[16, f, span]` = U `[16, f, c]` · V `[16, c, span]`, position by position.
+/// Each position's U `[f, c]`, V `[c, span]` and M `[f, span]` handed to `rows(u, v, m, f0,
+/// four)` for the blocks of 4 filters, then for the remaining filters one at a time.
 #[inline(always)]
-fn products_inner(u: &[f32], v: &[f32], m: &mut [f32], t: &Tiles) {
+fn for_filter_blocks(
+    (u, v, m): (&[f32], &[f32], &mut [f32]),
+    t: &Tiles,
+    mut rows: impl FnMut(&[f32], &[f32], &mut [f32], usize, bool),
+) {
     let (c, f, span) = (t.c, t.f, t.span);
     for xi in 0..TILE {
         let u = &u[xi * f * c..][..f * c];
@@ -469,14 +474,24 @@ fn products_inner(u: &[f32], v: &[f32], m: &mut [f32], t: &Tiles) {
         let m = &mut m[xi * f * span..][..f * span];
         let mut f0 = 0;
         while f0 + 4 <= f {
-            product_rows::<4>(u, v, m, (c, span), f0);
+            rows(u, v, m, f0, true);
             f0 += 4;
         }
         while f0 < f {
-            product_rows::<1>(u, v, m, (c, span), f0);
+            rows(u, v, m, f0, false);
             f0 += 1;
         }
     }
+}
+
+/// M `[16, f, span]` = U `[16, f, c]` · V `[16, c, span]`, position by position.
+#[inline(always)]
+fn products_inner(u: &[f32], v: &[f32], m: &mut [f32], t: &Tiles) {
+    let dims = (t.c, t.span);
+    for_filter_blocks((u, v, m), t, |u, v, m, f0, four| match four {
+        true => product_rows::<4>(u, v, m, dims, f0),
+        false => product_rows::<1>(u, v, m, dims, f0),
+    });
 }
 widest!(fn products_portable(u: &[f32], v: &[f32], m: &mut [f32], t: &Tiles) = products_inner);
 
