@@ -29,6 +29,8 @@ mod winograd;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
+use wide::widest_loop;
+
 use super::precision::{current as current_precision, Precision};
 use super::Backend;
 use crate::backend::spec::{
@@ -161,33 +163,6 @@ fn fill_chunks(
     // SAFETY: every chunk was handed to `body`, which writes each of its slots.
     unsafe { out.set_len(len) };
     out
-}
-
-/// `body` (an elementwise loop, inlined) compiled for the widest vector unit the CPU has. The
-/// loops behind `map1`/`map2` went through rayon's iterator adapters in baseline SSE2 code:
-/// ReLU's backward took 3.4x its forward's time on a [64, 16, 28, 28] batch.
-#[inline(always)]
-fn widest_loop(body: impl FnOnce()) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f")]
-        fn avx512(body: impl FnOnce()) {
-            body()
-        }
-        #[target_feature(enable = "avx2")]
-        fn avx2(body: impl FnOnce()) {
-            body()
-        }
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F, checked just above.
-            return unsafe { avx512(body) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { avx2(body) };
-        }
-    }
-    body()
 }
 
 /// `out[i] = f(i)`, in parallel when large.

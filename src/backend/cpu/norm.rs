@@ -84,7 +84,8 @@ mod pair_sums_avx512 {
     }
 }
 
-/// (Σ a, Σ a·b) over a row, the same bits on every CPU.
+/// (Σ a, Σ a·b) over a row, the same bits on every CPU: (Σ x, Σ x²) for the statistics,
+/// (Σ dy, Σ dy·x̂) for the gradients.
 fn pair_sums(a: &[f32], b: &[f32]) -> (f64, f64) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
@@ -92,16 +93,6 @@ fn pair_sums(a: &[f32], b: &[f32]) -> (f64, f64) {
         return unsafe { pair_sums_avx512::sums(a, b) };
     }
     pair_sums_portable(a, b)
-}
-
-/// (Σ x, Σ x²) over a row.
-fn moments(x: &[f32]) -> (f64, f64) {
-    pair_sums(x, x)
-}
-
-/// (Σ g, Σ g·h) over a row.
-fn gradient_sums(g: &[f32], h: &[f32]) -> (f64, f64) {
-    pair_sums(g, h)
 }
 
 /// Per channel, `f(x_row, other_row)` summed in f64 over every (outer, inner) position, in a
@@ -139,7 +130,7 @@ pub fn forward(
     eps: f32,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
     let count = (d.outer * d.inner).max(1) as f64;
-    let sums = channel_sums(x, x, d, |r, _| moments(r));
+    let sums = channel_sums(x, x, d, pair_sums);
     let mean: Vec<f64> = sums.iter().map(|s| s.0 / count).collect();
     // var = E[x²] − mean², accumulated in f64 over f32 data: no cancellation at f32 precision
     // unless the mean is some 10⁴ standard deviations away from 0.
@@ -178,7 +169,7 @@ pub fn backward(
     eps: f32,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let count = (d.outer * d.inner).max(1) as f32;
-    let sums = channel_sums(dy, x_hat, d, gradient_sums);
+    let sums = channel_sums(dy, x_hat, d, pair_sums);
     let db: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
     let dw: Vec<f32> = sums.iter().map(|s| s.1 as f32).collect();
     let scale: Vec<f32> = (0..d.len)

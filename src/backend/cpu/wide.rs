@@ -36,3 +36,30 @@ macro_rules! widest {
     };
 }
 pub(crate) use widest;
+
+/// `body` (an elementwise loop, inlined) compiled for the widest vector unit the CPU has. The
+/// loops behind `map1`/`map2` went through rayon's iterator adapters in baseline SSE2 code:
+/// ReLU's backward took 3.4x its forward's time on a [64, 16, 28, 28] batch.
+#[inline(always)]
+pub(crate) fn widest_loop(body: impl FnOnce()) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        fn avx512(body: impl FnOnce()) {
+            body()
+        }
+        #[target_feature(enable = "avx2")]
+        fn avx2(body: impl FnOnce()) {
+            body()
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            return unsafe { avx512(body) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { avx2(body) };
+        }
+    }
+    body()
+}

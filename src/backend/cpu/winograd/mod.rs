@@ -498,8 +498,8 @@ widest!(fn products_portable(u: &[f32], v: &[f32], m: &mut [f32], t: &Tiles) = p
 /// M `[16, f, span]` = U `[16, f, c]` · V `[16, c, span]`.
 fn products(u: &[f32], v: &[f32], m: &mut [f32], t: &Tiles) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F, checked just above.
+    if available() {
+        // SAFETY: `available` checked the CPU has AVX-512F.
         return unsafe { avx512::products(u, v, m, t) };
     }
     products_portable(u, v, m, t)
@@ -565,8 +565,8 @@ widest!(fn transform_output_portable(m: &[f32], t: &Tiles, s: &mut Scratch, y: &
 /// Aᵀ m A for every tile of every filter of the products `s.m`, interleaved into y.
 fn transform_output(t: &Tiles, s: &mut Scratch, y: &mut [MaybeUninit<f32>]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F, checked just above.
+    if available() {
+        // SAFETY: `available` checked the CPU has AVX-512F.
         return unsafe { avx512::transform_output(&s.m, t, &mut s.out_rows, y) };
     }
     // The portable transform borrows the rest of the scratch around the products.
@@ -728,8 +728,8 @@ pub fn available() -> bool {
 
 fn reduce(mt: &[f32], v: &[f32], du: &mut [f32], t: &Tiles) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F, checked just above.
+    if available() {
+        // SAFETY: `available` checked the CPU has AVX-512F.
         return unsafe { avx512::reduce(mt, v, du, t) };
     }
     reduce_portable(mt, v, du, t)
