@@ -251,9 +251,9 @@ fn columns<'a>(x: &'a [f32], g: &Conv2dGeom, b: usize, scratch: &'a mut [f32]) -
 /// stem: 0.38 ms forward with columns, 0.62 ms with tiles).
 const WINOGRAD_MIN_CHANNELS: usize = 8;
 
-/// The F(2×2, 3×3) tiling when `g` is a 3×3 stride-1 convolution it applies to, the CPU runs
-/// its kernels (`winograd::available`) and `allowed` (f32 products: under autocast the
-/// products take the rounded operands as they are).
+/// The Winograd tiling (F(2×2, 3×3) or F(4×4, 3×3)) when `g` is a 3×3 stride-1 convolution
+/// it applies to, the CPU runs its kernels (`winograd::available`) and `allowed` (f32
+/// products: under autocast the products take the rounded operands as they are).
 fn winograd_tiles(g: &Conv2dGeom, filters: usize, allowed: bool) -> Option<Tiles> {
     if !allowed
         || (g.kh, g.kw, g.sh, g.sw) != (3, 3, 1, 1)
@@ -265,9 +265,10 @@ fn winograd_tiles(g: &Conv2dGeom, filters: usize, allowed: bool) -> Option<Tiles
     Tiles::new(g.c, filters, (g.h, g.w), (g.ph, g.pw)).filter(Tiles::saves_enough)
 }
 
-/// Whether an f32 convolution of `g` by `filters` filters goes through Winograd tiles here.
-pub fn uses_winograd(g: &Conv2dGeom, filters: usize) -> bool {
-    winograd_tiles(g, filters, true).is_some()
+/// The block side of the Winograd tiles an f32 convolution of `g` by `filters` filters goes
+/// through here, if any.
+pub fn winograd_block(g: &Conv2dGeom, filters: usize) -> Option<usize> {
+    winograd_tiles(g, filters, true).map(|t| t.block())
 }
 
 /// Images per task when `n` images of `work` multiply-adds each are shared among the pool's
@@ -288,7 +289,7 @@ fn bias_relu_planes(y: &mut [f32], bias: &[f32], plane: usize) {
 }
 
 /// Convolution x `[n, c, h, w]` by w `[f, c·kh·kw]` → `[n, f, oh·ow]`, one image at a time.
-/// A 3×3 stride-1 window (with `winograd` allowed) goes through F(2×2, 3×3) tiles; any other
+/// A 3×3 stride-1 window (with `winograd` allowed) goes through Winograd tiles; any other
 /// through columns unfolded into a buffer the size of one image's patches, which stays in
 /// cache for the product that reads it, instead of the whole batch's columns crossing memory.
 /// With `bias_relu`, each image's output becomes `relu(y + bias)` while still in cache.
@@ -313,7 +314,7 @@ fn winograd_fwd(
     g: &Conv2dGeom,
     t: &Tiles,
 ) -> Vec<f32> {
-    let u = winograd::filters(w, t.f, t.c);
+    let u = winograd::filters(w, t);
     let (image, plane) = (g.c * g.h * g.w, g.oh * g.ow);
     let out = t.f * plane;
     let per_task = images_per_task(g.n, t.products_per_image());
@@ -389,7 +390,7 @@ enum Method {
         ispec: MatmulSpec,
         par: Parallelism,
     },
-    /// F(2×2, 3×3): the transformed dU `[16, c, fp]` += the tiles' sums, dx the convolution of dy
+    /// Winograd tiles: the transformed dU `[tile, c, fp]` += the tiles' sums, dx the convolution of dy
     /// with the turned filters.
     Winograd {
         fwd: Tiles,
@@ -497,15 +498,18 @@ pub fn conv2d_bwd(
     winograd: bool,
 ) -> [Option<Vec<f32>>; 3] {
     let method = match winograd_tiles(g, filters, winograd) {
-        Some(fwd) => Method::Winograd {
-            back: fwd.input_grad(),
-            u_back: if want.dx {
-                winograd::flipped_filters(w, filters, g.c)
-            } else {
-                Vec::new()
-            },
-            fwd,
-        },
+        Some(fwd) => {
+            let back = fwd.input_grad();
+            Method::Winograd {
+                u_back: if want.dx {
+                    winograd::flipped_filters(w, &back)
+                } else {
+                    Vec::new()
+                },
+                back,
+                fwd,
+            }
+        }
         None => {
             let (wspec, ispec) = (g.weight_grad_spec(filters), g.input_grad_spec(filters));
             // dwᵀ `[c·kh·kw, f]` = cols · dyᵀ per image, turned once at the end: gemm packs a

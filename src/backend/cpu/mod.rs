@@ -62,10 +62,11 @@ pub fn set_threads(threads: usize) -> Result<(), String> {
     }
 }
 
-/// Whether this CPU convolves `g` (f32, `filters` filters) in Winograd F(2×2, 3×3) tiles
-/// rather than unfolded columns: lets the tests check that each method is covered.
-pub fn conv_uses_tiles(g: &Conv2dGeom, filters: usize) -> bool {
-    conv::uses_winograd(g, filters)
+/// The output block side (2 or 4) of the Winograd tiles this CPU convolves `g` (f32,
+/// `filters` filters) in, or `None` for unfolded columns: lets the tests check that each
+/// method is covered.
+pub fn conv_tile_block(g: &Conv2dGeom, filters: usize) -> Option<usize> {
+    conv::winograd_block(g, filters)
 }
 
 pub fn threads() -> usize {

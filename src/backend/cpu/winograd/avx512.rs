@@ -29,7 +29,8 @@ fn lanes(idx: &[i32; 16]) -> __m512i {
 #[target_feature(enable = "avx512f")]
 pub unsafe fn transform_output(m: &[f32], t: &Tiles, rows: &mut [f32], y: &mut [MaybeUninit<f32>]) {
     let (n, span, f) = (t.th * t.s, t.span, t.f);
-    assert!(m.len() >= TILE * f * span && rows.len() >= 4 * span);
+    let ms = t.m_stride();
+    assert!(t.r == 2 && m.len() >= (TILE - 1) * ms + f * span && rows.len() >= 4 * span);
     assert_eq!(y.len(), f * t.oh * t.ow);
     let (low, high) = (lanes(&LOW_PAIRS), lanes(&HIGH_PAIRS));
     for (fi, plane) in y.chunks_exact_mut(t.oh * t.ow).enumerate() {
@@ -38,7 +39,7 @@ pub unsafe fn transform_output(m: &[f32], t: &Tiles, rows: &mut [f32], y: &mut [
         unsafe {
             let mp = m.as_ptr().add(fi * span);
             for k0 in (0..n).step_by(LANES) {
-                let x = |xi: usize| _mm512_loadu_ps(mp.add(xi * f * span + k0));
+                let x = |xi: usize| _mm512_loadu_ps(mp.add(xi * ms + k0));
                 // Down the columns: column j of the tile's two rows of Aᵀ m.
                 let mut cols = [[_mm512_setzero_ps(); 4]; 2];
                 let [top, bottom] = &mut cols;
@@ -205,9 +206,9 @@ fn reduce_channels<const NC: usize, const FV: usize>(
 #[target_feature(enable = "avx512f")]
 pub unsafe fn reduce(mt: &[f32], v: &[f32], du: &mut [f32], t: &Tiles) {
     let (c, fp, span) = (t.c, t.fp(), t.span);
-    for xi in 0..TILE {
-        let mt = &mt[xi * span * fp..][..span * fp];
-        let v = &v[xi * c * span..][..c * span];
+    for xi in 0..t.tile() {
+        let mt = &mt[xi * t.g_stride()..][..span * fp];
+        let v = &v[xi * t.v_stride()..][..c * span];
         let du = &mut du[xi * c * fp..][..c * fp];
         let mut f0 = 0;
         while f0 + 2 * LANES <= fp {
@@ -217,5 +218,97 @@ pub unsafe fn reduce(mt: &[f32], v: &[f32], du: &mut [f32], t: &Tiles) {
         if f0 < fp {
             reduce_channels::<16, 1>(mt, v, du, t, f0);
         }
+    }
+}
+
+// The output gradient's transform, for both block sizes.
+
+/// dy `[f, oh, ow]` → A dy Aᵀ per tile into `mt` (positions `g_stride` apart, each
+/// `[span, fp]`), one tile and 16 filters at a time: the tile's r×r pixels of 16 filters
+/// gathered into vectors (one lane per filter) `d[a][b]` (a, b < r; the rest and pixels past
+/// the output zero), `transform` gives its `N` positions, stored at the tile's entry. This
+/// replaces a scalar scatter of dy into filters-last quads and vector passes over them
+/// (blocks of 4: 11.3 → 3.5 µs an image at 16 filters on 28×28). The spare column's tiles are
+/// never written and keep the zeros the scratch was made with; lanes past the filters are
+/// masked to zero.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn gathered_output_grads<const N: usize>(
+    dy: &[f32],
+    t: &Tiles,
+    mt: &mut [f32],
+    transform: impl Fn(&[[__m512; 4]; 4]) -> [__m512; N],
+) {
+    let (fp, qs, plane, r) = (t.fp(), t.g_stride(), t.oh * t.ow, t.r);
+    assert!(N == t.tile() && r <= 4 && dy.len() == t.f * plane);
+    assert!(plane * LANES <= i32::MAX as usize && mt.len() >= (N - 1) * qs + t.span * fp);
+    let offsets: [i32; 16] = std::array::from_fn(|l| (l * plane) as i32);
+    // SAFETY: the array holds 16 values.
+    let idx = unsafe { _mm512_loadu_si512(offsets.as_ptr().cast()) };
+    for f0 in (0..t.f).step_by(LANES) {
+        let live: __mmask16 = if t.f - f0 >= LANES {
+            0xffff
+        } else {
+            (1u16 << (t.f - f0)) - 1
+        };
+        for ty in 0..t.th {
+            for tx in 0..t.s - 1 {
+                let k = ty * t.s + tx;
+                let pixel = |a: usize, b: usize| {
+                    let (oy, ox) = (r * ty + a, r * tx + b);
+                    if a >= r || b >= r || oy >= t.oh || ox >= t.ow {
+                        return _mm512_setzero_ps();
+                    }
+                    // SAFETY: lane l reads dy[(f0 + l)·plane + oy·ow + ox], inside dy for the
+                    // live lanes (f0 + l < f); the others are masked off.
+                    unsafe {
+                        let base = dy.as_ptr().add(f0 * plane + oy * t.ow + ox);
+                        _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), live, idx, base.cast())
+                    }
+                };
+                let d: [[__m512; 4]; 4] =
+                    std::array::from_fn(|a| std::array::from_fn(|b| pixel(a, b)));
+                for (xi, &v) in transform(&d).iter().enumerate() {
+                    // SAFETY: xi·qs + k·fp + f0 + 16 ≤ (N − 1)·qs + span·fp (k < th·s ≤ span,
+                    // f0 + 16 ≤ fp), inside mt as asserted.
+                    unsafe {
+                        let at = xi * qs + k * fp + f0;
+                        _mm512_storeu_ps(mt.as_mut_ptr().add(at), v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A dy Aᵀ of each tile's 2×2 pixels in registers: the same operations as
+/// `transform_output_grads` (row i of A dy down each column, spread along the row as
+/// [a₀, a₀ + a₁, a₀ − a₁, −a₁]), negation by the sign bit as there.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn output_grads(dy: &[f32], t: &Tiles, mt: &mut [f32]) {
+    assert_eq!(t.r, 2);
+    let sign = _mm512_set1_epi32(i32::MIN);
+    let neg = |x: __m512| _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(x), sign));
+    // SAFETY: the caller's CPU has AVX-512F.
+    unsafe {
+        gathered_output_grads::<TILE>(dy, t, mt, |d| {
+            let ([t0, t1], [b0, b1]) = ([d[0][0], d[0][1]], [d[1][0], d[1][1]]);
+            let rows = [
+                (t0, t1),
+                (_mm512_add_ps(t0, b0), _mm512_add_ps(t1, b1)),
+                (_mm512_sub_ps(t0, b0), _mm512_sub_ps(t1, b1)),
+                (neg(b0), neg(b1)),
+            ];
+            let line = |(a0, a1): (__m512, __m512)| {
+                [a0, _mm512_add_ps(a0, a1), _mm512_sub_ps(a0, a1), neg(a1)]
+            };
+            let lines = rows.map(line);
+            std::array::from_fn(|xi| lines[xi / 4][xi % 4])
+        })
     }
 }

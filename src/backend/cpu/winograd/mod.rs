@@ -2,7 +2,9 @@
 //! "Fast Algorithms for Convolutional Neural Networks", 2015). Each 2×2 block of outputs is
 //! Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A for its 4×4 input tile d, so the sums over channels take 16
 //! products per 4 outputs where the direct convolution takes 36: 2.25× fewer. The transforms'
-//! coefficients are 0, ±1 and ±½, so the rounding stays that of a direct sum.
+//! coefficients are 0, ±1 and ±½, so the rounding stays that of a direct sum. On planes where
+//! they take fewer products, F(4×4, 3×3) (`f4`): 36 products per 16 outputs, with about 8x
+//! the rounding. Both block sizes share the layout, the products and the reduction.
 //!
 //! Layout: a plane's tiles are numbered k = ty·s + tx with s = tw + 1. The spare column at the
 //! end of each tile row makes tile (ty, tx + 1) entry k + 1 and tile (ty + 1, tx) entry k + s
@@ -23,14 +25,18 @@ use super::wide::widest;
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod f4;
+#[cfg(target_arch = "x86_64")]
+mod f4_avx512;
 
 /// Values a transform loop handles at once: the product blocks are whole vectors of this many.
 const LANES: usize = 16;
 /// Positions of a transformed 4×4 tile.
 const TILE: usize = 16;
 
-/// One F(2×2, 3×3) convolution's tiling: `c` input and `f` output channels, an `h`×`w` input
-/// padded by (`ph`, `pw`), an `oh`×`ow` output in `th` rows of 2×2 tiles.
+/// One convolution's tiling: `c` input and `f` output channels, an `h`×`w` input padded by
+/// (`ph`, `pw`), an `oh`×`ow` output in `th` rows of `r`×`r` blocks: F(2×2, 3×3) here, or
+/// F(4×4, 3×3) (`f4`) on larger planes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tiles {
     pub c: usize,
@@ -42,6 +48,8 @@ pub struct Tiles {
     oh: usize,
     ow: usize,
     th: usize,
+    /// The output block's side: 2 or 4.
+    r: usize,
     /// Row stride of the tile grids: the tile columns ⌈ow/2⌉, plus one spare.
     s: usize,
     /// Entries of a sub-plane of the padded input, `th + 1` rows of `s`.
@@ -53,19 +61,35 @@ pub struct Tiles {
 impl Tiles {
     /// The tiling of a 3×3 stride-1 convolution; `None` where the window never fits or the
     /// padding is over 2 (the input gradient's convolution would need negative padding).
-    pub fn new(
+    /// Blocks of 4 where they take fewer products than blocks of 2 once both are rounded up
+    /// to whole tiles and vectors (a 28×28 plane: 2,304 against 3,584 per channel pair; a
+    /// 14×14 one: 1,152 against 1,024).
+    pub fn new(c: usize, f: usize, hw: (usize, usize), pad: (usize, usize)) -> Option<Self> {
+        let two = Tiles::with_block(c, f, hw, pad, 2)?;
+        let four = Tiles::with_block(c, f, hw, pad, 4)?;
+        Some(if four.products_per_image() < two.products_per_image() {
+            four
+        } else {
+            two
+        })
+    }
+
+    /// The tiling in `r`×`r` output blocks (2 or 4).
+    pub fn with_block(
         c: usize,
         f: usize,
         (h, w): (usize, usize),
         (ph, pw): (usize, usize),
+        r: usize,
     ) -> Option<Self> {
+        assert!(r == 2 || r == 4, "blocks of 2 or 4, not {r}");
         if ph > 2 || pw > 2 || h + 2 * ph < 3 || w + 2 * pw < 3 {
             return None;
         }
         let (oh, ow) = (h + 2 * ph - 2, w + 2 * pw - 2);
-        let th = oh.div_ceil(2);
-        // One spare column past the ow/2 rounded up tile columns.
-        let s = ow.div_ceil(2) + 1;
+        let th = oh.div_ceil(r);
+        // One spare column past the ow/r rounded up tile columns.
+        let s = ow.div_ceil(r) + 1;
         Some(Tiles {
             c,
             f,
@@ -76,20 +100,47 @@ impl Tiles {
             oh,
             ow,
             th,
+            r,
             s,
             grid: (th + 1) * s,
             span: (th * s).next_multiple_of(LANES),
         })
     }
 
+    /// The output block's side: 2 or 4.
+    pub fn block(&self) -> usize {
+        self.r
+    }
+
+    /// Positions of a transformed tile: 16 for blocks of 2, 36 for blocks of 4.
+    fn tile(&self) -> usize {
+        (self.r + 2) * (self.r + 2)
+    }
+
+    /// Entries between the positions of V `[tile, c, span]`.
+    fn v_stride(&self) -> usize {
+        spaced(self.c * self.span)
+    }
+
+    /// Entries between the positions of M `[tile, f, span]`.
+    fn m_stride(&self) -> usize {
+        spaced(self.f * self.span)
+    }
+
+    /// Entries between the positions of the output gradient's layouts `[_, span, fp]`.
+    fn g_stride(&self) -> usize {
+        spaced(self.span * self.fp())
+    }
+
     /// The tiling of the input gradient: dy `[f, oh, ow]` convolved with the turned filters
-    /// (`flipped_filters`) and padding 2 − p gives dx `[c, h, w]`.
+    /// (`flipped_filters`) and padding 2 − p gives dx `[c, h, w]`, in blocks of the same size.
     pub fn input_grad(&self) -> Self {
-        Tiles::new(
+        Tiles::with_block(
             self.f,
             self.c,
             (self.oh, self.ow),
             (2 - self.ph, 2 - self.pw),
+            self.r,
         )
         .expect("the input gradient of a valid tiling is valid")
     }
@@ -99,9 +150,9 @@ impl Tiles {
         self.f.next_multiple_of(LANES)
     }
 
-    /// Length of the transformed filter gradient `[16, c, fp]`.
+    /// Length of the transformed filter gradient `[tile, c, fp]`.
     pub fn grad_len(&self) -> usize {
-        TILE * self.c * self.fp()
+        self.tile() * self.c * self.fp()
     }
 
     /// Whether the tiles take at most 1/1.6 of the direct sum's multiplies per channel pair
@@ -109,49 +160,69 @@ impl Tiles {
     /// output needs 6 rows of 7 tiles (48 entries in whole vectors), 1.42× fewer multiplies
     /// than direct, and mnist_cnn's 32→64 layer ran 30% slower in tiles than in columns.
     pub fn saves_enough(&self) -> bool {
-        9 * self.oh * self.ow * 10 >= 16 * self.span * 16
+        9 * self.oh * self.ow * 10 >= 16 * self.tile() * self.span
     }
 
     /// Multiply-adds of one image's products (for choosing serial or parallel work).
     pub fn products_per_image(&self) -> usize {
-        TILE * self.c * self.f * self.span
+        self.tile() * self.c * self.f * self.span
     }
 }
 
-/// Per-thread buffers for one tiling.
+/// `len` rounded up to an odd number of 64-byte lines: the stride between the positions of a
+/// transformed layout, so that the loops reading or writing many positions at once spread
+/// over the L1's sets. With blocks of 4 on 28×28 planes, 16 filters of 64 entries put the 36
+/// positions 4 KB apart, all in one set: the output transform took 5.8 µs an image, not 2.
+fn spaced(len: usize) -> usize {
+    let lines = len.div_ceil(LANES);
+    (lines | 1) * LANES
+}
+
+/// Per-thread buffers for one tiling (sizes for blocks of r = 2; blocks of 4 as noted).
 pub struct Scratch {
-    /// The padded input plane's rows by parity, `[2, th + 1, 2s]`, zero outside the pixels.
+    /// The padded input plane's rows by row mod r, `[r, th + 1, r·s]`, zero outside the pixels.
     padded: Vec<f32>,
-    /// The column transforms of the two row parities: 8 arrays [ry][j] of `grid`.
+    /// The row transforms of each row group: `(r + 2)·r` arrays [ry][j] of `grid`.
     rows: Vec<f32>,
-    /// The transformed input, `[16, c, span]`.
+    /// The transformed input, `[tile, c, span]`.
     v: Vec<f32>,
-    /// The products (or the transformed output gradients), `[16, f, span]`.
+    /// The products (or the transformed output gradients), `[tile, f, span]`.
     m: Vec<f32>,
-    /// The output transform's column sums, `[2, 4, span]`.
+    /// The portable 2×2 output transform's column sums, `[2, 4, span]`; for blocks of 4, the
+    /// output gradients' columns `[6, 4, span, fp]`.
     cols: Vec<f32>,
-    /// Four `span` arrays: the output's 2×2 positions before interleaving.
+    /// Four `span` arrays: the output's 2×2 positions before interleaving (blocks of 2 only).
     quads: Vec<f32>,
-    /// The output's rows by parity, `[2, th, 2s]` within `[2, 2·span]`.
+    /// The output's rows by row mod r, `[r, th, r·s]` within `[r, r·span]`.
     out_rows: Vec<f32>,
-    /// dy's 2×2 positions, `[4, span, fp]`.
+    /// dy's r×r positions, `[r², span, fp]`.
     dy_quads: Vec<f32>,
-    /// The transformed output gradient, `[16, span, fp]`.
+    /// The transformed output gradient, `[tile, span, fp]`.
     grads_t: Vec<f32>,
 }
 
 impl Scratch {
     pub fn new(t: &Tiles) -> Self {
+        let (r, tile) = (t.r, t.tile());
+        let (rows, slack, cols, quads) = match r {
+            2 => (8 * t.grid, 0, 8 * t.span, 4 * t.span),
+            _ => (
+                24 * f4::row_stride(t),
+                f4::PADDED_SLACK,
+                24 * t.g_stride(),
+                0,
+            ),
+        };
         Scratch {
-            padded: vec![0.0; 4 * t.grid],
-            rows: vec![0.0; 8 * t.grid],
-            v: vec![0.0; TILE * t.c * t.span],
-            m: vec![0.0; TILE * t.f * t.span],
-            cols: vec![0.0; 8 * t.span],
-            quads: vec![0.0; 4 * t.span],
-            out_rows: vec![0.0; 4 * t.span],
-            dy_quads: vec![0.0; 4 * t.span * t.fp()],
-            grads_t: vec![0.0; TILE * t.span * t.fp()],
+            padded: vec![0.0; r * r * t.grid + slack],
+            rows: vec![0.0; rows],
+            v: vec![0.0; tile * t.v_stride()],
+            m: vec![0.0; tile * t.m_stride()],
+            cols: vec![0.0; cols],
+            quads: vec![0.0; quads],
+            out_rows: vec![0.0; r * r * t.span],
+            dy_quads: vec![0.0; r * r * t.g_stride()],
+            grads_t: vec![0.0; tile * t.g_stride()],
         }
     }
 }
@@ -246,20 +317,32 @@ fn filter_tile(g: &[f32]) -> [f32; TILE] {
     tile
 }
 
-/// Filters `[f, c, 3, 3]` → their transforms U `[16, f, c]`.
-pub fn filters(w: &[f32], f: usize, c: usize) -> Vec<f32> {
-    let mut u = vec![0.0; TILE * f * c];
+/// Filters `[t.f, t.c, 3, 3]` → their transforms U `[tile, f, c]`.
+pub fn filters(w: &[f32], t: &Tiles) -> Vec<f32> {
+    let (fc_len, tile) = (t.f * t.c, t.tile());
+    assert_eq!(w.len(), 9 * fc_len);
+    let mut u = vec![0.0; tile * fc_len];
     for (fc, g) in w.chunks_exact(9).enumerate() {
-        for (xi, v) in filter_tile(g).into_iter().enumerate() {
-            u[xi * f * c + fc] = v;
+        let mut put = |xi: usize, v: f32| u[xi * fc_len + fc] = v;
+        match t.r {
+            2 => filter_tile(g)
+                .into_iter()
+                .enumerate()
+                .for_each(|(xi, v)| put(xi, v)),
+            _ => f4::filter_tile(g)
+                .into_iter()
+                .enumerate()
+                .for_each(|(xi, v)| put(xi, v)),
         }
     }
     u
 }
 
-/// The filters of the input gradient's convolution: `[c, f, 3, 3]` with w'[ci][fi] = w[fi][ci]
-/// turned 180°, transformed to `[16, c, f]`.
-pub fn flipped_filters(w: &[f32], f: usize, c: usize) -> Vec<f32> {
+/// The filters of the input gradient's convolution (tiling `back`, `Tiles::input_grad`):
+/// w `[c, f, 3, 3]` of the forward's f = back.c filters over c = back.f channels, as
+/// w'[ci][fi] = w[fi][ci] turned 180°, transformed to `[tile, c, f]`.
+pub fn flipped_filters(w: &[f32], back: &Tiles) -> Vec<f32> {
+    let (f, c) = (back.c, back.f);
     let mut turned = vec![0.0; w.len()];
     for (fc, g) in w.chunks_exact(9).enumerate() {
         let (fi, ci) = (fc / c, fc % c);
@@ -268,33 +351,43 @@ pub fn flipped_filters(w: &[f32], f: usize, c: usize) -> Vec<f32> {
             *d = g[8 - q];
         }
     }
-    filters(&turned, c, f)
+    filters(&turned, back)
 }
 
-/// The filter gradient dw `[f, c, 3, 3]` = Gᵀ dU G from the transformed one dU `[16, c, fp]`
-/// (`weight_grads_image`).
-pub fn filter_grads(du: &[f32], t: &Tiles) -> Vec<f32> {
-    let (f, c, fp) = (t.f, t.c, t.fp());
+/// Gᵀ t G of one transformed 4×4 filter gradient as a 3×3 filter (row-major).
+fn filter_grad_tile(t: &[f32; TILE]) -> [f32; 9] {
     // Gᵀ = [[1, ½, ½, 0], [0, ½, −½, 0], [0, ½, ½, 1]].
     let apply =
         |a: f32, b: f32, c: f32, d: f32| [a + 0.5 * (b + c), 0.5 * (b - c), 0.5 * (b + c) + d];
+    let along_rows: [[f32; 3]; 4] =
+        std::array::from_fn(|r| apply(t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]));
+    let mut out = [0.0; 9];
+    for x in 0..3 {
+        let col = apply(
+            along_rows[0][x],
+            along_rows[1][x],
+            along_rows[2][x],
+            along_rows[3][x],
+        );
+        for (y, v) in col.into_iter().enumerate() {
+            out[3 * y + x] = v;
+        }
+    }
+    out
+}
+
+/// The filter gradient dw `[f, c, 3, 3]` = Gᵀ dU G from the transformed one dU `[tile, c, fp]`
+/// (`weight_grads_image`).
+pub fn filter_grads(du: &[f32], t: &Tiles) -> Vec<f32> {
+    let (f, c, fp) = (t.f, t.c, t.fp());
     let mut dw = vec![0.0; f * c * 9];
     for (i, out) in dw.chunks_exact_mut(9).enumerate() {
         let (fi, ci) = (i / c, i % c);
-        let t: [f32; TILE] = std::array::from_fn(|xi| du[(xi * c + ci) * fp + fi]);
-        let along_rows: [[f32; 3]; 4] =
-            std::array::from_fn(|r| apply(t[4 * r], t[4 * r + 1], t[4 * r + 2], t[4 * r + 3]));
-        for x in 0..3 {
-            let col = apply(
-                along_rows[0][x],
-                along_rows[1][x],
-                along_rows[2][x],
-                along_rows[3][x],
-            );
-            for (y, v) in col.into_iter().enumerate() {
-                out[3 * y + x] = v;
-            }
-        }
+        let at = |xi: usize| du[(xi * c + ci) * fp + fi];
+        out.copy_from_slice(&match t.r {
+            2 => filter_grad_tile(&std::array::from_fn(at)),
+            _ => f4::filter_grad_tile(&std::array::from_fn(at)),
+        });
     }
     dw
 }
@@ -356,14 +449,14 @@ fn copy_block<T: Copy, const N: usize>(dst: &mut [T], src: &[T], starts: [usize;
     }
 }
 
-/// One input plane → its padded rows by parity, `[2, th + 1, 2s]`: padded row 2a + ry at
-/// (ry·(th + 1) + a)·2s. Padding entries are never written, so they stay zero.
+/// One input plane → its padded rows by row mod r, `[r, th + 1, r·s]`: padded row r·a + q at
+/// (q·(th + 1) + a)·r·s. Padding entries are never written, so they stay zero.
 #[inline(always)]
 fn pad_plane(plane: &[f32], t: &Tiles, padded: &mut [f32]) {
-    let (g, s) = (t.grid, t.s);
+    let (g, s, r) = (t.grid, t.s, t.r);
     for (iy, src) in plane.chunks_exact(t.w).enumerate() {
-        let r = iy + t.ph;
-        let at = (r % 2) * 2 * g + (r / 2) * 2 * s + t.pw;
+        let row = iy + t.ph;
+        let at = (row % r) * r * g + (row / r) * r * s + t.pw;
         copy_row(&mut padded[at..at + t.w], src);
     }
 }
@@ -390,7 +483,7 @@ fn transform_plane(padded: &[f32], rows: &mut [f32], v: &mut [f32], t: &Tiles, c
         }
     }
     let n = t.th * s;
-    let plane = t.c * t.span;
+    let plane = t.v_stride();
     for j in 0..4 {
         let (top, bottom) = (&rows[j * g..][..g], &rows[(4 + j) * g..][..g]);
         let (a0, a1, b0, b1) = (&top[..n], &top[s..s + n], &bottom[..n], &bottom[s..s + n]);
@@ -412,7 +505,15 @@ fn transform_input_inner(image: &[f32], t: &Tiles, s: &mut Scratch) {
         transform_plane(&s.padded, &mut s.rows, &mut s.v, t, ci);
     }
 }
-widest!(fn transform_input(image: &[f32], t: &Tiles, s: &mut Scratch) = transform_input_inner);
+widest!(fn transform_input_2(image: &[f32], t: &Tiles, s: &mut Scratch) = transform_input_inner);
+
+/// Bᵀ d B for every tile of every channel of `image` into `s.v`.
+fn transform_input(image: &[f32], t: &Tiles, s: &mut Scratch) {
+    match t.r {
+        2 => transform_input_2(image, t, s),
+        _ => f4::transform_input(image, t, s),
+    }
+}
 
 /// `NF` filters × `NK` tiles of M[f][k] = Σ_c U[f][c]·V[c][k] at one position.
 #[inline(always)]
@@ -468,10 +569,10 @@ fn for_filter_blocks(
     mut rows: impl FnMut(&[f32], &[f32], &mut [f32], usize, bool),
 ) {
     let (c, f, span) = (t.c, t.f, t.span);
-    for xi in 0..TILE {
+    for xi in 0..t.tile() {
         let u = &u[xi * f * c..][..f * c];
-        let v = &v[xi * c * span..][..c * span];
-        let m = &mut m[xi * f * span..][..f * span];
+        let v = &v[xi * t.v_stride()..][..c * span];
+        let m = &mut m[xi * t.m_stride()..][..f * span];
         let mut f0 = 0;
         while f0 + 4 <= f {
             rows(u, v, m, f0, true);
@@ -515,7 +616,7 @@ fn transform_output_inner(m: &[f32], t: &Tiles, s: &mut Scratch, y: &mut [MaybeU
     let (n, span) = (t.th * t.s, t.span);
     let (cols, quads, rows) = (&mut s.cols, &mut s.quads, &mut s.out_rows);
     for (fi, plane) in y.chunks_exact_mut(t.oh * t.ow).enumerate() {
-        let ms = |xi: usize| &m[(xi * t.f + fi) * span..][..n];
+        let ms = |xi: usize| &m[xi * t.m_stride() + fi * span..][..n];
         for j in 0..4 {
             let [r0, r1] = windows_mut(cols, [j * span, (4 + j) * span], n);
             combine([ms(j), ms(4 + j), ms(8 + j), ms(12 + j)], r0, r1);
@@ -564,6 +665,9 @@ widest!(fn transform_output_portable(m: &[f32], t: &Tiles, s: &mut Scratch, y: &
 
 /// Aᵀ m A for every tile of every filter of the products `s.m`, interleaved into y.
 fn transform_output(t: &Tiles, s: &mut Scratch, y: &mut [MaybeUninit<f32>]) {
+    if t.r == 4 {
+        return f4::transform_output(&s.m, t, &mut s.out_rows, y);
+    }
     #[cfg(target_arch = "x86_64")]
     if available() {
         // SAFETY: `available` checked the CPU has AVX-512F.
@@ -598,16 +702,17 @@ pub fn conv_image<'a>(
 /// scratch was made and never over. A = [[1, 0], [1, 1], [1, −1], [0, −1]].
 #[inline(always)]
 fn transform_output_grads(dy: &[f32], t: &Tiles, dq: &mut [f32], mt: &mut [f32]) {
-    let (fp, quad) = (t.fp(), t.span * t.fp());
-    // dq[2a + b] holds dy[2ty + a][2tx + b] at (ty·s + tx)·fp + fi.
-    assert!(dq.len() >= 4 * quad && t.f <= fp);
+    let (fp, quad, qs) = (t.fp(), t.span * t.fp(), t.g_stride());
+    // dq[2a + b] holds dy[2ty + a][2tx + b] at (2a + b)·qs + (ty·s + tx)·fp + fi.
+    assert!(dq.len() >= 3 * qs + quad && mt.len() >= 15 * qs + quad && t.f <= fp);
     for (fi, src) in dy.chunks_exact(t.oh * t.ow).enumerate() {
         for (oy, row) in src.chunks_exact(t.ow).enumerate() {
-            let even = (oy % 2) * 2 * quad + (oy / 2) * t.s * fp + fi;
-            let odd = even + quad;
+            let even = (oy % 2) * 2 * qs + (oy / 2) * t.s * fp + fi;
+            let odd = even + qs;
             let mut pairs = row.chunks_exact(2);
             // SAFETY: (ty·s + tx)·fp + fi < span·fp = quad for every tile (tx < tw < s,
-            // ty < th, th·s ≤ span) and fi < fp, so each index is inside dq's 4 quads.
+            // ty < th, th·s ≤ span) and fi < fp, so each index is inside dq's 4 quads
+            // (asserted above).
             unsafe {
                 for (tx, p) in (&mut pairs).enumerate() {
                     *dq.get_unchecked_mut(even + tx * fp) = p[0];
@@ -619,10 +724,10 @@ fn transform_output_grads(dy: &[f32], t: &Tiles, dq: &mut [f32], mt: &mut [f32])
             }
         }
     }
-    let [d00, d01, d10, d11] = [0, 1, 2, 3].map(|q| &dq[q * quad..][..quad]);
+    let [d00, d01, d10, d11] = [0, 1, 2, 3].map(|q| &dq[q * qs..][..quad]);
     // Down the rows (A on the left) for each column b, then along them: row i of the result
     // is spread over its 4 columns from its two column values.
-    let at = |i: usize| std::array::from_fn(|j| (4 * i + j) * quad);
+    let at = |i: usize| std::array::from_fn(|j| (4 * i + j) * qs);
     let (top, bottom) = ((d00, d01), (d10, d11));
     spread(top, bottom, |x, _| x, windows_mut(mt, at(0), quad));
     spread(top, bottom, |x, y| x + y, windows_mut(mt, at(1), quad));
@@ -703,9 +808,9 @@ fn reduce_channels<const NC: usize, const FW: usize>(
 /// dU `[16, c, fp]` += V `[16, c, span]` · M̄ᵀ `[16, span, fp]`, position by position.
 fn reduce_portable(mt: &[f32], v: &[f32], du: &mut [f32], t: &Tiles) {
     let (c, fp, span) = (t.c, t.fp(), t.span);
-    for xi in 0..TILE {
-        let mt = &mt[xi * span * fp..][..span * fp];
-        let v = &v[xi * c * span..][..c * span];
+    for xi in 0..t.tile() {
+        let mt = &mt[xi * t.g_stride()..][..span * fp];
+        let v = &v[xi * t.v_stride()..][..c * span];
         let du = &mut du[xi * c * fp..][..c * fp];
         for f0 in (0..fp).step_by(LANES) {
             reduce_channels::<4, LANES>(mt, v, du, t, f0);
@@ -735,12 +840,26 @@ fn reduce(mt: &[f32], v: &[f32], du: &mut [f32], t: &Tiles) {
     reduce_portable(mt, v, du, t)
 }
 
-widest!(fn output_grads(dy: &[f32], t: &Tiles, dq: &mut [f32], mt: &mut [f32]) = transform_output_grads);
+widest!(fn output_grads_2(dy: &[f32], t: &Tiles, dq: &mut [f32], mt: &mut [f32]) = transform_output_grads);
 
 /// The two transforms the filter gradient multiplies: the input's and the output gradient's.
 fn transforms_for_grads(image: &[f32], dy: &[f32], t: &Tiles, s: &mut Scratch) {
     transform_input(image, t, s);
-    output_grads(dy, t, &mut s.dy_quads, &mut s.grads_t);
+    match t.r {
+        2 => output_grads(dy, t, &mut s.dy_quads, &mut s.grads_t),
+        _ => f4::output_grads(dy, t, &mut s.dy_quads, &mut s.cols, &mut s.grads_t),
+    }
+}
+
+/// dy `[f, oh, ow]` → A dy Aᵀ per 2×2 tile into `mt` `[16, span, fp]` (`dq` is the portable
+/// loop's scratch).
+fn output_grads(dy: &[f32], t: &Tiles, dq: &mut [f32], mt: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: `available` checked the CPU has AVX-512F.
+        return unsafe { avx512::output_grads(dy, t, mt) };
+    }
+    output_grads_2(dy, t, dq, mt)
 }
 
 /// One image's share of the transformed filter gradient: du `[16, c, fp]` (`Tiles::grad_len`)
@@ -760,28 +879,32 @@ pub fn weight_grads_image(image: &[f32], dy: &[f32], t: &Tiles, du: &mut [f32], 
 mod tests {
     use super::*;
 
+    fn uniform(n: usize, rng: &mut crate::Rng) -> Vec<f32> {
+        (0..n).map(|_| rng.uniform() * 2.0 - 1.0).collect()
+    }
+
     /// The AVX-512 reduction against the portable one, on a tiling with channel and filter
     /// counts that leave every block size a remainder (13 channels, 37 filters).
     #[test]
     fn reductions_agree() {
-        let t = Tiles::new(13, 37, (9, 7), (1, 2)).unwrap();
-        let mut rng = crate::Rng::new(3);
-        let mut s = Scratch::new(&t);
-        let image: Vec<f32> = (0..13 * 9 * 7).map(|_| rng.uniform() * 2.0 - 1.0).collect();
-        let dy: Vec<f32> = (0..37 * t.oh * t.ow)
-            .map(|_| rng.uniform() * 2.0 - 1.0)
-            .collect();
-        transforms_for_grads(&image, &dy, &t, &mut s);
-        let (mut fast, mut portable) = (vec![0.0; t.grad_len()], vec![0.0; t.grad_len()]);
-        reduce(&s.grads_t, &s.v, &mut fast, &t);
-        reduce_portable(&s.grads_t, &s.v, &mut portable, &t);
-        for (i, (a, b)) in fast.iter().zip(&portable).enumerate() {
-            assert!(
-                (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
-                "entry {i}: {a} vs {b}"
-            );
+        for r in [2, 4] {
+            let t = Tiles::with_block(13, 37, (9, 7), (1, 2), r).unwrap();
+            let mut rng = crate::Rng::new(3);
+            let mut s = Scratch::new(&t);
+            let image = uniform(13 * 9 * 7, &mut rng);
+            let dy = uniform(37 * t.oh * t.ow, &mut rng);
+            transforms_for_grads(&image, &dy, &t, &mut s);
+            let (mut fast, mut portable) = (vec![0.0; t.grad_len()], vec![0.0; t.grad_len()]);
+            reduce(&s.grads_t, &s.v, &mut fast, &t);
+            reduce_portable(&s.grads_t, &s.v, &mut portable, &t);
+            for (i, (a, b)) in fast.iter().zip(&portable).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                    "r{r} entry {i}: {a} vs {b}"
+                );
+            }
+            assert!(portable.iter().any(|&v| v != 0.0));
         }
-        assert!(portable.iter().any(|&v| v != 0.0));
     }
 
     /// The AVX-512 products against the portable ones, with filter counts that leave every
@@ -791,55 +914,175 @@ mod tests {
     fn products_agree() {
         let mut rng = crate::Rng::new(4);
         for (c, f, side) in [(9, 6, 4), (9, 6, 8), (5, 6, 13), (3, 6, 20)] {
-            let t = Tiles::new(c, f, (side, side), (1, 1)).unwrap();
-            let u: Vec<f32> = (0..TILE * f * c).map(|_| rng.uniform() - 0.5).collect();
-            let v: Vec<f32> = (0..TILE * c * t.span)
-                .map(|_| rng.uniform() - 0.5)
-                .collect();
-            let (mut fast, mut portable) =
-                (vec![0.0; TILE * f * t.span], vec![1.0; TILE * f * t.span]);
-            products(&u, &v, &mut fast, &t);
-            products_portable(&u, &v, &mut portable, &t);
-            for (i, (a, b)) in fast.iter().zip(&portable).enumerate() {
-                assert!(
-                    (a - b).abs() <= 1e-6 * (1.0 + b.abs()),
-                    "{c}x{f}, side {side}, entry {i}: {a} vs {b}"
-                );
+            for r in [2, 4] {
+                let t = Tiles::with_block(c, f, (side, side), (1, 1), r).unwrap();
+                let u: Vec<f32> = (0..t.tile() * f * c).map(|_| rng.uniform() - 0.5).collect();
+                let v: Vec<f32> = (0..t.tile() * t.v_stride())
+                    .map(|_| rng.uniform() - 0.5)
+                    .collect();
+                let len = t.tile() * t.m_stride();
+                let (mut fast, mut portable) = (vec![0.0; len], vec![0.0; len]);
+                products(&u, &v, &mut fast, &t);
+                products_portable(&u, &v, &mut portable, &t);
+                for (i, (a, b)) in fast.iter().zip(&portable).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-6 * (1.0 + b.abs()),
+                        "r{r} {c}x{f}, side {side}, entry {i}: {a} vs {b}"
+                    );
+                }
             }
         }
     }
 
-    /// The AVX-512 output transform gives the portable one's bits, on odd sides, unequal
-    /// paddings and one-tile planes.
+    /// Channels, filters, input (h, w) and padding.
+    type Plane = (usize, usize, (usize, usize), (usize, usize));
+
+    /// Odd sides, unequal paddings and one-tile planes.
+    const PLANES: [Plane; 4] = [
+        (3, 5, (9, 7), (1, 2)),
+        (2, 3, (28, 28), (1, 1)),
+        (1, 2, (3, 3), (0, 0)),
+        (4, 1, (14, 5), (2, 0)),
+    ];
+
+    /// The AVX-512 output transforms give the portable ones' bits.
     #[test]
     fn output_transforms_agree() {
         let mut rng = crate::Rng::new(6);
-        for (c, f, (h, w), pad) in [
-            (3, 5, (9, 7), (1, 2)),
-            (2, 3, (28, 28), (1, 1)),
-            (1, 2, (3, 3), (0, 0)),
-            (4, 1, (14, 5), (2, 0)),
-        ] {
-            let t = Tiles::new(c, f, (h, w), pad).unwrap();
+        for (c, f, (h, w), pad) in PLANES {
+            for r in [2, 4] {
+                let t = Tiles::with_block(c, f, (h, w), pad, r).unwrap();
+                let (mut fast, mut portable) = (Scratch::new(&t), Scratch::new(&t));
+                let m: Vec<f32> = (0..t.tile() * t.m_stride())
+                    .map(|_| rng.uniform() - 0.5)
+                    .collect();
+                let mut ys = [0, 1].map(|_| vec![MaybeUninit::new(f32::NAN); f * t.oh * t.ow]);
+                let [y_fast, y_portable] = &mut ys;
+                fast.m.copy_from_slice(&m);
+                transform_output(&t, &mut fast, y_fast);
+                match r {
+                    2 => transform_output_portable(&m, &t, &mut portable, y_portable),
+                    _ => f4::transform_output_portable(&m, &t, &mut portable.out_rows, y_portable),
+                }
+                // SAFETY: both transforms wrote every slot.
+                let (a, b) = unsafe {
+                    (
+                        super::super::written(y_fast),
+                        super::super::written(y_portable),
+                    )
+                };
+                assert_eq!(a, b, "r{r} {c}x{h}x{w}");
+                assert!(a.iter().all(|v| v.is_finite()));
+            }
+        }
+    }
+
+    /// The AVX-512 input transform of blocks of 4 gives the portable one's bits.
+    #[test]
+    fn input_transforms_agree() {
+        let mut rng = crate::Rng::new(7);
+        for (c, f, (h, w), pad) in PLANES {
+            let t = Tiles::with_block(c, f, (h, w), pad, 4).unwrap();
             let (mut fast, mut portable) = (Scratch::new(&t), Scratch::new(&t));
-            let m: Vec<f32> = (0..TILE * f * t.span)
-                .map(|_| rng.uniform() - 0.5)
-                .collect();
-            let mut ys = [0, 1].map(|_| vec![MaybeUninit::new(f32::NAN); f * t.oh * t.ow]);
-            let [y_fast, y_portable] = &mut ys;
-            fast.m.copy_from_slice(&m);
-            portable.m.copy_from_slice(&m);
-            transform_output(&t, &mut fast, y_fast);
-            transform_output_portable(&m, &t, &mut portable, y_portable);
-            // SAFETY: both transforms wrote every slot.
-            let (a, b) = unsafe {
-                (
-                    super::super::written(y_fast),
-                    super::super::written(y_portable),
-                )
+            let image = uniform(c * h * w, &mut rng);
+            transform_input(&image, &t, &mut fast);
+            f4::transform_input_portable(&image, &t, &mut portable);
+            // The tiles' entries; the spare column's differ (dropped by the output).
+            for xi in 0..t.tile() {
+                for ci in 0..c {
+                    let at = xi * t.v_stride() + ci * t.span;
+                    for k in (0..t.th * t.s).filter(|k| k % t.s != t.s - 1) {
+                        let (a, b) = (fast.v[at + k], portable.v[at + k]);
+                        assert_eq!(a, b, "{c}x{h}x{w} position {xi} channel {ci} tile {k}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The AVX-512 output-gradient transforms give the portable ones' values,
+    /// with filter counts under, at and over a vector (3, 16, 21).
+    #[test]
+    fn output_grad_transforms_agree() {
+        let mut rng = crate::Rng::new(9);
+        for (f, (h, w), pad) in [
+            (3, (9, 7), (1, 2)),
+            (16, (28, 28), (1, 1)),
+            (21, (14, 5), (2, 0)),
+        ] {
+            for r in [2, 4] {
+                let t = Tiles::with_block(2, f, (h, w), pad, r).unwrap();
+                let (mut fast, mut portable) = (Scratch::new(&t), Scratch::new(&t));
+                let dy = uniform(f * t.oh * t.ow, &mut rng);
+                let (s, p) = (&mut fast, &mut portable);
+                for _ in 0..2 {
+                    // Twice: the second call must not see the first's values.
+                    match r {
+                        2 => output_grads(&dy, &t, &mut s.dy_quads, &mut s.grads_t),
+                        _ => {
+                            f4::output_grads(&dy, &t, &mut s.dy_quads, &mut s.cols, &mut s.grads_t)
+                        }
+                    }
+                }
+                match r {
+                    2 => output_grads_2(&dy, &t, &mut p.dy_quads, &mut p.grads_t),
+                    _ => f4::output_grads_portable(
+                        &dy,
+                        &t,
+                        &mut p.dy_quads,
+                        &mut p.cols,
+                        &mut p.grads_t,
+                    ),
+                }
+                // Equal values: the portable loops also write the spare column and the entries
+                // past the tiles, where −a₁ of zeros is −0 (the gathered loop leaves +0).
+                assert!(
+                    fast.grads_t == portable.grads_t,
+                    "r{r}, {f} filters, {h}x{w}"
+                );
+                assert!(fast.grads_t.iter().any(|&v| v != 0.0));
+            }
+        }
+    }
+
+    /// Blocks of 4 compute what blocks of 2 do (whose results the conv tests check against
+    /// direct sums), forward and both gradients, to F(4×4)'s rounding: 1e-6 of each entry's
+    /// sum of |terms| bounds it here (1.2e-7 per term in f32, about 8x a direct sum's).
+    #[test]
+    fn blocks_of_four_match_blocks_of_two() {
+        let mut rng = crate::Rng::new(8);
+        for (c, f, (h, w), pad) in PLANES {
+            let [two, four] = [2, 4].map(|r| Tiles::with_block(c, f, (h, w), pad, r).unwrap());
+            let image = uniform(c * h * w, &mut rng);
+            let wts = uniform(f * c * 9, &mut rng);
+            let dy = uniform(f * two.oh * two.ow, &mut rng);
+            let bound = 1e-6 * (c * 9) as f32;
+            let close = |what: &str, a: &[f32], b: &[f32], bound: f32| {
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    assert!(
+                        (x - y).abs() <= bound,
+                        "{what} {c}x{h}x{w} entry {i}: {x} vs {y}"
+                    );
+                }
             };
-            assert_eq!(a, b, "{c}x{h}x{w}");
-            assert!(a.iter().all(|v| v.is_finite()));
+            let [y2, y4] = [&two, &four].map(|t| {
+                let mut y = vec![MaybeUninit::new(0.0); f * t.oh * t.ow];
+                conv_image(&image, &filters(&wts, t), t, &mut y, &mut Scratch::new(t)).to_vec()
+            });
+            close("forward", &y2, &y4, bound);
+            let [dx2, dx4] = [&two, &four].map(|t| {
+                let back = t.input_grad();
+                let mut dx = vec![MaybeUninit::new(0.0); c * h * w];
+                let u = flipped_filters(&wts, &back);
+                conv_image(&dy, &u, &back, &mut dx, &mut Scratch::new(&back)).to_vec()
+            });
+            close("dx", &dx2, &dx4, 1e-6 * (f * 9) as f32);
+            let [dw2, dw4] = [&two, &four].map(|t| {
+                let mut du = vec![0.0; t.grad_len()];
+                weight_grads_image(&image, &dy, t, &mut du, &mut Scratch::new(t));
+                filter_grads(&du, t)
+            });
+            close("dw", &dw2, &dw4, 1e-6 * (two.oh * two.ow) as f32);
         }
     }
 }
