@@ -124,17 +124,10 @@ fn row_pass(padded: &[f32], rows: &mut [f32], t: &Tiles) {
     for q in 0..4 {
         let p = &padded[4 * q * g..][..4 * g];
         let (quads, next) = (&p[..4 * n], &p[4..4 * n + 4]);
-        let [h0, h1, h2, h3, h4, h5] =
-            windows_mut(rows, std::array::from_fn(|j| (6 * q + j) * gs), n);
+        let mut h = windows_mut(rows, std::array::from_fn(|j| (6 * q + j) * gs), n);
         let tiles = quads.chunks_exact(4).zip(next.chunks_exact(4));
         for (k, (d, e)) in tiles.enumerate() {
-            let h = input_line([d[0], d[1], d[2], d[3], e[0], e[1]]);
-            h0[k] = h[0];
-            h1[k] = h[1];
-            h2[k] = h[2];
-            h3[k] = h[3];
-            h4[k] = h[4];
-            h5[k] = h[5];
+            put(&mut h, k, input_line([d[0], d[1], d[2], d[3], e[0], e[1]]));
         }
     }
 }
@@ -150,15 +143,9 @@ pub(super) fn column_pass(rows: &[f32], v: &mut [f32], t: &Tiles, ci: usize) {
         let line = |i: usize| &rows[(6 * (i % 4) + j) * gs + (i / 4) * s..][..n];
         let d: [&[f32]; 6] = std::array::from_fn(line);
         let starts = std::array::from_fn(|i| (6 * i + j) * plane + ci * t.span);
-        let [v0, v1, v2, v3, v4, v5] = windows_mut(v, starts, n);
+        let mut out = windows_mut(v, starts, n);
         for k in 0..n {
-            let o = input_line([d[0][k], d[1][k], d[2][k], d[3][k], d[4][k], d[5][k]]);
-            v0[k] = o[0];
-            v1[k] = o[1];
-            v2[k] = o[2];
-            v3[k] = o[3];
-            v4[k] = o[4];
-            v5[k] = o[5];
+            put(&mut out, k, input_line(d.map(|line| line[k])));
         }
     }
 }
@@ -289,23 +276,17 @@ fn transform_output_grads_inner(
 fn spread(e0: &[f32], e1: &[f32], e2: &[f32], e3: &[f32], out: [&mut [f32]; 6]) {
     let n = e0.len();
     let (e1, e2, e3) = (&e1[..n], &e2[..n], &e3[..n]);
-    let [o0, o1, o2, o3, o4, o5] = out;
-    let (o0, o1, o2, o3, o4, o5) = (
-        &mut o0[..n],
-        &mut o1[..n],
-        &mut o2[..n],
-        &mut o3[..n],
-        &mut o4[..n],
-        &mut o5[..n],
-    );
+    let mut out = out.map(|o| &mut o[..n]);
     for k in 0..n {
-        let line = output_grad_line([e0[k], e1[k], e2[k], e3[k]]);
-        o0[k] = line[0];
-        o1[k] = line[1];
-        o2[k] = line[2];
-        o3[k] = line[3];
-        o4[k] = line[4];
-        o5[k] = line[5];
+        put(&mut out, k, output_grad_line([e0[k], e1[k], e2[k], e3[k]]));
+    }
+}
+
+/// `values` into entry `k` of six lines.
+#[inline(always)]
+fn put(lines: &mut [&mut [f32]; 6], k: usize, values: [f32; 6]) {
+    for (line, v) in lines.iter_mut().zip(values) {
+        line[k] = v;
     }
 }
 widest!(pub(super) fn output_grads_portable(dy: &[f32], t: &Tiles, dq: &mut [f32], cols: &mut [f32], mt: &mut [f32]) = transform_output_grads_inner);
