@@ -1,4 +1,6 @@
-//! The F(2×2, 3×3) kernels in AVX-512 registers, the one path the tiles take (`available`).
+//! The Winograd kernels in AVX-512 registers, the one path the tiles take (`available`): the
+//! products, the reduction and the output-gradient transform of both block sizes, and the
+//! F(2×2, 3×3) output transform (`f4_avx512` has the F(4×4) transforms).
 //! The portable loops in the parent module stay as the reference the unit tests check these
 //! against: the compiler turned them into separate multiplies and adds with bounds checks
 //! (products), gathers (the filter-gradient reduction, 10x slower) and extra passes through
@@ -34,8 +36,8 @@ pub unsafe fn transform_output(m: &[f32], t: &Tiles, rows: &mut [f32], y: &mut [
     assert_eq!(y.len(), f * t.oh * t.ow);
     let (low, high) = (lanes(&LOW_PAIRS), lanes(&HIGH_PAIRS));
     for (fi, plane) in y.chunks_exact_mut(t.oh * t.ow).enumerate() {
-        // SAFETY: reads stay inside M's [16, f, span] (k0 + 16 ≤ span, fi < f) and writes
-        // inside rows' [2, 2·span].
+        // SAFETY: reads stay inside M's 16 positions of [f, span] (k0 + 16 ≤ span, fi < f)
+        // and writes inside rows' [2, 2·span].
         unsafe {
             let mp = m.as_ptr().add(fi * span);
             for k0 in (0..n).step_by(LANES) {

@@ -1,7 +1,7 @@
 //! The F(4×4, 3×3) transforms (Lavin and Gray's interpolation points 0, ±1, ±2): each 4×4
 //! block of outputs from a 6×6 input tile, 36 products per 16 outputs where F(2×2, 3×3) takes
 //! 64, and 2.25 transformed values per pixel where it writes 4. The coefficients reach 8 and
-//! ⅟24, so the rounding is about 10x F(2×2)'s (a relative 1e-6 in f32 over 16 channels):
+//! ⅟24, so the rounding is about 8x F(2×2)'s (a relative 1e-6 in f32 over 16 channels):
 //! `Tiles::new` takes these blocks only on planes large enough to gain from them.
 //!
 //! The layout is the parent module's with blocks of 4: a plane's padded rows are split by row
