@@ -13,11 +13,12 @@ use std::mem::MaybeUninit;
 use super::{as_slots_ref, copy_row, for_filter_blocks, Tiles, LANES, TILE};
 
 /// Lanes that interleave the first (last) 8 entries of two vectors: a₀ b₀ a₁ b₁ ...
-const LOW_PAIRS: [i32; 16] = [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23];
-const HIGH_PAIRS: [i32; 16] = [8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31];
+pub(super) const LOW_PAIRS: [i32; 16] = [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23];
+pub(super) const HIGH_PAIRS: [i32; 16] =
+    [8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31];
 
 #[target_feature(enable = "avx512f")]
-fn lanes(idx: &[i32; 16]) -> __m512i {
+pub(super) fn lanes(idx: &[i32; 16]) -> __m512i {
     // SAFETY: the array holds 16 values.
     unsafe { _mm512_loadu_si512(idx.as_ptr().cast()) }
 }
@@ -247,8 +248,7 @@ pub unsafe fn gathered_output_grads<const N: usize>(
     assert!(N == t.tile() && r <= 4 && dy.len() == t.f * plane);
     assert!(plane * LANES <= i32::MAX as usize && mt.len() >= (N - 1) * qs + t.span * fp);
     let offsets: [i32; 16] = std::array::from_fn(|l| (l * plane) as i32);
-    // SAFETY: the array holds 16 values.
-    let idx = unsafe { _mm512_loadu_si512(offsets.as_ptr().cast()) };
+    let idx = lanes(&offsets);
     for f0 in (0..t.f).step_by(LANES) {
         let live: __mmask16 = if t.f - f0 >= LANES {
             0xffff

@@ -7,7 +7,7 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
-use super::avx512::gathered_output_grads;
+use super::avx512::{gathered_output_grads, lanes, HIGH_PAIRS, LOW_PAIRS};
 use super::f4::{column_pass, row_stride, PADDED_SLACK, TILE};
 use super::{as_slots_ref, copy_row, pad_plane, Scratch, Tiles, LANES};
 
@@ -27,18 +27,10 @@ const fn every_fourth(q: i32) -> [i32; 16] {
 /// Lanes 0-7 (8-15) of two vectors, joined: the low (high) halves of a and b.
 const LOW_HALVES: [i32; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 const HIGH_HALVES: [i32; 16] = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
-/// Lanes that interleave the first (last) 8 entries of two vectors: a₀ b₀ a₁ b₁ ...
-const LOW_PAIRS: [i32; 16] = [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23];
-const HIGH_PAIRS: [i32; 16] = [8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31];
-/// The same for 64-bit lanes (pairs of values), first and last 4 pairs.
+/// Lanes that interleave the first (last) 4 pairs of values of two vectors (64-bit lanes), as
+/// `avx512::LOW_PAIRS` (`HIGH_PAIRS`) interleave single values.
 const LOW_PAIRS_64: [i64; 8] = [0, 8, 1, 9, 2, 10, 3, 11];
 const HIGH_PAIRS_64: [i64; 8] = [4, 12, 5, 13, 6, 14, 7, 15];
-
-#[target_feature(enable = "avx512f")]
-fn lanes(idx: &[i32; 16]) -> __m512i {
-    // SAFETY: the array holds 16 values.
-    unsafe { _mm512_loadu_si512(idx.as_ptr().cast()) }
-}
 
 #[target_feature(enable = "avx512f")]
 fn lanes_64(idx: &[i64; 8]) -> __m512i {
